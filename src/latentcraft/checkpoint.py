@@ -1,0 +1,129 @@
+"""Run folders on disk: weights (safetensors) + config JSON, and resumable training state.
+
+Nothing is pickled: a model is rebuilt as `LatentModel(Config.from_dict(json))`
+and its tensors loaded from safetensors. Every file is written to a temp file
+in the same folder and renamed into place, so a crash never leaves a corrupt one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import Config
+from .model import LatentModel
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+class RunError(RuntimeError):
+    """A run folder is missing something or holds something unreadable."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp_path), then rename tmp over `path` (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def save_model(model: LatentModel, run_dir: Path) -> None:
+    write_json(run_dir / CONFIG_FILE, model.config.to_dict())
+    atomic_write(run_dir / WEIGHTS_FILE, lambda tmp: save_file(_state_tensors(model), str(tmp)))
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise RunError(f"{path} does not exist")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise RunError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def load_model(run_dir: str | Path) -> LatentModel:
+    """Rebuild a trained model from a run folder, in eval mode."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+    model = LatentModel(Config.load(config_path))
+    tensors = _load_tensors(run_dir / WEIGHTS_FILE)
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise RunError(f"{run_dir / WEIGHTS_FILE} does not match its config: missing {missing}, unexpected {unexpected}")
+    return model.eval()
+
+
+# ---- resumable training state ------------------------------------------------------
+# One safetensors file holds the model, Adam's moment tensors and the torch RNG
+# state; scalars (epoch, Adam's param groups) go in its string metadata.
+
+
+def save_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+    tensors = {f"model.{k}": v for k, v in _state_tensors(model).items()}
+    opt_state = optimizer.state_dict()
+    for index, state in opt_state["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{index}.{key}"] = value.detach().clone().reshape(value.shape)
+    tensors["rng.torch"] = torch.get_rng_state()
+    metadata = {"epoch": str(epoch), "param_groups": json.dumps(opt_state["param_groups"])}
+    atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Optimizer) -> int:
+    """Restore model, optimizer and RNG from the last checkpoint; returns the epochs completed."""
+    path = run_dir / CHECKPOINT_FILE
+    tensors = _load_tensors(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(metadata["epoch"])
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
+        raise RunError(f"{path} does not exist: the run has not finished (resume it with --resume)")
+    return json.loads(path.read_text())

@@ -1,0 +1,293 @@
+"""Datasets: IDX reading, locating/downloading, in-memory batches.
+
+The whole dataset lives in memory as a uint8 tensor (60,000 x 28 x 28 is 47 MB);
+batches are drawn by index with no per-sample Python, converted to float and
+optionally augmented on the fly as one tensor operation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+
+DATA_DIR_ENV = "LATENTCRAFT_DATA_DIR"
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing or malformed; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    files: dict[str, tuple[str, str]]  # split -> (images file, labels file), uncompressed names
+    md5: dict[str, str]  # uncompressed file name -> MD5 of its uncompressed bytes
+    mirrors: tuple[str, ...]  # base URLs serving "<name>.gz"
+    system_dirs: tuple[str, ...]  # where OS packages install it
+
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        files=_IDX_FILES,
+        md5={
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        system_dirs=("/usr/share/datasets/mnist",),
+    ),
+    "fashion-mnist": DatasetSpec(
+        files=_IDX_FILES,
+        md5={
+            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+    ),
+}
+
+
+# ---- IDX format ---------------------------------------------------------------
+# Header: 2 zero bytes, a type byte (0x08 = unsigned byte), the number of
+# dimensions, then each dimension as a big-endian uint32; then the raw data.
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            raise DataError(f"{path}: corrupt gzip stream ({err}); delete it and fetch it again") from None
+    return raw
+
+
+def parse_idx(raw: bytes, source: str, ndim: int) -> np.ndarray:
+    """Decode IDX bytes into a uint8 array, checking magic, rank and length."""
+    if len(raw) < 4:
+        raise DataError(f"{source}: file is {len(raw)} bytes, too short for an IDX header")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(
+            f"{source}: wrong magic number 0x{raw[:4].hex()} (expected 0x000008{ndim:02x}, "
+            "unsigned-byte IDX); is this an MNIST-format file?"
+        )
+    if raw[3] != ndim:
+        raise DataError(f"{source}: has {raw[3]} dimensions, expected {ndim} (images have 3, labels 1)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{source}: truncated inside the header ({len(raw)} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4"))
+    expected = header + math.prod(shape)
+    if len(raw) < expected:
+        raise DataError(
+            f"{source}: truncated: header promises shape {shape} ({expected} bytes) but the file has "
+            f"{len(raw)}; delete it and fetch it again"
+        )
+    if len(raw) > expected:
+        raise DataError(f"{source}: {len(raw) - expected} unexpected bytes after the data of shape {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: str | Path, ndim: int) -> np.ndarray:
+    path = Path(path)
+    return parse_idx(_read_bytes(path), str(path), ndim)
+
+
+def write_idx(path: str | Path, array: np.ndarray, compress: bool = False) -> None:
+    """Write a uint8 array as IDX (gzipped if asked); used by tests and tools."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    payload = header + array.tobytes()
+    Path(path).write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(_read_bytes(path)).hexdigest()
+
+
+# ---- locating and downloading ---------------------------------------------------
+
+
+def _find_file(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def cache_dir(dataset: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "latentcraft" / dataset
+
+
+def search_dirs(dataset: str, data_dir: str | Path | None = None) -> list[Path]:
+    """Where a dataset is looked for, in order: --data-dir, $LATENTCRAFT_DATA_DIR, the cache, OS packages.
+
+    Each given folder may hold the files directly or in a subfolder named after the dataset.
+    """
+    roots = [Path(data_dir)] if data_dir else []
+    if os.environ.get(DATA_DIR_ENV):
+        roots.append(Path(os.environ[DATA_DIR_ENV]))
+    dirs = [d for root in roots for d in (root, root / dataset)]
+    dirs.append(cache_dir(dataset))
+    dirs.extend(Path(d) for d in DATASETS[dataset].system_dirs)
+    return dirs
+
+
+def locate(dataset: str, data_dir: str | Path | None = None, download: bool = False) -> Path:
+    """The folder holding all four IDX files of `dataset`, downloading them only if asked."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; available: {', '.join(DATASETS)}")
+    names = [n for pair in DATASETS[dataset].files.values() for n in pair]
+    dirs = search_dirs(dataset, data_dir)
+    for folder in dirs:
+        if all(_find_file(folder, n) for n in names):
+            return folder
+    if download:
+        target = Path(data_dir) / dataset if data_dir else cache_dir(dataset)
+        fetch(dataset, target)
+        return target
+    searched = "\n  ".join(str(d) for d in dirs)
+    raise DataError(
+        f"{dataset} not found. Looked for {', '.join(names)} (optionally .gz) in:\n  {searched}\n"
+        f"Point --data-dir or ${DATA_DIR_ENV} at the folder, or pass --download to fetch it."
+    )
+
+
+def fetch(dataset: str, target: Path, mirrors: tuple[str, ...] | None = None) -> None:
+    """Download the missing files of `dataset` into `target`, verifying each against its MD5."""
+    spec = DATASETS[dataset]
+    target.mkdir(parents=True, exist_ok=True)
+    for name, digest in spec.md5.items():
+        if _find_file(target, name):
+            continue
+        errors = []
+        for base in mirrors or spec.mirrors:
+            url = f"{base}{name}.gz"
+            try:
+                _download_verified(url, target / f"{name}.gz", digest)
+                break
+            except (OSError, DataError) as err:
+                errors.append(f"{url}: {err}")
+        else:
+            raise DataError(f"could not download {name}:\n  " + "\n  ".join(errors))
+
+
+def _download_verified(url: str, dest: Path, md5: str) -> None:
+    # Write to a temp file in the same folder and rename, so a failed or
+    # interrupted download never leaves a partial file behind.
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            shutil.copyfileobj(response, out)
+        got = md5_of(tmp)
+        if got != md5:
+            raise DataError(f"wrong checksum: MD5 of the uncompressed bytes is {got}, expected {md5}")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def verify(dataset: str, folder: Path) -> None:
+    """Check every file of `dataset` in `folder` against its known MD5."""
+    for name, digest in DATASETS[dataset].md5.items():
+        path = _find_file(folder, name)
+        if path is None:
+            raise DataError(f"{folder / name}: missing")
+        got = md5_of(path)
+        if got != digest:
+            raise DataError(f"{path}: wrong checksum (MD5 {got}, expected {digest}); delete it and fetch it again")
+
+
+# ---- in-memory splits -----------------------------------------------------------
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # (N, 28, 28) uint8
+    labels: torch.Tensor  # (N,) int64, UNLABELLED where hidden
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def floats(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """Images at `index` as (B, 784) floats in [0, 1]."""
+        return self.images[index].reshape(-1, IMAGE_PIXELS).float().div_(255.0)
+
+
+def load_split(
+    dataset: str, split: str, data_dir: str | Path | None = None, download: bool = False, limit: int = 0
+) -> ImageSet:
+    folder = locate(dataset, data_dir, download)
+    image_name, label_name = DATASETS[dataset].files[split]
+    image_path, label_path = _find_file(folder, image_name), _find_file(folder, label_name)
+    images = read_idx(image_path, ndim=3)
+    labels = read_idx(label_path, ndim=1)
+    if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
+            "the two files do not belong together"
+        )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DataError(f"{label_path}: label {labels.max()} is outside 0..{NUM_CLASSES - 1}")
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+
+
+def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int) -> torch.Tensor:
+    """Keep a seeded random `labelled_fraction` of the labels, set the rest to UNLABELLED."""
+    if labelled_fraction >= 1.0:
+        return labels
+    generator = torch.Generator().manual_seed(seed + 7919)
+    keep = torch.rand(len(labels), generator=generator) < labelled_fraction
+    return torch.where(keep, labels, torch.full_like(labels, UNLABELLED))
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A shuffled epoch as index tensors; the last short batch is kept."""
+    return list(torch.randperm(n, generator=generator).split(batch_size))
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float) -> torch.Tensor:
+    """Random shift and rotation of a (B, 784) batch, as one affine resampling."""
+    batch = x.shape[0]
+    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / IMAGE_SIDE.
+    shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * max_shift * 2 / IMAGE_SIDE
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, [batch, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)  # (B, 28, 28, 2)
+    images = x.view(batch, 1, IMAGE_SIDE, IMAGE_SIDE)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").view(batch, IMAGE_PIXELS)

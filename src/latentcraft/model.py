@@ -1,0 +1,105 @@
+"""The VAE: encode -> (μ, log σ²), reparameterize, decode -> logits.
+
+One class serves every variant: the config picks the bodies, the objective and
+the techniques (shaping.py) that hook into the forward pass. The trainer reads
+`ModelOutput.loss` and knows nothing about variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import Config
+from .nets import BODIES
+from .objective import gaussian_kl, reconstruction_error, reference_loss
+from .shaping import build_techniques
+
+
+@dataclass
+class ModelOutput:
+    loss: torch.Tensor  # scalar the optimiser minimises
+    parts: dict[str, torch.Tensor]  # named scalar terms ("recon", "kl", ...), for logging
+    mu: torch.Tensor  # (B, D) encoder mean, before any ReLU
+    logvar: torch.Tensor  # (B, D) log σ² (the raw variance head "s" for the reference objective)
+    z: torch.Tensor  # (B, D) the code the decoder saw
+    logits: torch.Tensor  # (B, 784) decoder logits
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # technique outputs, e.g. class logits
+
+
+class LatentModel(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        m = config.model
+        encoder_cls, decoder_cls = BODIES[m.body]
+        self.encoder = encoder_cls(m.encoder_hidden, m.conv_channels)
+        self.mean_head = nn.Linear(self.encoder.out_features, m.latent_dim)
+        # A deterministic autoencoder has no variance head at all.
+        self.var_head = None if m.deterministic else nn.Linear(self.encoder.out_features, m.latent_dim)
+        self.techniques = build_techniques(config)
+        extra = sum(t.decoder_extra_features for t in self.techniques.values())
+        self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
+
+    @property
+    def reference(self) -> bool:
+        return self.config.objective.kind == "reference"
+
+    # ---- the three stages, usable on their own (plots, export) ----------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 784) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
+        h = self.encoder(x)
+        mu = self.mean_head(h).float()
+        logvar = torch.zeros_like(mu) if self.var_head is None else self.var_head(h).float()
+        return mu, logvar
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        if self.var_head is None:
+            return mu
+        # The reference objective's quirk: its variance head is a standard deviation here.
+        std = logvar if self.reference else torch.exp(0.5 * logvar)
+        return mu + std * torch.randn_like(mu)
+
+    def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(z) if self.config.model.relu_latent else z
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""
+        extras = [t.decoder_inputs(y, z.shape[0]) for t in self.techniques.values()]
+        code = torch.cat([z, *[e for e in extras if e is not None]], dim=1)
+        return self.decoder(code).float()
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images decoded from their encoder mean, in [0, 1]."""
+        mu, _ = self.encode(x)
+        return torch.sigmoid(self.decode(self.latent_activation(mu), y))
+
+    # ---- training forward -------------------------------------------------------
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0) -> ModelOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar) if self.training else mu
+        for technique in self.techniques.values():
+            z = technique.route(z, y)
+        z = self.latent_activation(z)
+        logits = self.decode(z, y)
+        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits)
+
+        shifts = [t.kl_target(x, y) for t in self.techniques.values()]
+        shifts = [s for s in shifts if s is not None]
+        target = torch.stack(shifts).sum(0) if shifts else None
+        objective = self.config.objective
+        if self.reference:
+            recon, kl = reference_loss(x, logits, mu, logvar, objective.reference_recon_weight, target)
+        else:
+            recon = reconstruction_error(logits, x, objective.reconstruction).mean()
+            kl = torch.zeros(()) if self.var_head is None else gaussian_kl(mu, logvar, target).mean()
+        out.parts = {"recon": recon, "kl": kl}
+        loss = recon + kl_scale * kl
+        for technique in self.techniques.values():
+            for name, term in technique.extra_losses(out, y).items():
+                out.parts[name] = term
+                loss = loss + term
+        out.loss = loss
+        return out

@@ -1,0 +1,225 @@
+"""One trainer for every variant: batches in, `model(x, y).loss` out.
+
+A run folder gets config.json, model.safetensors, metrics.jsonl (one line per
+epoch), summary.json, and checkpoint.safetensors (the resumable state, written
+atomically after every epoch). Shuffling is seeded per epoch and the noise RNG
+is saved in the checkpoint, so a resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .config import Config
+from .data import ImageSet, augment, batch_indices, hide_labels, load_split
+from .metrics import evaluate_split
+from .model import LatentModel
+from .objective import kl_weight
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
+    d = config.data
+    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
+    test = load_split(d.dataset, "test", d.data_dir, d.download, d.test_limit)
+    train.labels = hide_labels(train.labels, d.labelled_fraction, config.train.seed)
+    return train, test
+
+
+def _precision_context(config: Config):
+    if config.train.precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _epoch_generator(config: Config, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(config.train.seed * 100_003 + epoch)
+
+
+def train_one_epoch(
+    model: LatentModel, optimizer: torch.optim.Optimizer, train: ImageSet, config: Config, epoch: int,
+    progress: bool = True,
+) -> dict[str, float]:
+    model.train()
+    generator = _epoch_generator(config, epoch)
+    batches = batch_indices(len(train), config.train.batch_size, generator)
+    sums: dict[str, float] = {}
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
+               dynamic_ncols=True)
+    for step, index in enumerate(bar):
+        x, y = train.floats(index), train.labels[index]
+        if config.data.augment:
+            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate)
+        scale = kl_weight(config.objective, epoch + step / len(batches))
+        with _precision_context(config):
+            out = model(x, y, kl_scale=scale)
+        if not torch.isfinite(out.loss):
+            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
+            raise TrainingDiverged(
+                f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}). "
+                "The last good checkpoint is kept; lower train.lr or use train.precision=fp32 and --resume."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        for name, value in {"loss": out.loss, **out.parts}.items():
+            sums[name] = sums.get(name, 0.0) + value.item()
+        if step % 20 == 0:
+            bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()}, refresh=False)
+    return {f"train_{k}": v / len(batches) for k, v in sums.items()}
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> float:
+    lr = config.train.lr * config.train.lr_decay**epoch
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def _check_resumable(run_dir: Path, config: Config) -> None:
+    saved = Config.load(run_dir / ckpt.CONFIG_FILE)
+    if saved.to_dict() != config.to_dict():
+        differing = _differences(saved.to_dict(), config.to_dict())
+        raise ckpt.RunError(
+            f"cannot resume {run_dir}: its config differs in {', '.join(differing)}. "
+            "Resume with the same settings (or none: the run folder's config is used)."
+        )
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += _differences(a[k], b[k], f"{prefix}{k}.")
+        elif a.get(k) != b.get(k):
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          data: tuple[ImageSet, ImageSet] | None = None) -> dict[str, Any]:
+    """Train `config` into `run_dir`; returns the summary (also written to summary.json)."""
+    run_dir = Path(run_dir)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    has_checkpoint = (run_dir / ckpt.CHECKPOINT_FILE).is_file()
+    if not resume and (run_dir / ckpt.CONFIG_FILE).exists():
+        raise ckpt.RunError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.train.seed)
+    model = LatentModel(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    start_epoch = 0
+    if resume and has_checkpoint:
+        _check_resumable(run_dir, config)
+        start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
+    config.save(run_dir / ckpt.CONFIG_FILE)
+    # Keep only the epochs the checkpoint covers (a kill may land between the two writes).
+    history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
+    _rewrite_metrics(run_dir, history)
+
+    train_set, test_set = data or load_data(config)
+    started = time.perf_counter()
+    elapsed_before = history[-1]["elapsed_s"] if history else 0.0
+    epochs = tqdm(range(start_epoch, config.train.epochs), desc=config.name, disable=not progress,
+                  initial=start_epoch, total=config.train.epochs, dynamic_ncols=True)
+    for epoch in epochs:
+        lr = _set_lr(optimizer, config, epoch)
+        train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+        test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
+        ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
+        record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
+                  "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
+        with open(run_dir / ckpt.METRICS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        history.append(record)
+        epochs.set_postfix(_headline(record), refresh=True)
+
+    ckpt.save_model(model, run_dir)
+    final = history[-1] if history else {}
+    summary = {
+        "name": config.name,
+        "seed": config.train.seed,
+        "epochs": config.train.epochs,
+        "wall_time_s": final.get("elapsed_s", 0.0),
+        "final": {k: v for k, v in final.items() if k.startswith("test_")},
+        "best_epoch_by_select_metric": _best_epoch(history, config.train.select_metric),
+    }
+    ckpt.write_json(run_dir / ckpt.SUMMARY_FILE, summary)
+    return summary
+
+
+def _headline(record: dict[str, Any]) -> dict[str, str]:
+    keys = ("train_loss", "train_recon", "train_kl", "test_argmax_accuracy", "test_classifier_accuracy", "test_recon_bce")
+    return {k.removeprefix("test_").removeprefix("train_"): f"{record[k]:.4g}" for k in keys if k in record}
+
+
+def _best_epoch(history: list[dict[str, Any]], metric: str) -> int | None:
+    scored = [(m[metric], m["epoch"]) for m in history if metric in m]
+    if not scored:
+        return None
+    sign = -1 if _lower_is_better(metric) else 1
+    return max(scored, key=lambda t: sign * t[0])[1]
+
+
+def _lower_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("loss", "recon", "kl", "error"))
+
+
+def _rewrite_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(m) + "\n" for m in history)
+    ckpt.atomic_write(run_dir / ckpt.METRICS_FILE, lambda tmp: tmp.write_text(text))
+
+
+# ---- several seeds, keep the best ------------------------------------------------------
+
+SEEDS_FILE = "seeds.json"
+_BEST_FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.SUMMARY_FILE)
+
+
+def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | None = None,
+                resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train seeds seed..seed+n-1 into run_dir/seed-K, copy the best (by `metric`) to run_dir."""
+    run_dir = Path(run_dir)
+    metric = metric or config.train.select_metric
+    metric = metric if metric.startswith("test_") else f"test_{metric}"
+    data = load_data(config)
+    results = []
+    for offset in range(seeds):
+        seed = config.train.seed + offset
+        seed_config = replace(config, train=replace(config.train, seed=seed))
+        seed_dir = run_dir / f"seed-{seed}"
+        if (seed_dir / ckpt.SUMMARY_FILE).is_file():
+            summary = ckpt.read_summary(seed_dir)  # finished earlier: keep it
+        else:
+            if seed_config.data.labelled_fraction < 1.0:
+                data = load_data(seed_config)  # the labelled subset depends on the seed
+            summary = train(seed_config, seed_dir, resume=resume or seed_dir.exists(), progress=progress, data=data)
+        value = summary["final"].get(metric)
+        if value is None or math.isnan(value):
+            raise ckpt.RunError(f"metric {metric!r} is not reported by this model; choose one of {sorted(summary['final'])}")
+        results.append({"seed": seed, "run_dir": str(seed_dir), metric: value, "final": summary["final"]})
+    sign = -1 if _lower_is_better(metric) else 1
+    best = max(results, key=lambda r: sign * r[metric])
+    for name in _BEST_FILES:
+        shutil.copyfile(Path(best["run_dir"]) / name, run_dir / name)
+    record = {"metric": metric, "best_seed": best["seed"], "best_value": best[metric], "runs": results}
+    ckpt.write_json(run_dir / SEEDS_FILE, record)
+    return record
