@@ -116,10 +116,20 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """One dict per logged epoch; a torn last line (killed mid-append) is dropped, a torn middle one is an error."""
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == lines[-1][0]:
+                break  # that epoch's checkpoint was never written either, so resuming redoes it
+            raise RunError(f"{path}: line {number} is not valid JSON; the run's log is damaged") from None
+    return records
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:

@@ -75,6 +75,63 @@ def _run_train(args: argparse.Namespace) -> None:
     print(f"run folder: {run_dir}")
 
 
+# ---- sweep -------------------------------------------------------------------------------
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run every grid setting x seed (on Ray when installed) and summarise mean/std/min/max",
+        description="Run every combination of --grid values for --seeds seeds; each trial is an ordinary run "
+        "folder under OUT/trials/. Writes OUT/sweep.json (the definition), OUT/sweep_summary.json and a Markdown "
+        "table OUT/sweep_summary.md. Re-running the same command skips finished trials and resumes interrupted "
+        "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
+        "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
+    )
+    p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
+    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one field for every trial, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
+                   "(train.lr) or an unambiguous field name (lr) (repeatable)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per setting (default: 1)")
+    p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
+    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
+    p.add_argument("--metrics", metavar="M1,M2",
+                   help="metrics to summarise (default: the select metric and test_recon_bce)")
+    p.add_argument("--select-metric", metavar="METRIC",
+                   help="metric that names the best run (default: train.select_metric)")
+    p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
+    p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
+
+
+def _run_sweep(args: argparse.Namespace) -> None:
+    from .sweep import define_sweep, markdown_table, run_sweep
+
+    overrides = list(args.overrides)
+    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={json.dumps(getattr(args, flag))}")
+    config = resolve_config(args.preset, args.config, overrides)
+    definition = define_sweep(config, args.grid, args.seeds)
+    out = Path(args.out or Path("sweeps") / config.name)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    summary = run_sweep(definition, out, metrics, args.select_metric,
+                        "sequential" if args.sequential else "auto", args.address, not args.no_progress)
+    print()
+    print(markdown_table(summary))
+    print(f"sweep folder: {out} (table in {out / 'sweep_summary.md'})")
+    if summary["failed"]:
+        from .checkpoint import RunError
+
+        raise RunError(f"{len(summary['failed'])} of {sum(s['runs_total'] for s in summary['settings'])} trials "
+                       "failed (listed above); re-run the same command to retry them")
+
+
 # ---- presets, config, data ---------------------------------------------------------------
 
 
@@ -113,11 +170,228 @@ def _run_data(args: argparse.Namespace) -> None:
     print(f"{args.dataset}: all files present and checksums match in {folder}")
 
 
+# ---- evaluate, plot, report --------------------------------------------------------------
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a trained run: reconstruction, ELBO, accuracy, probes, DCI, selectivity -> eval.json",
+        description="Evaluate the model in RUN_DIR on the test split and write RUN_DIR/eval.json. Probes and DCI "
+        "trees are fitted on codes of training images and scored on the test codes.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
+    p.add_argument("--fit-limit", type=int, default=10_000, metavar="N",
+                   help="training images whose codes fit the probes and DCI trees (default: 10000)")
+    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images (default: the run's)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import EVAL_FILE, evaluate_run, format_table
+
+    try:
+        record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
+                              progress=not args.no_progress)
+    except ValueError as err:
+        raise SystemExit(f"latentcraft evaluate: error: {err}")
+    print(format_table(record))
+    print(f"wrote {Path(args.run_dir) / EVAL_FILE}")
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="write the figures of a trained run (PNG, and the interpolation GIF for routed models)",
+        description="Reconstructions, a traversal row, traversal grids for two test images, unit-vector decodes; "
+        "for 2-D latents the scatter, decoded grid and (with a classifier head) decision regions; for routed "
+        "models the 0->9 interpolation GIF.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/figures)")
+    p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
+                   help="test images for the traversal grids; A also for the single row (default: 0 1)")
+    p.add_argument("--coordinate", type=int, default=0, help="latent coordinate of the single traversal row (default: 0)")
+    p.add_argument("--range", type=float, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
+                   help="traversal values (default: -3 3)")
+    p.add_argument("--unit-value", type=float, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
+    p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
+                   help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
+    p.add_argument("--label", type=int, default=0, help="label for a conditional decoder where no image gives one")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+
+
+def _run_plot(args: argparse.Namespace) -> None:
+    from .checkpoint import load_model
+    from .data import load_split
+    from .plots import PlotOptions, make_figures
+
+    model = load_model(args.run_dir)
+    d = model.config.data
+    test = load_split(d.dataset, "test", args.data_dir or d.data_dir, d.download, d.test_limit)
+    if args.grid_range == ["data"]:
+        grid = None
+    elif len(args.grid_range) == 2:
+        grid = (float(args.grid_range[0]), float(args.grid_range[1]))
+    else:
+        raise SystemExit("latentcraft plot: error: --grid-range takes LOW HIGH or 'data'")
+    options = PlotOptions(images=tuple(args.images), coordinate=args.coordinate, low=args.range[0],
+                          high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
+    try:
+        written = make_figures(model, test, out, options)
+    except ValueError as err:
+        raise SystemExit(f"latentcraft plot: error: {err}")
+    for path in written:
+        print(path)
+    print(f"wrote {len(written)} figures to {out}")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="compare runs side by side in one self-contained HTML page (and report.md)",
+        description="Reads each run's eval.json and figures folder (evaluating and plotting those missing) and "
+        "writes one HTML page with the figures embedded, plus a Markdown twin beside it.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default: report.html)")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="importance samples for runs evaluated now (default: skip log p(x))")
+    p.add_argument("--fit-limit", type=int, default=10_000, metavar="N",
+                   help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    try:
+        html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
+                                          progress=not args.no_progress)
+    except ValueError as err:
+        raise SystemExit(f"latentcraft report: error: {err}")
+    print(f"wrote {html_path} and {md_path}")
+
+
+# ---- export, serve, demo (the in-browser explorer) ----------------------------------------
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the in-browser explorer for a run: ONNX graphs, manifest, test digits, pages",
+        description="Export RUN_DIR as a static site that works offline and from any static host: encoder/decoder "
+        "(and classifier) ONNX graphs checked against torch, manifest.json, up to 1,000 test digits with their "
+        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder")
+    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default: RUN_DIR/site)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
+                   "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from .export import ExportError, export_site
+    from .serve import SITE_SUBDIR
+
+    out = Path(args.out or Path(args.run_dir) / SITE_SUBDIR)
+    try:
+        manifest = export_site(args.run_dir, out, data_dir=args.data_dir)
+    except ExportError as err:
+        raise SystemExit(f"latentcraft export: error: {err}") from None
+    pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
+    print(f"exported {manifest['kind']} model ({manifest['latent_dim']} latent coordinates) to {out}")
+    print(f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
+          + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
+    print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a run's explorer on 127.0.0.1 (exporting it first if needed)",
+        description="Serve an exported site, or a run folder (exported to RUN_DIR/site first when missing or older "
+        "than the weights), on 127.0.0.1 only, and print the URL to open.",
+    )
+    p.add_argument("path", metavar="RUN_DIR|SITE_DIR", help="a run folder or an exported site folder")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--quiet", action="store_true", help="do not log requests")
+
+
+def _run_serve(args: argparse.Namespace) -> None:
+    from .export import ExportError
+    from .serve import make_server, serve_forever, site_for
+
+    try:
+        site = site_for(args.path)
+        server = make_server(site, args.port, args.quiet)
+    except ExportError as err:
+        raise SystemExit(f"latentcraft serve: error: {err}") from None
+    except OSError as err:
+        raise SystemExit(f"latentcraft serve: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
+                         "try another --port") from None
+    serve_forever(server, "index.html")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="one command: train a quick routed model (cached), export it, serve it, print what to open",
+        description="Train a quick gradient-routed model the first time (cached in ~/.cache/latentcraft/demo-run), "
+        "export the explorer and serve it on 127.0.0.1. --run-dir shows an existing run instead.",
+    )
+    p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the cached demo model")
+    p.add_argument("--epochs", type=int, help="epochs for the first training (default: 10)")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
+    p.add_argument("--no-serve", action="store_true", help="train and export only, then print the site folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from .demo import DEMO_EPOCHS, DEMO_PAGE, ensure_demo_run
+    from .export import ExportError
+    from .serve import make_server, serve_forever, site_for
+
+    overrides = []
+    if args.data_dir:
+        overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
+    if args.download:
+        overrides.append("data.download=true")
+    run_dir = ensure_demo_run(Path(args.run_dir) if args.run_dir else None, args.epochs or DEMO_EPOCHS,
+                              overrides, progress=not args.no_progress)
+    try:
+        site = site_for(run_dir)
+        if args.no_serve:
+            print(f"site folder: {site}")
+            return
+        server = make_server(site, args.port, quiet=True)
+    except ExportError as err:
+        raise SystemExit(f"latentcraft demo: error: {err}") from None
+    except OSError as err:
+        raise SystemExit(f"latentcraft demo: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
+                         "try another --port") from None
+    print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
+    serve_forever(server, DEMO_PAGE)
+
+
 COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_train, _run_train),
+    (_add_sweep, _run_sweep),
     (_add_presets, _run_presets),
     (_add_config, _run_config),
     (_add_data, _run_data),
+    (_add_evaluate, _run_evaluate),
+    (_add_plot, _run_plot),
+    (_add_report, _run_report),
+    (_add_export, _run_export),
+    (_add_serve, _run_serve),
+    (_add_demo, _run_demo),
 ]
 
 

@@ -56,6 +56,38 @@ class RoutingConfig:
 
 
 @dataclass
+class ConditionalConfig:
+    enabled: bool = False  # append the one-hot label to z before decoding (SPEC §3); unlabelled -> all zeros
+
+
+@dataclass
+class PriorConfig:
+    enabled: bool = False  # per-class KL target N(μ_c, I) (SPEC §3); unlabelled examples keep N(0, I)
+    placement: str = "circle"  # where the class means μ_c sit: "circle", "grid" or "points"
+    radius: float = 3.0  # "circle": distance of every μ_c from the origin, latent units
+    spacing: float = 3.0  # "grid": distance between neighbouring μ_c, latent units
+    grid_columns: int = 5  # "grid": class means per row (rows fill top to bottom)
+    points: list[list[float]] | None = None  # "points": one μ_c per class, each with len(dims) numbers
+    dims: list[int] = field(default_factory=lambda: [0, 1])  # latent coordinates μ_c lives in; the rest keep 0
+
+
+@dataclass
+class ClassifierConfig:
+    enabled: bool = False  # a head from μ to class logits, cross-entropy added to the loss (SPEC §2, §3)
+    hidden: list[int] = field(default_factory=list)  # hidden sizes of the head; empty = linear
+    weight: float = 1.0  # multiplier on the mean cross-entropy (nats per labelled example)
+
+
+@dataclass
+class AnchorConfig:
+    enabled: bool = False  # template scores shift the KL target mean: μ + a·s(x) replaces μ (SPEC §4)
+    rate: float = 1.0  # a: latent units per unit of template score s(x)
+    templates: list[str] = field(default_factory=lambda: ["donut", "stick"])  # "donut", "stick", "class-mean:K", or a .npy/image path (28x28)
+    weights: list[float] = field(default_factory=lambda: [1.0, -1.0])  # s(x) = Σ_k weights[k]·<x, T_k>/Σx
+    dims: list[int] | None = None  # latent coordinates the shift applies to; None = all of them
+
+
+@dataclass
 class ObjectiveConfig:
     kind: str = "elbo"  # "elbo" (principled) or "reference" (the original's loss and quirk, SPEC §1)
     reconstruction: str = "bce"  # "bce" (Bernoulli, logits) or "gaussian" (summed squared error / 2)
@@ -84,6 +116,10 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    conditional: ConditionalConfig = field(default_factory=ConditionalConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -171,6 +207,7 @@ def validate(config: Config) -> None:
         "objective.reconstruction": (config.objective.reconstruction, ("bce", "gaussian")),
         "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none")),
         "train.precision": (config.train.precision, ("bf16", "fp32")),
+        "prior.placement": (config.prior.placement, ("circle", "grid", "points")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -188,14 +225,110 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1, got {value}")
+    # A negative limit would silently slice from the end (images[:-5]); a
+    # negative thread count or β has no meaning.
+    non_negative = {
+        "data.train_limit": config.data.train_limit,
+        "data.test_limit": config.data.test_limit,
+        "train.threads": config.train.threads,
+        "objective.beta": config.objective.beta,
+        "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs,
+        "data.augment_shift": config.data.augment_shift,
+        "data.augment_rotate": config.data.augment_rotate,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key}: must not be negative, got {value}")
+    for key in ("encoder_hidden", "decoder_hidden", "conv_channels"):
+        sizes = getattr(config.model, key)
+        if any(size < 1 for size in sizes):
+            raise ConfigError(f"model.{key}: every layer size must be at least 1, got {sizes}")
+    if config.model.body == "conv" and len(config.model.conv_channels) != 2:
+        raise ConfigError(
+            f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
+            f"so it needs 2 channel counts, got {config.model.conv_channels}"
+        )
     if not 0.0 <= config.data.labelled_fraction <= 1.0:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
     if config.train.lr <= 0:
         raise ConfigError(f"train.lr: must be positive, got {config.train.lr}")
+    if config.train.lr_decay <= 0:
+        raise ConfigError(f"train.lr_decay: must be positive (1.0 = constant rate), got {config.train.lr_decay}")
     if config.routing.enabled:
         _validate_routes(config)
     if config.model.deterministic and config.objective.kind == "reference":
         raise ConfigError("objective.kind: 'reference' needs a stochastic model (model.deterministic = false)")
+    if config.prior.enabled:
+        _validate_prior(config)
+    if config.classifier.enabled:
+        _validate_classifier(config)
+    if config.anchors.enabled:
+        _validate_anchors(config)
+
+
+def _check_coords(key: str, coords: list[int], latent: int) -> None:
+    for c in coords:
+        if not 0 <= c < latent:
+            raise ConfigError(f"{key}: coordinate {c} is outside the latent (model.latent_dim = {latent})")
+    if len(set(coords)) != len(coords):
+        raise ConfigError(f"{key}: coordinates repeat: {coords}")
+
+
+def _needs_kl(config: Config, section: str) -> None:
+    # The technique moves the KL target; a deterministic autoencoder has no KL term to move.
+    if config.model.deterministic:
+        raise ConfigError(f"{section}.enabled: shapes the KL target, but model.deterministic = true has no KL")
+
+
+def _validate_prior(config: Config) -> None:
+    p = config.prior
+    _needs_kl(config, "prior")
+    if not p.dims:
+        raise ConfigError("prior.dims: needs at least one latent coordinate")
+    _check_coords("prior.dims", p.dims, config.model.latent_dim)
+    if p.placement in ("circle", "grid") and len(p.dims) != 2:
+        raise ConfigError(f"prior.dims: placement {p.placement!r} is 2-D, so dims needs 2 coordinates, got {p.dims}")
+    if p.placement == "grid" and p.grid_columns < 1:
+        raise ConfigError(f"prior.grid_columns: must be at least 1, got {p.grid_columns}")
+    if p.placement == "points":
+        if p.points is None or len(p.points) != NUM_CLASSES:
+            count = "none" if p.points is None else len(p.points)
+            raise ConfigError(f"prior.points: placement 'points' needs one point per class ({NUM_CLASSES}), got {count}")
+        for k, point in enumerate(p.points):
+            if len(point) != len(p.dims):
+                raise ConfigError(
+                    f"prior.points[{k}]: has {len(point)} numbers, but prior.dims names {len(p.dims)} coordinates"
+                )
+
+
+def _validate_classifier(config: Config) -> None:
+    c = config.classifier
+    if any(h < 1 for h in c.hidden):
+        raise ConfigError(f"classifier.hidden: sizes must be at least 1, got {c.hidden}")
+    if c.weight < 0:
+        raise ConfigError(f"classifier.weight: must not be negative, got {c.weight}")
+
+
+def _validate_anchors(config: Config) -> None:
+    from .templates import TemplateError, check_template  # late import: templates reads files
+
+    a = config.anchors
+    _needs_kl(config, "anchors")
+    if not a.templates:
+        raise ConfigError("anchors.templates: needs at least one template")
+    if len(a.weights) != len(a.templates):
+        raise ConfigError(
+            f"anchors.weights: needs one weight per template ({len(a.templates)}), got {len(a.weights)}"
+        )
+    for i, spec in enumerate(a.templates):
+        try:
+            check_template(spec)
+        except TemplateError as err:
+            raise ConfigError(f"anchors.templates[{i}]: {err}") from None
+    if a.dims is not None:
+        if not a.dims:
+            raise ConfigError("anchors.dims: needs at least one latent coordinate (or leave it unset for all)")
+        _check_coords("anchors.dims", a.dims, config.model.latent_dim)
 
 
 def _validate_routes(config: Config) -> None:
@@ -204,12 +337,17 @@ def _validate_routes(config: Config) -> None:
     if len(routes) != NUM_CLASSES:
         raise ConfigError(f"routing.routes: needs one entry per class ({NUM_CLASSES}), got {len(routes)}")
     for label, coords in enumerate(routes):
+        if not coords:
+            # Routed argmax (metrics.routed_predictions) needs at least one coordinate per label.
+            raise ConfigError(f"routing.routes[{label}]: is empty; every label must own at least one coordinate")
         for c in coords:
             if not 0 <= c < latent:
                 raise ConfigError(
                     f"routing.routes[{label}]: coordinate {c} is outside the latent (model.latent_dim = {latent})"
                 )
     owned = {c for coords in routes for c in coords}
+    if len(set(config.routing.free)) != len(config.routing.free):
+        raise ConfigError(f"routing.free: lists a coordinate twice: {config.routing.free}")
     for c in config.routing.free:
         if not 0 <= c < latent:
             raise ConfigError(f"routing.free: coordinate {c} is outside the latent (model.latent_dim = {latent})")

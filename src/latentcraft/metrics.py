@@ -1,14 +1,19 @@
-"""Metrics: reconstruction, ELBO parts and routed argmax accuracy.
+"""Metrics: reconstruction, ELBO, log-likelihood, accuracy, probes and routing selectivity.
 
-`evaluate_split` is what the trainer reports every epoch; fuller evaluation
-(probes, DCI, selectivity) builds on `encode_split`.
+`evaluate_split` is what the trainer reports every epoch; the fuller
+evaluation of the `evaluate` command (evaluate.py) builds on `encode_split`
+and the functions below. DCI lives in dci.py.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from .constants import NUM_CLASSES
 from .data import ImageSet
 from .model import LatentModel
 from .objective import gaussian_kl
@@ -71,3 +76,101 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, p
     if predictions:
         metrics[f"{prefix}argmax_accuracy"] = accuracy(torch.cat(predictions), data.labels)
     return metrics
+
+
+# ---- fuller evaluation (the `evaluate` command) ---------------------------------------------
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int = NUM_CLASSES) -> list[list[int]]:
+    """Counts[true][predicted], as nested lists (JSON-ready)."""
+    counts = torch.zeros(n_classes, n_classes, dtype=torch.long)
+    counts.index_put_((labels.long(), predicted.long()), torch.ones_like(labels, dtype=torch.long), accumulate=True)
+    return counts.tolist()
+
+
+def routing_selectivity(mu: torch.Tensor, labels: torch.Tensor, routes: list[list[int]]) -> list[float | None]:
+    """Per coordinate: share of its positive activation mass (Σ relu(μ)) coming from the class(es) it is routed to.
+
+    1.0 means the coordinate fires only for its own digit; with balanced classes
+    an unselective coordinate scores about 1/NUM_CLASSES. None for coordinates
+    no label owns (free style dims) or that never fire.
+    """
+    owners: dict[int, list[int]] = {}
+    for label, coords in enumerate(routes):
+        for c in coords:
+            owners.setdefault(c, []).append(label)
+    positive = mu.clamp(min=0)  # (N, D)
+    shares: list[float | None] = []
+    for coord in range(mu.shape[1]):
+        total = positive[:, coord].sum().item()
+        if coord not in owners or total <= 0:
+            shares.append(None)
+            continue
+        own = torch.isin(labels, torch.tensor(owners[coord], dtype=labels.dtype))
+        shares.append(positive[own, coord].sum().item() / total)
+    return shares
+
+
+def probe_accuracies(
+    train_codes: torch.Tensor, train_labels: torch.Tensor, test_codes: torch.Tensor, test_labels: torch.Tensor,
+    neighbours: int = 5,
+) -> dict[str, float]:
+    """Held-out accuracy of a linear probe (logistic regression) and a k-NN probe on μ.
+
+    Codes are standardised with the train codes' statistics so both probes see
+    coordinates on a common scale (k-NN distances otherwise follow the widest one).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr, ytr, xte, yte = train_codes.numpy(), train_labels.numpy(), test_codes.numpy(), test_labels.numpy()
+    linear = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(xtr, ytr)
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=neighbours)).fit(xtr, ytr)
+    return {"linear_probe_accuracy": float(linear.score(xte, yte)), "knn_probe_accuracy": float(knn.score(xte, yte))}
+
+
+def posterior_std(model: LatentModel, logvar: torch.Tensor) -> torch.Tensor:
+    """σ of q(z|x); the reference objective's variance head is used as a standard deviation (SPEC §1 quirk)."""
+    return logvar.abs() if model.reference else torch.exp(0.5 * logvar)
+
+
+def _log_normal(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, diag std²), summed over the last dim."""
+    return (-0.5 * ((z - mean) / std).pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+@torch.no_grad()
+def importance_log_likelihood(
+    model: LatentModel, data: ImageSet, samples: int, batch_size: int = 500, seed: int = 0, progress: bool = False,
+) -> dict[str, float]:
+    """Per-image ELBO (one sample) and the importance-sampled log p(x) with k samples (Burda et al. 2016).
+
+    log p(x) ≈ log (1/k) Σ_s p(x|z_s) p(z_s) / q(z_s|x), z_s ~ q(z|x), with a
+    Bernoulli decoder and the N(0, I) prior for every model (so numbers compare
+    across models; for class-prior or anchor models this is the marginal under
+    N(0, I), not their training target). Conditional decoders get the true
+    label, so theirs is log p(x|y). Nats per image; higher is better.
+    """
+    if model.var_head is None:
+        raise ValueError("a deterministic autoencoder has no posterior: ELBO and log-likelihood are undefined")
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    elbo_sum, ll_sum = 0.0, 0.0
+    starts = range(0, len(data), batch_size)
+    for start in tqdm(starts, desc=f"log p(x), k={samples}", leave=False, disable=not progress):
+        index = slice(start, start + batch_size)
+        x, y = data.floats(index), data.labels[index]
+        mu, logvar = model.encode(x)
+        std = posterior_std(model, logvar).clamp(min=1e-6)
+        eps = torch.randn((samples, *mu.shape), generator=generator)  # (k, B, D)
+        z = mu + std * eps
+        flat = model.latent_activation(z.reshape(-1, mu.shape[1]))
+        logits = model.decode(flat, y.repeat(samples)).view(samples, *x.shape)  # (k, B, 784)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+        log_w = log_px_z + _log_normal(z, torch.zeros_like(z), torch.ones_like(z)) - _log_normal(z, mu, std)  # (k, B)
+        elbo_sum += log_w[0].sum().item()
+        ll_sum += (torch.logsumexp(log_w, dim=0) - math.log(samples)).sum().item()
+    n = len(data)
+    return {"elbo": elbo_sum / n, "log_likelihood": ll_sum / n}

@@ -96,6 +96,8 @@ class LatentModel(nn.Module):
             recon = reconstruction_error(logits, x, objective.reconstruction).mean()
             kl = torch.zeros(()) if self.var_head is None else gaussian_kl(mu, logvar, target).mean()
         out.parts = {"recon": recon, "kl": kl}
+        for technique in self.techniques.values():
+            out.extras.update(technique.outputs(out))
         loss = recon + kl_scale * kl
         for technique in self.techniques.values():
             for name, term in technique.extra_losses(out, y).items():

@@ -6,7 +6,11 @@ nothing, so a technique overrides only what it changes:
     route(z, y)          -> z             reshape how gradient flows through the sample
     decoder_inputs(y)    -> (B, k) | None extra decoder inputs appended to z
     kl_target(x, y)      -> (B, D) | None shift of the KL target mean (summed over techniques)
+    outputs(out)         -> dict          named tensors for ModelOutput.extras (e.g. class logits)
     extra_losses(out, y) -> dict          named loss terms added to the total
+
+Every technique that reads labels accepts UNLABELLED (-1) examples: they get
+no label input, the N(0, I) target, or no loss term, as each class says.
 
 `TECHNIQUES` lists (name, is-enabled test, constructor); `build_techniques`
 instantiates the enabled ones in that order.
@@ -14,13 +18,17 @@ instantiates the enabled ones in that order.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .config import Config
-from .constants import UNLABELLED
+from .config import Config, PriorConfig
+from .constants import NUM_CLASSES, UNLABELLED
+from .nets import mlp
+from .templates import CLASS_MEAN_PREFIX, resolve_template
 
 
 class Technique(nn.Module):
@@ -34,6 +42,9 @@ class Technique(nn.Module):
 
     def kl_target(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         return None
+
+    def outputs(self, out) -> dict[str, torch.Tensor]:
+        return {}
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {}
@@ -77,6 +88,139 @@ class GradientRouting(Technique):
         return {"routes": self.routes, "free": self.free}
 
 
+def _labelled(y: torch.Tensor) -> torch.Tensor:
+    return y != UNLABELLED  # (B,) bool
+
+
+class ConditionalDecoder(Technique):
+    """The one-hot label is concatenated to z before decoding (SPEC §3).
+
+    The code is then free to hold label-free style. At generation time the
+    label is an input; an unlabelled example gets an all-zero label vector.
+    """
+
+    decoder_extra_features = NUM_CLASSES
+
+    def decoder_inputs(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if y is None:
+            raise ValueError("this model has a conditional decoder (conditional.enabled): decode needs a label per code")
+        if y.shape != (batch,):
+            raise ValueError(f"conditional decoder: expected {batch} labels, got shape {tuple(y.shape)}")
+        safe = torch.where(_labelled(y), y, torch.zeros_like(y))
+        return F.one_hot(safe, NUM_CLASSES).float() * _labelled(y).unsqueeze(1).float()  # (B, 10)
+
+
+def class_means(prior: PriorConfig) -> torch.Tensor:
+    """The placement's target point per class, in the coordinates `prior.dims`.  # (10, len(dims))"""
+    k = torch.arange(NUM_CLASSES, dtype=torch.float64)
+    if prior.placement == "circle":
+        angle = 2 * math.pi * k / NUM_CLASSES
+        points = prior.radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    elif prior.placement == "grid":
+        cols = prior.grid_columns
+        rows = math.ceil(NUM_CLASSES / cols)
+        col, row = k % cols, torch.div(k, cols, rounding_mode="floor")
+        points = prior.spacing * torch.stack([col - (cols - 1) / 2, (rows - 1) / 2 - row], dim=1)
+    else:
+        points = torch.tensor(prior.points, dtype=torch.float64)
+    return points.float()
+
+
+class ClassPriorMeans(Technique):
+    """KL target N(μ_c, I) with a fixed point μ_c per class (SPEC §3).
+
+    KL = ½ Σ (σ² + (μ − μ_c)² − 1 − log σ²); unlabelled examples keep μ_c = 0.
+    """
+
+    def __init__(self, prior: PriorConfig, latent_dim: int):
+        super().__init__()
+        means = torch.zeros(NUM_CLASSES + 1, latent_dim)  # last row: the unlabelled example's target
+        means[:NUM_CLASSES, prior.dims] = class_means(prior)
+        self.register_buffer("means", means, persistent=False)
+
+    def kl_target(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        if y is None:
+            return None
+        rows = torch.where(_labelled(y), y, torch.full_like(y, NUM_CLASSES))
+        return self.means[rows]  # (B, D)
+
+    def describe(self) -> dict:
+        return {"class_means": self.means[:NUM_CLASSES].tolist()}
+
+
+class ClassifierHead(Technique):
+    """A linear (or small MLP) head from μ to class logits; weighted cross-entropy (SPEC §2, §3).
+
+    The head reads μ, not a sample (STYLE: use μ for classification), so its
+    accuracy at test time is that of the code itself. Unlabelled examples add
+    no cross-entropy.
+    """
+
+    def __init__(self, latent_dim: int, hidden: list[int], weight: float):
+        super().__init__()
+        self.head = mlp([latent_dim, *hidden, NUM_CLASSES], last_activation=False)
+        self.weight = weight
+
+    def outputs(self, out) -> dict[str, torch.Tensor]:
+        return {"class_logits": self.head(out.mu).float()}  # (B, 10)
+
+    def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if y is None:
+            return {}
+        logits = out.extras["class_logits"]
+        keep = _labelled(y)
+        if not keep.any():
+            return {"class_ce": logits.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
+        return {"class_ce": self.weight * F.cross_entropy(logits[keep], y[keep])}
+
+
+class Anchors(Technique):
+    """Template scores shift the KL target mean (SPEC §4).
+
+    s(x) = Σ_k w_k <x, T_k> / Σx; with (donut, +1), (stick, −1) this is the
+    SPEC's <x, donut>/Σx − <x, stick>/Σx. "Use μ + a·s(x) in place of μ in the
+    KL" is the same as the target mean −a·s(x) on the anchored coordinates, so
+    round digits (s > 0) are pulled to the negative corner and sticks (s < 0)
+    to the positive one. No label is read.
+    """
+
+    def __init__(self, templates: torch.Tensor, weights: list[float], rate: float, dims: list[int], latent_dim: int):
+        super().__init__()
+        self.register_buffer("templates", templates)  # (K, 784), saved: class means depend on data
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
+        direction = torch.zeros(latent_dim)
+        direction[dims] = 1.0
+        self.register_buffer("direction", direction, persistent=False)  # (D,) which coordinates move
+        self.rate = rate
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """s(x) per image.  # (B,)"""
+        with torch.autocast(device_type=x.device.type, enabled=False):  # overlaps are ratios; keep fp32
+            x = x.float()
+            overlaps = x @ self.templates.T / x.sum(1, keepdim=True).clamp_min(1e-6)  # (B, K)
+            return overlaps @ self.weights
+
+    def kl_target(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return -self.rate * self.score(x).unsqueeze(1) * self.direction  # (B, D)
+
+
+def _training_images(config: Config) -> tuple[torch.Tensor, torch.Tensor]:
+    from .data import hide_labels, load_split  # late import: only class-mean templates read data
+
+    d = config.data
+    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
+    return train.images, hide_labels(train.labels, d.labelled_fraction, config.train.seed)
+
+
+def build_anchors(config: Config) -> Anchors:
+    a = config.anchors
+    needs_data = any(spec.startswith(CLASS_MEAN_PREFIX) for spec in a.templates)
+    training = _training_images(config) if needs_data else None
+    templates = torch.stack([resolve_template(spec, training) for spec in a.templates])  # (K, 784)
+    dims = a.dims if a.dims is not None else list(range(config.model.latent_dim))
+    return Anchors(templates, a.weights, a.rate, dims, config.model.latent_dim)
+
+
 TechniqueEntry = tuple[str, Callable[[Config], bool], Callable[[Config], Technique]]
 
 TECHNIQUES: list[TechniqueEntry] = [
@@ -84,6 +228,14 @@ TECHNIQUES: list[TechniqueEntry] = [
         "routing",
         lambda c: c.routing.enabled,
         lambda c: GradientRouting(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled),
+    ),
+    ("conditional", lambda c: c.conditional.enabled, lambda c: ConditionalDecoder()),
+    ("prior", lambda c: c.prior.enabled, lambda c: ClassPriorMeans(c.prior, c.model.latent_dim)),
+    ("anchors", lambda c: c.anchors.enabled, build_anchors),
+    (
+        "classifier",
+        lambda c: c.classifier.enabled,
+        lambda c: ClassifierHead(c.model.latent_dim, c.classifier.hidden, c.classifier.weight),
     ),
 ]
 

@@ -144,11 +144,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
         lr = _set_lr(optimizer, config, epoch)
         train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
         test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
-        ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
         record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
                   "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
+        # Log first, checkpoint second: a kill between the two leaves an extra
+        # line that resuming trims, never a checkpointed epoch without its line.
         with open(run_dir / ckpt.METRICS_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
+        ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
         history.append(record)
         epochs.set_postfix(_headline(record), refresh=True)
 

@@ -1,0 +1,55 @@
+"""`latentcraft demo`: one command from nothing to the explorer in a browser.
+
+Trains a quick routed model the first time (cached, so the next demo starts at
+once), exports it as a static site and serves it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
+from .config import preset_names, resolve_config
+
+DEMO_PRESETS = ("routed10", "routed10-original")  # the first one that exists is trained
+DEMO_EPOCHS = 10  # a few minutes on a laptop CPU; the argmax accuracy is already well above chance
+DEMO_RUN = "demo-run"  # folder name in the cache
+DEMO_PAGE = "sliders.html"
+
+
+def demo_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "latentcraft" / DEMO_RUN
+
+
+def demo_preset() -> str:
+    available = set(preset_names())
+    for name in DEMO_PRESETS:
+        if name in available:
+            return name
+    raise RuntimeError(f"none of the demo presets {DEMO_PRESETS} is installed")
+
+
+def ensure_demo_run(run_dir: Path | None = None, epochs: int = DEMO_EPOCHS, overrides: list[str] = (),
+                    progress: bool = True) -> Path:
+    """The run to show: `run_dir` if given (must exist), else the cached demo run, trained if missing."""
+    from .checkpoint import RunError
+
+    if run_dir is not None:
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+        return run_dir
+    run_dir = demo_cache_dir()
+    if (run_dir / SUMMARY_FILE).is_file():
+        print(f"using the cached demo model in {run_dir} (delete the folder to retrain)")
+        return run_dir
+    from .train import train
+
+    preset = demo_preset()
+    config = resolve_config(preset, overrides=[f"train.epochs={epochs}", *overrides])
+    resume = (run_dir / CHECKPOINT_FILE).is_file()
+    print(f"training a quick demo model: preset {preset}, {epochs} epochs, into {run_dir}"
+          f"{' (resuming)' if resume else ''}; this happens once", flush=True)
+    train(config, run_dir, resume=resume, progress=progress)
+    return run_dir

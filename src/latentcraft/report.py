@@ -1,0 +1,204 @@
+"""The `report` command: runs side by side in one self-contained HTML page (and Markdown).
+
+Each run contributes its eval.json (evaluated now if missing) and its figures
+folder (plotted now if missing). The HTML embeds every figure as base64, so
+the page is one file that opens anywhere; report.md beside it links the
+figure files by relative path.
+
+`load_run` is the one place that turns a folder into report material, so a
+caller that finds run folders some other way (a sweep) can reuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import load_model
+from .data import load_split
+from .evaluate import DEFAULT_FIT_LIMIT, METRICS, evaluate_run, format_value, metric_label, read_eval
+
+FIGURES_DIR = "figures"
+FIGURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
+DCI_FIGURE = "dci_importance.png"  # drawn from eval.json, so it exists even for runs plotted elsewhere
+# Figures in the order the report shows them; others found in a folder follow alphabetically.
+FIGURE_ORDER = ["reconstructions", "unit_vectors", "interpolation", DCI_FIGURE.removesuffix(".png"),
+                "traversal_z", "traversal_grid", "scatter", "latent_grid", "decision_regions"]
+
+
+@dataclass
+class RunMaterial:
+    run_dir: Path
+    title: str  # column header: config name and folder
+    record: dict[str, Any]  # eval.json
+    figures: list[Path]  # image files to show
+
+
+def figures_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / FIGURES_DIR
+
+
+def _figure_rank(path: Path) -> tuple[int, str]:
+    for rank, prefix in enumerate(FIGURE_ORDER):
+        if path.stem.startswith(prefix):
+            return rank, path.name
+    return len(FIGURE_ORDER), path.name
+
+
+def list_figures(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.suffix in FIGURE_SUFFIXES), key=_figure_rank)
+
+
+def load_run(run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, progress: bool = True) -> RunMaterial:
+    """Everything the report needs from one run folder, evaluating and plotting what is missing."""
+    from .plots import make_figures, plot_dci_importance  # late import: matplotlib is slow to import
+
+    run_dir = Path(run_dir)
+    record = read_eval(run_dir)
+    if record is None:
+        record = evaluate_run(run_dir, samples=samples, fit_limit=fit_limit, progress=progress)
+    folder = figures_dir(run_dir)
+    if not list_figures(folder):
+        model = load_model(run_dir)
+        d = model.config.data
+        make_figures(model, load_split(d.dataset, "test", d.data_dir, d.download, d.test_limit), folder)
+    if "dci" in record and not (folder / DCI_FIGURE).is_file():
+        plot_dci_importance(record["dci"]["importance"], folder / DCI_FIGURE, record["name"])
+    return RunMaterial(run_dir, f"{record['name']} ({run_dir.name})", record, list_figures(folder))
+
+
+# ---- the metrics table ----------------------------------------------------------------------------
+
+
+def metric_rows(runs: list[RunMaterial]) -> list[tuple[str, list[Any], set[int]]]:
+    """(metric name, value per run, indices of the best runs) for every metric any run has."""
+    names = [n for n in METRICS if any(n in r.record["metrics"] for r in runs)]
+    names += sorted({n for r in runs for n in r.record["metrics"]} - set(names))
+    rows = []
+    for name in names:
+        values = [r.record["metrics"].get(name) for r in runs]
+        present = [v for v in values if isinstance(v, (int, float))]
+        best: set[int] = set()
+        if name in METRICS and len(present) >= 2:
+            target = max(present) if METRICS[name].higher_is_better else min(present)
+            best = {i for i, v in enumerate(values) if v == target}
+        rows.append((name, values, best))
+    return rows
+
+
+def _direction(name: str) -> str:
+    if name not in METRICS:
+        return ""
+    return "↑" if METRICS[name].higher_is_better else "↓"
+
+
+# ---- HTML -----------------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; }
+td.best { background: #d9f2d9; font-weight: bold; }
+td.figure { text-align: center; }
+img { max-width: 100%; }
+.note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _data_uri(path: Path) -> str:
+    return f"data:{FIGURE_SUFFIXES[path.suffix]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _figure_names(runs: list[RunMaterial]) -> list[str]:
+    names = {p.name for r in runs for p in r.figures}
+    return sorted(names, key=lambda n: _figure_rank(Path(n)))
+
+
+def render_html(runs: list[RunMaterial]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(r.title)}</th>" for r in runs)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<title>latentcraft report</title>", f"<style>{_CSS}</style></head><body>",
+        "<h1>latentcraft report</h1>",
+        '<p class="note">Metrics on each run\'s test split (eval.json). Best value per row is highlighted '
+        "(↑ higher is better, ↓ lower). DCI follows Eastwood &amp; Williams (ICLR 2018) with gradient-boosted "
+        "trees, the 10 classes as one-vs-rest factors, fitted on training codes and scored on test codes; "
+        "the shortcut rows are the write-up's single-factor formula, fitted and scored on the same test codes.</p>",
+        "<h2>Metrics</h2>", f"<table><tr><th>metric</th>{head}</tr>",
+    ]
+    for name, values, best in metric_rows(runs):
+        cells = "".join(
+            f'<td class="best">{e(format_value(v))}</td>' if i in best else f"<td>{e(format_value(v))}</td>"
+            for i, v in enumerate(values)
+        )
+        parts.append(f"<tr><td>{e(metric_label(name))} {_direction(name)}</td>{cells}</tr>")
+    parts.append("</table>")
+    parts.append("<h2>Runs</h2><table><tr><th>run</th><th>folder</th><th>techniques</th><th>latent</th>"
+                 "<th>test images</th></tr>")
+    for r in runs:
+        rec = r.record
+        parts.append(f"<tr><td>{e(r.title)}</td><td>{e(str(r.run_dir))}</td>"
+                     f"<td>{e(', '.join(rec.get('techniques', [])) or 'none')}</td>"
+                     f"<td>{rec.get('latent_dim', '')}</td><td>{rec.get('n_test', '')}</td></tr>")
+    parts.append("</table>")
+    parts.append(f"<h2>Figures</h2><table><tr><th>figure</th>{head}</tr>")
+    for figure in _figure_names(runs):
+        cells = []
+        for r in runs:
+            match = [p for p in r.figures if p.name == figure]
+            cells.append(f'<td class="figure"><img alt="{e(figure)} of {e(r.title)}" src="{_data_uri(match[0])}"></td>'
+                         if match else '<td class="figure">—</td>')
+        parts.append(f"<tr><td>{e(Path(figure).stem)}</td>{''.join(cells)}</tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+# ---- Markdown -------------------------------------------------------------------------------------------
+
+
+def render_markdown(runs: list[RunMaterial], relative_to: Path) -> str:
+    def cell(v: Any, is_best: bool) -> str:
+        text = format_value(v)
+        return f"**{text}**" if is_best else text
+
+    lines = ["# latentcraft report", "",
+             "Best value per row in **bold** (↑ higher is better, ↓ lower). DCI: Eastwood & Williams (ICLR 2018), "
+             "gradient-boosted trees, classes as one-vs-rest factors, held-out test codes. Shortcut rows: the "
+             "write-up's single-factor formula on the same test codes.", "",
+             "| metric | " + " | ".join(r.title for r in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for name, values, best in metric_rows(runs):
+        cells = " | ".join(cell(v, i in best) for i, v in enumerate(values))
+        lines.append(f"| {metric_label(name)} {_direction(name)} | {cells} |")
+    lines += ["", "## Figures", ""]
+    for r in runs:
+        lines += [f"### {r.title}", ""]
+        for path in r.figures:
+            rel = Path(os.path.relpath(path.resolve(), relative_to.resolve()))
+            lines.append(f"![{path.stem}]({rel.as_posix()})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(
+    run_dirs: list[str | Path], out: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT,
+    progress: bool = True,
+) -> tuple[Path, Path]:
+    """Write the HTML report to `out` and its Markdown twin beside it (same name, .md); returns both paths."""
+    if not run_dirs:
+        raise ValueError("report needs at least one run folder")
+    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    markdown = out.with_suffix(".md")
+    out.write_text(render_html(runs))
+    markdown.write_text(render_markdown(runs, out.parent))
+    return out, markdown

@@ -1,0 +1,119 @@
+"""Anchor templates: 28x28 masks whose overlap with an image scores it (SPEC §4).
+
+A template is named by a string in `anchors.templates`:
+
+    "donut"          a ring where round digits (0) put their ink, generated in code
+    "stick"          a vertical bar where stick-like digits (1) put theirs
+    "class-mean:K"   the mean training image of class K (labelled examples only)
+    a file path      a .npy array or an image (PNG, JPEG, ...) of 28x28 values
+
+Every template comes back as a flat (784,) float tensor in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+
+_CENTRE = (IMAGE_SIDE - 1) / 2  # 13.5: the pixel-grid centre, where MNIST centres ink by mass
+# MNIST digits fill a 20x20 box; a zero is taller than wide, so the donut is an
+# elliptical ring through where a zero's stroke runs.
+DONUT_SEMI_AXES = (8.0, 5.5)  # (vertical, horizontal) radii of the ring's mid-line, pixels
+DONUT_HALF_WIDTH = 0.35  # ring half-thickness, as a fraction of the (elliptical) radius
+STICK_HALF_WIDTH = 2.0  # half-width of the vertical bar, pixels
+STICK_HALF_HEIGHT = 10.0  # half-height of the vertical bar, pixels (the 20-pixel digit box)
+
+CLASS_MEAN_PREFIX = "class-mean:"
+BUILT_IN = ("donut", "stick")
+
+
+class TemplateError(ValueError):
+    """A template name or file that cannot give a 28x28 mask."""
+
+
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(np.float64)
+    return rows - _CENTRE, cols - _CENTRE
+
+
+def donut() -> torch.Tensor:
+    """A ring mask: pixels whose elliptical radius is within DONUT_HALF_WIDTH of 1.  # (784,)"""
+    dy, dx = _grid()
+    radius = np.sqrt((dy / DONUT_SEMI_AXES[0]) ** 2 + (dx / DONUT_SEMI_AXES[1]) ** 2)
+    mask = np.abs(radius - 1.0) <= DONUT_HALF_WIDTH
+    return torch.from_numpy(mask.astype(np.float32)).flatten()
+
+
+def stick() -> torch.Tensor:
+    """A vertical bar through the centre.  # (784,)"""
+    dy, dx = _grid()
+    mask = (np.abs(dx) <= STICK_HALF_WIDTH) & (np.abs(dy) <= STICK_HALF_HEIGHT)
+    return torch.from_numpy(mask.astype(np.float32)).flatten()
+
+
+def _class_of(spec: str) -> int:
+    text = spec.removeprefix(CLASS_MEAN_PREFIX)
+    if not text.isdigit() or not 0 <= int(text) < NUM_CLASSES:
+        raise TemplateError(f"{spec!r}: the class after {CLASS_MEAN_PREFIX!r} must be 0..{NUM_CLASSES - 1}")
+    return int(text)
+
+
+def class_mean(label: int, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean of the labelled images of class `label` (uint8 or float images).  # (784,)"""
+    chosen = images[(labels == label) & (labels != UNLABELLED)]
+    if len(chosen) == 0:
+        raise TemplateError(f"{CLASS_MEAN_PREFIX}{label}: no labelled training image of class {label}")
+    mean = chosen.reshape(len(chosen), IMAGE_PIXELS).float().mean(0)
+    return mean / 255.0 if images.dtype == torch.uint8 else mean
+
+
+def read_file(path: str | Path) -> torch.Tensor:
+    """A .npy array or an image file as a (784,) float tensor in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise TemplateError(f"{path}: no such file (expected 'donut', 'stick', '{CLASS_MEAN_PREFIX}K' or a file)")
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise TemplateError(f"{path}: not a readable .npy array ({err})") from None
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            array = np.asarray(Image.open(path).convert("L"))
+        except (UnidentifiedImageError, OSError) as err:
+            raise TemplateError(f"{path}: not a readable image ({err})") from None
+    if array.shape not in ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_PIXELS,)):
+        raise TemplateError(f"{path}: shape {tuple(array.shape)}, expected ({IMAGE_SIDE}, {IMAGE_SIDE}) or ({IMAGE_PIXELS},)")
+    values = torch.from_numpy(np.asarray(array, dtype=np.float32)).flatten()
+    if values.min() < 0:
+        raise TemplateError(f"{path}: has negative values; a template is a mask of non-negative weights")
+    return values / 255.0 if values.max() > 1.0 else values
+
+
+def check_template(spec: str) -> None:
+    """Raise TemplateError if `spec` cannot give a template (files are read; data is not)."""
+    if spec in BUILT_IN:
+        return
+    if spec.startswith(CLASS_MEAN_PREFIX):
+        _class_of(spec)
+        return
+    read_file(spec)
+
+
+def resolve_template(spec: str, training: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """The (784,) template named by `spec`; class means need `training` = (images, labels)."""
+    if spec == "donut":
+        return donut()
+    if spec == "stick":
+        return stick()
+    if spec.startswith(CLASS_MEAN_PREFIX):
+        if training is None:
+            raise TemplateError(f"{spec!r}: class-mean templates need the training images")
+        return class_mean(_class_of(spec), *training)
+    return read_file(spec)

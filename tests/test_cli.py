@@ -1,0 +1,60 @@
+"""cli.py: each foundation subcommand end to end through `main(argv)`, and errors as exit codes."""
+
+import json
+
+import pytest
+
+from latentcraft import checkpoint as ckpt
+from latentcraft.cli import main
+
+TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",
+        "--set", "model.decoder_hidden=[32]", "--epochs", "1", "--no-progress"]
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_presets_lists_each_with_its_description(capsys):
+    assert main(["presets"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("routed10-original"))
+    assert "SPEC §1" in line
+
+
+def test_config_prints_the_resolved_config(capsys):
+    assert main(["config", "--preset", "routed10-original", "--set", "train.epochs=3"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["train"]["epochs"] == 3 and config["objective"]["kind"] == "reference"
+
+
+def test_config_errors_are_one_line_and_exit_1(capsys):
+    assert main(["config", "--set", "trian.epochs=3"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("latentcraft config: error: unknown config key trian") and "Traceback" not in err
+
+
+def test_data_verifies_mnist(capsys, mnist_dir):
+    assert main(["data"]) == 0
+    assert "checksums match" in capsys.readouterr().out
+
+
+def test_train_then_resume_a_finished_run(tmp_path, capsys, mnist_dir):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "test_argmax_accuracy" in out and str(run) in out
+    before = ckpt.read_summary(run)
+    # Resuming with only --run-dir uses the run folder's own config; a finished run stays as it is.
+    assert main(["train", "--resume", "--run-dir", str(run), "--no-progress"]) == 0
+    assert ckpt.read_summary(run)["final"] == before["final"]
+    assert main(["train", "--preset", "routed10-original", *TINY, "--run-dir", str(run)]) == 1
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_train_several_seeds(tmp_path, capsys, mnist_dir):
+    run = tmp_path / "seeds"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--seeds", "2", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0:" in out and "seed 1:" in out and "best: seed" in out
+    assert (run / ckpt.WEIGHTS_FILE).is_file() and (run / "seed-1" / ckpt.WEIGHTS_FILE).is_file()

@@ -1,0 +1,141 @@
+"""config.py: strict keys, type checks, cross-field validation, presets and overrides."""
+
+import json
+
+import pytest
+
+from latentcraft.config import Config, ConfigError, preset_dict, preset_names, resolve_config
+
+
+def test_defaults_round_trip_through_json(tmp_path):
+    config = resolve_config(overrides=["routing.enabled=true", "routing.free=[10, 11]", "model.latent_dim=12"])
+    path = tmp_path / "config.json"
+    config.save(path)
+    assert Config.load(path) == config
+    assert Config.from_dict(json.loads(path.read_text())).to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"trian": {"epochs": 1}}, "trian"),
+    ({"train": {"epoch": 1}}, "train.epoch"),
+    ({"model": {"latent": 3}}, "model.latent"),
+])
+def test_unknown_keys_are_an_error_that_names_the_key(raw, key):
+    with pytest.raises(ConfigError, match=f"unknown config key {key}"):
+        Config.from_dict(raw)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"train": {"epochs": "5"}}, "train.epochs: expected int"),
+    ({"train": {"epochs": 2.5}}, "train.epochs: expected int"),
+    ({"train": {"epochs": True}}, "train.epochs: expected int"),
+    ({"model": {"encoder_hidden": [64, "x"]}}, r"model.encoder_hidden\[1\]: expected int"),
+    ({"model": {"relu_latent": 1}}, "model.relu_latent: expected bool"),
+    ({"data": {"dataset": None}}, "data.dataset: must not be null"),
+    ({"train": 3}, "train: expected a table"),
+])
+def test_wrong_types_are_rejected(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(raw)
+
+
+def test_ints_are_accepted_for_floats():
+    config = Config.from_dict({"train": {"lr": 1}, "objective": {"beta": 4}})
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert isinstance(config.objective.beta, float)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.dataset=cifar"], "data.dataset"),
+    (["objective.kind=mse"], "objective.kind"),
+    (["model.body=resnet"], "model.body"),
+    (["train.epochs=0"], "train.epochs"),
+    (["model.latent_dim=0"], "model.latent_dim"),
+    (["train.lr=0"], "train.lr"),
+    (["data.labelled_fraction=1.5"], "data.labelled_fraction"),
+    (["data.train_limit=-5"], "data.train_limit"),
+    (["data.test_limit=-1"], "data.test_limit"),
+    (["train.threads=-1"], "train.threads"),
+    (["train.lr_decay=0"], "train.lr_decay"),
+    (["objective.beta=-1"], "objective.beta"),
+    (["objective.kl_warmup_epochs=-2"], "objective.kl_warmup_epochs"),
+    (["model.encoder_hidden=[64, 0]"], "model.encoder_hidden"),
+    (["model.decoder_hidden=[-3]"], "model.decoder_hidden"),
+    (["model.body=conv", "model.conv_channels=[8, 8, 8]"], "model.conv_channels"),
+    (["model.body=conv", "model.conv_channels=[8, 0]"], "model.conv_channels"),
+    (["model.deterministic=true", "objective.kind=reference"], "objective.kind"),
+    (["routing.enabled=true", "model.latent_dim=5"], r"routing.routes\[5\]"),
+    (["routing.enabled=true", "routing.routes=[[0], [1]]"], "one entry per class"),
+    (["routing.enabled=true", "routing.routes=[[], [1], [2], [3], [4], [5], [6], [7], [8], [9]]"], r"routing.routes\[0\]"),
+    (["routing.enabled=true", "model.latent_dim=12", "routing.free=[9]"], "also owned"),
+    (["routing.enabled=true", "model.latent_dim=12", "routing.free=[12]"], "outside the latent"),
+    (["routing.enabled=true", "model.latent_dim=12", "routing.free=[10, 10]"], "routing.free"),
+    (["routing.unlabelled=some"], "routing.unlabelled"),
+])
+def test_invalid_values_name_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=overrides)
+
+
+def test_general_routing_map_is_accepted():
+    """Two coordinates per digit plus two free style dims (SPEC §1, general routing)."""
+    routes = [[2 * k, 2 * k + 1] for k in range(10)]
+    config = resolve_config(overrides=[
+        "routing.enabled=true", "model.latent_dim=22", f"routing.routes={json.dumps(routes)}", "routing.free=[20, 21]",
+    ])
+    assert config.route_map() == routes
+    assert resolve_config().route_map() == [[k] for k in range(10)]
+
+
+def test_every_preset_resolves_and_names_itself():
+    assert "routed10-original" in preset_names()
+    for name in preset_names():
+        config = resolve_config(name)
+        assert config.name == name
+        assert preset_dict(name).get("description"), f"preset {name} has no description"
+
+
+def test_routed10_original_matches_the_spec():
+    c = resolve_config("routed10-original")
+    assert c.model.encoder_hidden == [2048, 512, 10] and c.model.decoder_hidden == [512, 2048]
+    assert c.model.latent_dim == 10 and c.model.relu_latent and c.routing.enabled
+    assert c.objective.kind == "reference" and c.objective.reference_recon_weight == 0.3
+    assert (c.train.epochs, c.train.batch_size, c.train.lr, c.train.lr_decay) == (100, 128, 1e-3, 0.95)
+
+
+def test_unknown_preset_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="routed10-original"):
+        resolve_config("no-such-preset")
+
+
+def test_layering_preset_then_file_then_overrides(tmp_path):
+    file = tmp_path / "mine.toml"
+    file.write_text('name = "mine"\n[train]\nepochs = 7\nbatch_size = 64\n')
+    config = resolve_config("routed10-original", file, ["train.epochs=3", "data.dataset=fashion-mnist"])
+    assert (config.name, config.train.epochs, config.train.batch_size) == ("mine", 3, 64)
+    assert config.data.dataset == "fashion-mnist"  # a bare word is read as a string
+    assert config.objective.kind == "reference"  # untouched preset value survives the merge
+    assert config.model.encoder_hidden == [2048, 512, 10]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train.epochs", "expected key=value"),
+    ("train.epochs.x=1", "not a section"),
+    ("train.nope=1", "unknown config key train.nope"),
+])
+def test_bad_overrides(text, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=["train.epochs=2", text] if "epochs.x" in text else [text])
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_config(config_file=tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve_config(config_file=broken)
+    broken_json = tmp_path / "broken.json"
+    broken_json.write_text("{")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        resolve_config(config_file=broken_json)

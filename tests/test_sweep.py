@@ -1,0 +1,248 @@
+"""Sweeps: grid keys, sweep folders, Ray head node vs in-process, resume, failing trials.
+
+Every trial is tiny (500 training images, 1 epoch, a 64-unit MLP) so the whole
+file stays well under a minute and a half on two cores.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from latentcraft import sweep
+from latentcraft.checkpoint import SUMMARY_FILE, WEIGHTS_FILE, RunError, load_model, read_summary
+from latentcraft.cli import main
+from latentcraft.config import ConfigError, resolve_config
+
+TINY = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1", "model.encoder_hidden=[64]",
+        "model.decoder_hidden=[64]", "routing.enabled=true"]
+DIVERGES = 1e30  # an Adam step this large turns the loss into NaN -> TrainingDiverged
+RAY = Path(sys.executable).with_name("ray")
+
+
+def tiny_definition(grid: list[str], seeds: int = 1, extra: tuple[str, ...] = ()) -> sweep.SweepDefinition:
+    return sweep.define_sweep(resolve_config(None, None, TINY + list(extra)), grid, seeds)
+
+
+class Log(list):
+    """Collects run_sweep's lines; optionally interrupts the sweep after N finished trials."""
+
+    def __init__(self, stop_after: int | None = None):
+        super().__init__()
+        self.stop_after = stop_after
+
+    def __call__(self, line: str) -> None:
+        self.append(line)
+        if self.stop_after is not None and sum(x.startswith("[") for x in self) >= self.stop_after:
+            raise KeyboardInterrupt
+
+
+def trial_lines(log: list[str]) -> list[str]:
+    return [line for line in log if line.startswith("[")]
+
+
+# ---- keys and definitions (no training) --------------------------------------------------
+
+
+def test_grid_keys_accept_full_paths_and_unique_short_names():
+    assert sweep.resolve_key("train.lr") == "train.lr"
+    assert sweep.resolve_key("lr") == "train.lr"
+    assert sweep.resolve_key("beta") == "objective.beta"
+    axis = sweep.parse_grid("encoder_hidden=[64],[128,64]")
+    assert axis == sweep.GridAxis("model.encoder_hidden", [[64], [128, 64]])
+    assert sweep.parse_grid("lr=1e-3,3e-3").values == [0.001, 0.003]
+    with pytest.raises(ConfigError, match="'learning_rate'"):
+        sweep.resolve_key("learning_rate")
+    with pytest.raises(ConfigError, match="--seeds"):
+        sweep.parse_grid("seed=1,2")
+
+
+@dataclass
+class _A:
+    size: int = 1
+
+
+@dataclass
+class _B:
+    size: int = 2
+    depth: int = 3
+
+
+@dataclass
+class _Twin:
+    a: _A = field(default_factory=_A)
+    b: _B = field(default_factory=_B)
+
+
+def test_ambiguous_short_key_names_every_candidate():
+    assert sweep.resolve_key("depth", _Twin) == "b.depth"
+    with pytest.raises(ConfigError, match=r"'size' is ambiguous.*a\.size, b\.size"):
+        sweep.resolve_key("size", _Twin)
+
+
+def test_definition_has_every_combination_times_seed_with_valid_configs():
+    definition = tiny_definition(["lr=1e-3,3e-3", "beta=0.5,1"], seeds=3, extra=("train.seed=7",))
+    trials = definition.trials()
+    assert len(trials) == 2 * 2 * 3
+    assert sorted({(t.config["train"]["lr"], t.config["objective"]["beta"]) for t in trials}) == [
+        (0.001, 0.5), (0.001, 1.0), (0.003, 0.5), (0.003, 1.0)]
+    assert sorted({t.seed for t in trials}) == [7, 8, 9]
+    assert len({t.run_dir for t in trials}) == len(trials)
+    with pytest.raises(ConfigError, match="train.lr"):
+        tiny_definition(["lr=1e-3,-1"])  # a bad value fails before anything runs
+
+
+def test_rerun_with_another_definition_is_an_error_naming_the_difference(tmp_path, capsys):
+    sweep.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2))
+    sweep.prepare_sweep_dir(tmp_path, tiny_definition(["train.lr=0.001,0.003"], seeds=2))  # same sweep
+    with pytest.raises(RunError, match=r"train.epochs: 1 in the folder, 2 now"):
+        sweep.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2, extra=("train.epochs=2",)))
+    args = ["sweep", "--out", str(tmp_path), "--grid", "lr=1e-3,1e-2", "--seeds", "2", "--sequential"]
+    for item in TINY:
+        args += ["--set", item]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "grid.train.lr" in err and "[0.001,0.003] in the folder, [0.001,0.01] now" in err
+
+
+# ---- real tiny sweeps --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A real Ray head node on loopback, started as `ray start --head --block` in its own session.
+
+    `ray stop` would stop every Ray process on the machine (other users' included), so the
+    fixture stops exactly the process group it started, whatever the test's outcome.
+    """
+    if not RAY.exists():
+        pytest.fail(f"{RAY} not found: install the dev extra (ray[default])")
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="lcray")  # short: Ray's socket paths must fit in 107 bytes
+    log_path = Path(temp_dir) / "head.log"
+    # Loopback only: this switch makes Ray take 127.0.0.1 as the node address and bind there.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    with open(log_path, "w") as log:
+        head = subprocess.Popen(
+            [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+             "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={temp_dir}"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "block forever" not in log_path.read_text():
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start --head failed:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # whatever is still draining
+        except ProcessLookupError:
+            pass
+        head.wait()
+
+
+def _check_finished_and_failed(sweep_dir: Path, summary: dict, log: list[str]) -> dict:
+    """lr=1e-3 finished as an ordinary run folder; lr=1e30 is recorded as diverged. Returns its final metrics."""
+    ok, bad = summary["settings"]
+    assert (ok["label"], ok["runs_done"], bad["label"], bad["runs_done"]) == ("lr=0.001", 1, "lr=1e+30", 0)
+    run_dir = sweep_dir / ok["runs"][0]["run_dir"]
+    assert read_summary(run_dir)["final"] == ok["runs"][0]["final"]
+    assert load_model(run_dir).config.train.lr == 0.001  # evaluate/plot/export can load it unchanged
+    (failed,) = summary["failed"]
+    assert failed["run_dir"] == bad["runs"][0]["run_dir"] and "TrainingDiverged" in failed["error"]
+    assert "TrainingDiverged" in json.loads((sweep_dir / failed["run_dir"] / sweep.FAILED_FILE).read_text())["error"]
+    assert summary["best_run"]["run_dir"] == ok["runs"][0]["run_dir"]
+    stats = ok["metrics"]["test_argmax_accuracy"]
+    assert stats["mean"] == stats["min"] == stats["max"] == ok["runs"][0]["final"]["test_argmax_accuracy"]
+    table = (sweep_dir / sweep.TABLE_FILE).read_text()
+    assert "| `lr=0.001` | 1/1 |" in table and "| `lr=1e+30` | 0/1 |" in table and "TrainingDiverged" in table
+    assert len(trial_lines(log)) == 2 and any("FAILED: TrainingDiverged" in line for line in log)
+    return ok["runs"][0]["final"]
+
+
+@pytest.fixture(scope="module")
+def sequential_sweep(tmp_path_factory):
+    """The two-trial sweep run in-process; with Ray 'not installed', so 'auto' must fall back."""
+    sweep_dir = tmp_path_factory.mktemp("sequential")
+    log = Log()
+    available = sweep.ray_available
+    sweep.ray_available = lambda: False
+    try:
+        summary = sweep.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), sweep_dir, executor="auto",
+                                  progress=False, log=log)
+    finally:
+        sweep.ray_available = available
+    return sweep_dir, summary, log
+
+
+def test_sequential_fallback_runs_all_trials_and_records_the_failure(sequential_sweep):
+    sweep_dir, summary, log = sequential_sweep
+    _check_finished_and_failed(sweep_dir, summary, log)
+    assert "pip install 'latentcraft[ray]'" in log[0] and "on sequential" in log[1]
+
+
+def test_sweep_on_a_ray_head_node_matches_the_sequential_run(ray_head, sequential_sweep, tmp_path):
+    log = Log()
+    summary = sweep.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), tmp_path, executor="auto",
+                              address=ray_head, log=log)
+    assert f"on ray at {ray_head}" in log[0]
+    final = _check_finished_and_failed(tmp_path, summary, log)
+    seq_dir, seq_summary, _ = sequential_sweep
+    # Same config, seed and one thread per trial: the Ray worker reproduces the in-process numbers.
+    assert final == pytest.approx(seq_summary["settings"][0]["runs"][0]["final"], rel=1e-6)
+    assert json.loads((tmp_path / summary["settings"][0]["runs"][0]["run_dir"] / "config.json").read_text()) == \
+        json.loads((seq_dir / seq_summary["settings"][0]["runs"][0]["run_dir"] / "config.json").read_text())
+
+
+def test_rerun_of_a_half_finished_sweep_runs_only_the_missing_trials(tmp_path):
+    definition = tiny_definition(["lr=1e-3"], seeds=2)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=Log(stop_after=1))
+    first, second = (tmp_path / t.run_dir for t in definition.trials())
+    assert (first / SUMMARY_FILE).is_file() and not second.exists()
+    first_weights = (first / WEIGHTS_FILE).stat().st_mtime_ns
+
+    log = Log()
+    summary = sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
+    assert "1 finished earlier, 1 to run" in log[0]
+    assert [line.split(":")[0] for line in trial_lines(log)] == ["[2/2] lr=0.001 seed 1"]
+    assert (first / WEIGHTS_FILE).stat().st_mtime_ns == first_weights  # not retrained
+    assert summary["settings"][0]["runs_done"] == 2 and summary["failed"] == []
+    assert summary["settings"][0]["metrics"]["test_argmax_accuracy"]["std"] is not None
+
+    # An interrupted trial (checkpoint but no summary) is resumed, not restarted from scratch.
+    (second / SUMMARY_FILE).unlink()
+    log = Log()
+    again = sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
+    assert "1 to run (1 resumed)" in log[0]
+    assert again["settings"][0]["runs"][1]["final"] == summary["settings"][0]["runs"][1]["final"]
+
+
+def test_report_section_draws_the_spread_per_metric(sequential_sweep, tmp_path):
+    sweep_dir, summary, _ = sequential_sweep
+    assert sweep.is_sweep_dir(sweep_dir) and not sweep.is_sweep_dir(tmp_path)
+    section = sweep.sweep_report_section(sweep_dir, tmp_path)
+    assert "| `lr=0.001` |" in section["markdown"]
+    assert [m for m, _ in section["figures"]] == summary["metrics"]
+    for _, path in section["figures"]:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
