@@ -4,7 +4,7 @@ Every timing is a median from `torch.utils.benchmark` (blocked_autorange), on
 real MNIST batches, so numbers are comparable across machines and commits:
 
     export LATENTCRAFT_DATA_DIR=../shared/data/mnist                 # or pass --data-dir
-    .venv/bin/python benchmarks/bench_foundation.py                  # full run, about 2 minutes
+    .venv/bin/python benchmarks/bench_foundation.py                  # full run, under a minute on 2 idle cores
     .venv/bin/python benchmarks/bench_foundation.py --quick          # a few seconds, rough numbers
     .venv/bin/python benchmarks/bench_foundation.py --json out.json  # also save the numbers
 

@@ -58,3 +58,15 @@ def test_train_several_seeds(tmp_path, capsys, mnist_dir):
     out = capsys.readouterr().out
     assert "seed 0:" in out and "seed 1:" in out and "best: seed" in out
     assert (run / ckpt.WEIGHTS_FILE).is_file() and (run / "seed-1" / ckpt.WEIGHTS_FILE).is_file()
+
+
+def test_resume_applies_flags_on_top_of_the_run_folders_config(tmp_path, capsys, mnist_dir):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--run-dir", str(run)]) == 0
+    assert main(["train", "--resume", "--run-dir", str(run), "--epochs", "2", "--no-progress"]) == 0
+    assert [m["epoch"] for m in ckpt.read_metrics(run)] == [1, 2]
+    capsys.readouterr()
+    assert main(["train", "--resume", "--run-dir", str(run), "--set", "train.lr=0.1", "--no-progress"]) == 1
+    assert "differs in train.lr." in capsys.readouterr().err  # only the field that really differs
+    assert main(["train", "--resume", "--run-dir", str(tmp_path / "nothing"), "--no-progress"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err

@@ -29,13 +29,21 @@ def _pixels(size_inches) -> tuple[int, int]:
     return round(size_inches[0] * plots.DPI), round(size_inches[1] * plots.DPI)
 
 
-def _assert_drawn(path, size) -> None:
+def _assert_drawn(path, size, min_share: float = 0.02) -> None:
     image = Image.open(path)
     assert image.format == "PNG"
     assert image.size == size
     grey = np.asarray(image.convert("L"), dtype=float)
     assert grey.std() > 10  # not one flat colour
-    assert (np.abs(grey - np.median(grey)) > 40).mean() > 0.02  # a real share of pixels differ from the background
+    assert (np.abs(grey - np.median(grey)) > 40).mean() > min_share  # a real share of pixels differ from the background
+
+
+def _coloured_pixels_in_axes(path, min_saturation: int = 80) -> int:
+    """Saturated pixels inside the axes box (left of the legend): points or regions, not text or frame."""
+    hsv = np.asarray(Image.open(path).convert("RGB").convert("HSV"))
+    h, w = hsv.shape[:2]
+    inside = hsv[int(0.1 * h):int(0.9 * h), int(0.11 * w):int(0.79 * w), 1]  # saturation channel
+    return int((inside > min_saturation).sum())
 
 
 def test_image_grid_figures_have_the_promised_size(tmp_path, test_set):
@@ -65,8 +73,13 @@ def test_traversal_sets_exactly_one_coordinate(test_set):
 def test_two_dimensional_figures(tmp_path, test_set):
     model = _model("model.latent_dim=2", "classifier.enabled=true")
     size = _pixels(plots.PLOT_SIZE)
-    _assert_drawn(plots.plot_scatter(model, test_set, tmp_path / "s.png"), size)
-    _assert_drawn(plots.plot_decision_regions(model, test_set, tmp_path / "d.png"), size)
+    scatter = plots.plot_scatter(model, test_set, tmp_path / "s.png")
+    _assert_drawn(scatter, size, min_share=0.005)
+    assert _coloured_pixels_in_axes(scatter) > 200  # 120 coloured points
+    regions = plots.plot_decision_regions(model, test_set, tmp_path / "d.png")
+    _assert_drawn(regions, size, min_share=0.005)
+    # The regions are pale (drawn at alpha 0.35) but fill the axes box.
+    assert _coloured_pixels_in_axes(regions, min_saturation=20) > 0.8 * 0.8 * 0.68 * size[0] * size[1]
     grid = plots.plot_latent_grid(model, tmp_path / "l.png", -3, 3)
     _assert_drawn(grid, _pixels(plots.grid_figure_size(plots.GRID_STEPS_2D, plots.GRID_STEPS_2D)))
     with pytest.raises(ValueError, match="2-D"):
@@ -107,4 +120,6 @@ def test_plot_command_writes_every_figure(tmp_path, capsys, mnist_dir):
     gif = Image.open(folder / "interpolation.gif")
     assert gif.n_frames == 9 * plots.GIF_STEPS + 1
     assert gif.size == (28 * plots.GIF_SCALE, 28 * plots.GIF_SCALE)
-    assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere"), "--coordinate", "99"]) != 0
+    with pytest.raises(SystemExit, match="coordinate 99"):
+        main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere"), "--coordinate", "99"])
+    assert not (tmp_path / "elsewhere").exists()  # options are checked before anything is written

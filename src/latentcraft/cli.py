@@ -38,7 +38,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its last checkpoint (with --run-dir alone: the folder's "
+                   "own config; --epochs N extends a run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -51,10 +53,14 @@ def _train_config(args: argparse.Namespace):
             overrides.append(f"{key}={json.dumps(value)}")
     if args.download:
         overrides.append("data.download=true")
-    if args.resume and args.run_dir and not (args.preset or args.config or overrides):
+    if args.resume and args.run_dir and not (args.preset or args.config):
+        # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
         from .checkpoint import CONFIG_FILE
 
-        return resolve_config(config_file=Path(args.run_dir) / CONFIG_FILE)
+        saved = Path(args.run_dir) / CONFIG_FILE
+        if not saved.is_file():
+            raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; start it with --preset or --config")
+        return resolve_config(config_file=saved, overrides=overrides)
     return resolve_config(args.preset, args.config, overrides)
 
 

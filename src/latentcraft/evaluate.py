@@ -36,14 +36,15 @@ DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI
 @dataclass(frozen=True)
 class MetricInfo:
     label: str  # what the table calls it
-    higher_is_better: bool  # which way "best" points in the report
+    higher_is_better: bool | None  # which way "best" points in the report; None = not comparable across runs
 
 
 # Scalar metrics in eval.json's "metrics", in table order.
 METRICS: dict[str, MetricInfo] = {
     "test_recon_bce": MetricInfo("reconstruction BCE / image (nats)", False),
     "test_recon_sq": MetricInfo("reconstruction squared error / image", False),
-    "test_loss": MetricInfo("training loss (eval mode)", False),
+    # Each run's own objective: different objectives give numbers on different scales, so no "best".
+    "test_loss": MetricInfo("training loss (eval mode, own objective)", None),
     "test_elbo": MetricInfo("ELBO / image (nats, 1 sample)", True),
     "test_log_likelihood": MetricInfo("log p(x) / image (importance-sampled)", True),
     "test_argmax_accuracy": MetricInfo("argmax accuracy of μ (routed)", True),
@@ -52,7 +53,7 @@ METRICS: dict[str, MetricInfo] = {
     "knn_probe_accuracy": MetricInfo("k-NN probe accuracy on μ", True),
     "dci_disentanglement": MetricInfo("DCI disentanglement D", True),
     "dci_completeness": MetricInfo("DCI completeness C", True),
-    "dci_informativeness": MetricInfo("DCI informativeness I (held-out)", True),
+    "dci_informativeness": MetricInfo("DCI informativeness I (held-out, one-vs-rest)", True),
     "shortcut_disentanglement": MetricInfo("shortcut D = Σp² (SPEC §2, not E&W)", True),
     "shortcut_completeness": MetricInfo("shortcut C = max p (SPEC §2, not E&W)", True),
     "shortcut_informativeness": MetricInfo("shortcut I (train = test codes)", True),

@@ -338,7 +338,7 @@ def plot_dci_importance(importance: list[list[float]], path: Path, title: str = 
     """
     R = np.asarray(importance, dtype=float)  # (codes, factors)
     fig, ax = plt.subplots(figsize=PLOT_SIZE)
-    fig.subplots_adjust(left=0.12, right=0.95, top=0.9, bottom=0.1)
+    fig.subplots_adjust(left=0.12, right=0.88, top=0.9, bottom=0.1)
     shown = ax.imshow(R, cmap="viridis", aspect="auto", vmin=0)
     fig.colorbar(shown, ax=ax, fraction=0.05, label="importance")
     ax.set_xticks(range(R.shape[1]))
@@ -357,6 +357,9 @@ def make_figures(model: LatentModel, data: ImageSet, out_dir: Path, options: Plo
     o = options or PlotOptions()
     out_dir = Path(out_dir)
     a, b = o.images
+    _check_image(data, a)
+    _check_image(data, b)
+    _check_coordinate(model, o.coordinate)
     written = [
         plot_reconstructions(model, data, out_dir / "reconstructions.png"),
         plot_traversal_row(model, data, out_dir / f"traversal_z{o.coordinate}_img{a}.png", o.coordinate, a, o.low, o.high),

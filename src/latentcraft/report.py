@@ -85,7 +85,7 @@ def metric_rows(runs: list[RunMaterial]) -> list[tuple[str, list[Any], set[int]]
         values = [r.record["metrics"].get(name) for r in runs]
         present = [v for v in values if isinstance(v, (int, float))]
         best: set[int] = set()
-        if name in METRICS and len(present) >= 2:
+        if name in METRICS and METRICS[name].higher_is_better is not None and len(present) >= 2:
             target = max(present) if METRICS[name].higher_is_better else min(present)
             best = {i for i, v in enumerate(values) if v == target}
         rows.append((name, values, best))
@@ -93,7 +93,7 @@ def metric_rows(runs: list[RunMaterial]) -> list[tuple[str, list[Any], set[int]]
 
 
 def _direction(name: str) -> str:
-    if name not in METRICS:
+    if name not in METRICS or METRICS[name].higher_is_better is None:
         return ""
     return "↑" if METRICS[name].higher_is_better else "↓"
 

@@ -37,6 +37,8 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **EXTRA_TYPES}
     server_version = "latentcraft"
+    # Answer even an unparsable request line with a status line (HTTP/0.9 replies have none).
+    default_request_version = "HTTP/1.0"
     sys_version = ""
 
     def __init__(self, *args, directory: str, quiet: bool = False, **kwargs):
@@ -87,14 +89,23 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
-    # Methods other than GET/HEAD: 405 (the base class answers 501, a server error).
-    def _not_allowed(self) -> None:
-        self.send_response(405, "method not allowed")
-        self.send_header("Allow", "GET, HEAD")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    # The base class answers an unknown method with 501 and an unknown HTTP
+    # version with 505, server errors for what is the client's mistake.
+    CLIENT_ERRORS = {501: 405, 505: 400}
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        code = self.CLIENT_ERRORS.get(code, code)
+        if code == 405:
+            message = message or "only GET and HEAD are served"
+        super().send_error(code, message, explain)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.command not in ("GET", "HEAD"):
+            self.send_error(405, f"method {self.command} is not served; only GET and HEAD")
+            return False
+        return True
 
     def log_message(self, format: str, *args) -> None:
         if not self.quiet:

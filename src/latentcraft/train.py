@@ -91,10 +91,15 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> flo
     return lr
 
 
+# Fields a resumed run may change: where the data is, how many threads, and how
+# many epochs in all (the schedule depends on the epoch index, not the total).
+_RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs"}
+
+
 def _check_resumable(run_dir: Path, config: Config) -> None:
     saved = Config.load(run_dir / ckpt.CONFIG_FILE)
-    if saved.to_dict() != config.to_dict():
-        differing = _differences(saved.to_dict(), config.to_dict())
+    differing = [k for k in _differences(saved.to_dict(), config.to_dict()) if k not in _RESUMABLE_CHANGES]
+    if differing:
         raise ckpt.RunError(
             f"cannot resume {run_dir}: its config differs in {', '.join(differing)}. "
             "Resume with the same settings (or none: the run folder's config is used)."
@@ -121,6 +126,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     has_checkpoint = (run_dir / ckpt.CHECKPOINT_FILE).is_file()
     if not resume and (run_dir / ckpt.CONFIG_FILE).exists():
         raise ckpt.RunError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new --run-dir")
+    # Data first: a run that cannot start must not leave a config.json that blocks rerunning the same command.
+    train_set, test_set = data or load_data(config)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)
@@ -135,7 +142,6 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
     _rewrite_metrics(run_dir, history)
 
-    train_set, test_set = data or load_data(config)
     started = time.perf_counter()
     elapsed_before = history[-1]["elapsed_s"] if history else 0.0
     epochs = tqdm(range(start_epoch, config.train.epochs), desc=config.name, disable=not progress,

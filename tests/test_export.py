@@ -1,0 +1,214 @@
+"""ONNX export and the site bundle: graphs equal torch, manifest facts, self-check, preprocessing."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from latentcraft import export
+from latentcraft.checkpoint import load_model
+from latentcraft.config import resolve_config
+from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.data import load_split
+from latentcraft.preprocess import FIT_SIDE, preprocess_drawing
+from latentcraft.train import train
+
+TRAIN_IMAGES = 2000
+SITE_DIGITS = 300
+
+
+def quick_run(folder, preset, *overrides):
+    """One epoch on TRAIN_IMAGES real digits: enough for graphs with real weights."""
+    config = resolve_config(preset, overrides=["train.epochs=1", f"data.train_limit={TRAIN_IMAGES}",
+                                               "data.test_limit=500", "train.threads=1", *overrides])
+    train(config, folder, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def routed_site(tmp_path_factory, mnist_dir):
+    run = quick_run(tmp_path_factory.mktemp("routed"), "routed10-original")
+    site = run / "site"
+    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+
+
+@pytest.fixture(scope="session")
+def classifier_site(tmp_path_factory, mnist_dir):
+    run = quick_run(tmp_path_factory.mktemp("clf"), "clf2d")
+    site = run / "site"
+    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+
+
+@pytest.fixture(scope="session")
+def conditional_site(tmp_path_factory, mnist_dir):
+    run = quick_run(tmp_path_factory.mktemp("cvae"), "cvae2d")
+    site = run / "site"
+    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_routed_manifest_describes_the_model(routed_site):
+    run, site, manifest = routed_site
+    on_disk = json.loads((site / export.MANIFEST_FILE).read_text())
+    assert on_disk == manifest
+    assert manifest["kind"] == "routed" and manifest["latent_dim"] == 10
+    assert manifest["routes"] == [[k] for k in range(NUM_CLASSES)]
+    assert manifest["coordinate_labels"] == [str(k) for k in range(NUM_CLASSES)]
+    assert manifest["sliders"] == [export.ROUTED_SLIDER] * 10  # SPEC §1: 0-3 step 0.1
+    assert manifest["features"] == {"sliders": True, "drawing": True, "traversal": True, "plane": False}
+    assert manifest["conditional"] is False and manifest["files"]["classifier"] is None
+    assert "routing" in manifest["techniques"]
+    assert all(err <= export.CHECK_TOLERANCE for err in manifest["check"]["max_abs_error"].values())
+    for name in export.ORT_FILES:
+        assert (site / export.VENDOR_DIR / name).stat().st_size > 0
+    for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "lc.js", "preprocess.js"):
+        assert (site / page).is_file(), page
+
+
+def test_digits_and_means_match_torch(routed_site):
+    run, site, manifest = routed_site
+    model = load_model(run)
+    test = load_split("mnist", "test", limit=SITE_DIGITS)
+    digits = np.frombuffer((site / export.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, IMAGE_PIXELS)
+    labels = np.frombuffer((site / export.LABELS_FILE).read_bytes(), np.uint8)
+    means = np.frombuffer((site / export.MEANS_FILE).read_bytes(), "<f4").reshape(-1, 10)
+    assert manifest["digits"] == len(digits) == len(labels) == len(means) == SITE_DIGITS
+    np.testing.assert_array_equal(digits, test.images.reshape(-1, IMAGE_PIXELS).numpy())
+    np.testing.assert_array_equal(labels, test.labels.numpy())
+    with torch.no_grad():
+        mu, _ = model.encode(test.floats())
+    np.testing.assert_allclose(means, mu.numpy(), atol=1e-5)
+
+
+def test_encoder_and_decoder_graphs_equal_torch(routed_site):
+    run, site, _ = routed_site
+    model = load_model(run)
+    x = load_split("mnist", "test", limit=32).floats()
+    mu, logvar = session(site / export.ENCODER_FILE).run(None, {"x": x.numpy()})
+    z = torch.randn(32, 10, generator=torch.Generator().manual_seed(1)) * 2
+    (image,) = session(site / export.DECODER_FILE).run(None, {"z": z.numpy()})
+    with torch.no_grad():
+        want_mu, want_logvar = model.encode(x)
+        want_image = torch.sigmoid(model.decode(model.latent_activation(z)))
+    np.testing.assert_allclose(mu, want_mu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(logvar, want_logvar.numpy(), atol=1e-5)
+    np.testing.assert_allclose(image, want_image.numpy(), atol=1e-5)
+    assert image.min() >= 0 and image.max() <= 1
+
+
+def test_decoder_graph_applies_the_latent_relu(routed_site):
+    _, site, _ = routed_site
+    decoder = session(site / export.DECODER_FILE)
+    z = np.array([[0.5, -2.0, 1.0, -0.1, 0, 0, -3.0, 0, 0, 0.2]], np.float32)
+    (with_negatives,) = decoder.run(None, {"z": z})
+    (clipped,) = decoder.run(None, {"z": np.maximum(z, 0)})
+    np.testing.assert_array_equal(with_negatives, clipped)
+
+
+def test_conditional_decoder_takes_a_label(conditional_site):
+    run, site, manifest = conditional_site
+    assert manifest["conditional"] is True and manifest["kind"] == "conditional"
+    decoder = session(site / export.DECODER_FILE)
+    assert [i.name for i in decoder.get_inputs()] == ["z", "label"]
+    model = load_model(run)
+    z = np.tile(np.array([[0.3, -0.7]], np.float32), (NUM_CLASSES, 1))
+    (images,) = decoder.run(None, {"z": z, "label": np.eye(NUM_CLASSES, dtype=np.float32)})
+    with torch.no_grad():
+        want = torch.sigmoid(model.decode(torch.from_numpy(z), torch.arange(NUM_CLASSES))).numpy()
+    np.testing.assert_allclose(images, want, atol=1e-5)
+    assert np.abs(images[3] - images[7]).max() > 1e-3  # the label changes the output
+    assert manifest["plane"]["regions"] is None and manifest["features"]["plane"] is True
+
+
+def test_classifier_graph_and_decision_regions(classifier_site):
+    run, site, manifest = classifier_site
+    assert manifest["classifier"] is True
+    model = load_model(run)
+    x = load_split("mnist", "test", limit=16).floats()
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+        want = model(x).extras["class_logits"]
+    (logits,) = session(site / export.CLASSIFIER_FILE).run(None, {"z": mu.numpy()})
+    np.testing.assert_allclose(logits, want.numpy(), atol=1e-5)
+
+    regions = manifest["plane"]["regions"]
+    n = regions["resolution"]
+    raster = np.frombuffer((site / regions["file"]).read_bytes(), np.uint8).reshape(n, n)
+    x0, x1, y0, y1 = manifest["plane"]["extent"]
+    head = export.classifier_head(model)
+    for row, col in [(0, 0), (n - 1, n - 1), (n // 3, 2 * n // 3), (n // 2, n // 5)]:
+        point = torch.tensor([[x0 + (col + 0.5) / n * (x1 - x0), y1 - (row + 0.5) / n * (y1 - y0)]])
+        with torch.no_grad():
+            assert raster[row, col] == head(point).argmax().item()
+
+
+def test_self_check_catches_a_mismatched_graph(routed_site, tmp_path, monkeypatch):
+    run, _, _ = routed_site
+    real_export = export.onnx_export
+
+    def export_a_perturbed_copy(module, args, path, inputs, outputs):
+        import copy
+
+        twin = copy.deepcopy(module)
+        with torch.no_grad():
+            for p in twin.parameters():
+                p.add_(1e-3)
+        real_export(twin, args, path, inputs, outputs)
+
+    monkeypatch.setattr(export, "onnx_export", export_a_perturbed_copy)
+    with pytest.raises(export.ExportError, match="disagree on output"):
+        export.export_site(run, tmp_path / "site", max_digits=64)
+
+
+def test_check_graph_names_the_graph_and_output(routed_site):
+    run, site, _ = routed_site
+    model = load_model(run)
+    x = load_split("mnist", "test", limit=8).floats().numpy()
+    assert export.check_graph(site / export.ENCODER_FILE, model.encode, {"x": x}) <= export.CHECK_TOLERANCE
+    shifted = lambda t: tuple(v + 1e-3 for v in model.encode(t))  # noqa: E731
+    with pytest.raises(export.ExportError, match=r"encoder.onnx.*'mu'"):
+        export.check_graph(site / export.ENCODER_FILE, shifted, {"x": x})
+
+
+def test_missing_runtime_is_a_clear_error(routed_site, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "runtime_sources", lambda: [tmp_path / "nowhere"])
+    with pytest.raises(export.ExportError, match="scripts/setup.sh"):
+        export.find_runtime()
+
+
+# ---- MNIST-style preprocessing (the reference for web/preprocess.js) -------------------------------
+
+
+def stroke(height=280, width=280, rows=(40, 240), cols=(120, 150)):
+    ink = np.zeros((height, width))
+    ink[rows[0]:rows[1], cols[0]:cols[1]] = 1.0
+    return ink
+
+
+def test_preprocess_fits_the_ink_into_20_pixels_and_centres_its_mass():
+    digit = preprocess_drawing(stroke())
+    assert digit.shape == (IMAGE_SIDE, IMAGE_SIDE) and digit.dtype == np.float32
+    rows = np.flatnonzero(digit.sum(1) > 0)
+    cols = np.flatnonzero(digit.sum(0) > 0)
+    assert rows[-1] - rows[0] + 1 == FIT_SIDE  # the long side is scaled to 20
+    assert cols[-1] - cols[0] + 1 == 3  # aspect kept: 30/200 of 20
+    ys, xs = np.indices(digit.shape)
+    com = ((ys * digit).sum() / digit.sum(), (xs * digit).sum() / digit.sum())
+    assert abs(com[0] - 13.5) <= 0.5 and abs(com[1] - 13.5) <= 0.5
+    assert digit.max() == pytest.approx(1.0)
+
+
+def test_preprocess_ignores_where_on_the_pad_the_digit_was_drawn():
+    here = preprocess_drawing(stroke(rows=(10, 150), cols=(10, 60)))
+    there = preprocess_drawing(stroke(rows=(120, 260), cols=(200, 250)))
+    np.testing.assert_array_equal(here, there)
+
+
+def test_preprocess_refuses_an_empty_drawing():
+    with pytest.raises(ValueError, match="empty"):
+        preprocess_drawing(np.zeros((280, 280)))
