@@ -6,6 +6,7 @@ file stays well under a minute and a half on two cores.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,10 @@ TINY = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1", "model.
         "model.decoder_hidden=[64]", "routing.enabled=true"]
 DIVERGES = 1e30  # an Adam step this large turns the loss into NaN -> TrainingDiverged
 RAY = Path(sys.executable).with_name("ray")
+# Loopback only, here and in the head node: without this switch Ray rewrites 127.0.0.1 to the
+# machine's network address (and binds there). Set before anything imports ray.
+LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+os.environ.update(LOOPBACK_ENV)
 
 
 def tiny_definition(grid: list[str], seeds: int = 1, extra: tuple[str, ...] = ()) -> sweep.SweepDefinition:
@@ -134,8 +139,7 @@ def ray_head():
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="lcray")  # short: Ray's socket paths must fit in 107 bytes
     log_path = Path(temp_dir) / "head.log"
-    # Loopback only: this switch makes Ray take 127.0.0.1 as the node address and bind there.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = {**os.environ, **LOOPBACK_ENV}
     with open(log_path, "w") as log:
         head = subprocess.Popen(
             [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
@@ -159,6 +163,7 @@ def ray_head():
         except ProcessLookupError:
             pass
         head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _check_finished_and_failed(sweep_dir: Path, summary: dict, log: list[str]) -> dict:
@@ -212,6 +217,14 @@ def test_sweep_on_a_ray_head_node_matches_the_sequential_run(ray_head, sequentia
     assert final == pytest.approx(seq_summary["settings"][0]["runs"][0]["final"], rel=1e-6)
     assert json.loads((tmp_path / summary["settings"][0]["runs"][0]["run_dir"] / "config.json").read_text()) == \
         json.loads((seq_dir / seq_summary["settings"][0]["runs"][0]["run_dir"] / "config.json").read_text())
+
+
+def test_unreachable_address_fails_fast_naming_it(tmp_path):
+    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=f"--address {address}: no Ray head node"):
+        sweep.run_sweep(tiny_definition(["lr=1e-3"]), tmp_path, executor="ray", address=address, log=Log())
+    assert time.monotonic() - started < 30
 
 
 def test_rerun_of_a_half_finished_sweep_runs_only_the_missing_trials(tmp_path):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .constants import NUM_CLASSES
@@ -27,7 +27,6 @@ from .metrics import (
     accuracy, confusion_matrix, encode_split, evaluate_split, importance_log_likelihood, probe_accuracies,
     routed_predictions, routing_selectivity,
 )
-from .model import LatentModel
 
 EVAL_FILE = "eval.json"
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
@@ -61,10 +60,27 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 
-def _timed(seconds: dict[str, float], name: str, start: float) -> float:
-    now = time.perf_counter()
-    seconds[name] = round(now - start, 3)
-    return now
+STAGES = ["load data", "reconstruction and ELBO", "encode", "probes", "DCI", "DCI shortcut"]
+
+
+class _Stages:
+    """Times each stage and shows which one runs (a stage bar; DCI and log p(x) add their own inner bars)."""
+
+    def __init__(self, progress: bool):
+        self.seconds: dict[str, float] = {}
+        self.bar = tqdm(total=len(STAGES), desc=STAGES[0], leave=False, disable=not progress)
+        self.start = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.start, 3)
+        self.start = now
+        self.bar.update(1)
+        following = STAGES.index(name) + 1
+        if following < len(STAGES):
+            self.bar.set_description(STAGES[following])
+        else:
+            self.bar.close()
 
 
 def evaluate_run(
@@ -81,11 +97,10 @@ def evaluate_run(
     config = model.config
     d = config.data
     limit = d.test_limit if test_limit is None else test_limit
-    start = time.perf_counter()
-    seconds: dict[str, float] = {}
+    stages = _Stages(progress)
     test = load_split(d.dataset, "test", data_dir or d.data_dir, d.download, limit)
     fit = load_split(d.dataset, "train", data_dir or d.data_dir, d.download, fit_limit)
-    start = _timed(seconds, "load data", start)
+    stages.done("load data")
 
     metrics: dict[str, float] = dict(evaluate_split(model, test, config.train.eval_batch_size))
     metrics.pop("test_elbo", None)  # replaced below by the one-sample ELBO, defined for every stochastic model
@@ -100,11 +115,11 @@ def evaluate_run(
         if samples > 0:
             metrics["test_log_likelihood"] = ll["log_likelihood"]
             record["log_likelihood_samples"] = samples
-    start = _timed(seconds, "reconstruction and ELBO", start)
+    stages.done("reconstruction and ELBO")
 
     mu_test, _ = encode_split(model, test, config.train.eval_batch_size)
     mu_fit, _ = encode_split(model, fit, config.train.eval_batch_size)
-    start = _timed(seconds, "encode", start)
+    stages.done("encode")
 
     if "routing" in model.techniques:
         routes = config.route_map()
@@ -118,7 +133,7 @@ def evaluate_run(
             metrics["mean_selectivity"] = sum(owned) / len(owned)
 
     metrics.update(probe_accuracies(mu_fit, fit.labels, mu_test, test.labels))
-    start = _timed(seconds, "probes", start)
+    stages.done("probes")
 
     result = dci(mu_fit.numpy(), one_vs_rest(fit.labels.numpy(), NUM_CLASSES),
                  mu_test.numpy(), one_vs_rest(test.labels.numpy(), NUM_CLASSES), seed=seed, progress=progress)
@@ -126,17 +141,17 @@ def evaluate_run(
     metrics["dci_completeness"] = result.completeness
     metrics["dci_informativeness"] = result.informativeness
     record["dci"] = result.to_dict()
-    start = _timed(seconds, "DCI", start)
+    stages.done("DCI")
 
     shortcut = dci_shortcut(mu_test.numpy(), test.labels.numpy(), seed=seed)
     metrics["shortcut_disentanglement"] = shortcut["D"]
     metrics["shortcut_completeness"] = shortcut["C"]
     metrics["shortcut_informativeness"] = shortcut["I"]
     record["dci_shortcut"] = shortcut
-    _timed(seconds, "DCI shortcut", start)
+    stages.done("DCI shortcut")
 
     record["metrics"] = {name: metrics[name] for name in [*METRICS, *sorted(metrics)] if name in metrics}
-    record["seconds"] = seconds
+    record["seconds"] = stages.seconds
     if write:
         ckpt.write_json(run_dir / EVAL_FILE, record)
     return record

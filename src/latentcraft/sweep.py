@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import socket
 import statistics
 import sys
 import time
@@ -317,13 +318,36 @@ def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, pr
         on_result(trial, result)
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: expected HOST:PORT of a Ray head node, e.g. 10.0.0.5:6379")
+    return host, int(port)
+
+
+def _is_loopback(address: str) -> bool:
+    return _split_address(address)[0] in ("127.0.0.1", "localhost", "::1")
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    # ray.init retries an unreachable address for minutes; fail fast with what to do instead.
+    host, port = _split_address(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(f"--address {address}: no Ray head node answers there ({err}); start one with "
+                          f"`ray start --head --port={port}` or drop --address for a local instance") from None
+
+
 def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, address: str | None = None,
                threads: int = 1) -> None:
     """Each trial is a Ray task asking for `threads` CPUs, so Ray never runs more trials than cores."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
-    if not address:
-        # A private instance nothing else joins: Ray then takes 127.0.0.1 as the node address and
-        # binds every port to loopback instead of the machine's network interface.
+    if address:
+        _check_reachable(address)
+    if not address or _is_loopback(address):
+        # A single-machine instance: with this switch Ray keeps 127.0.0.1 as the node address (it
+        # otherwise rewrites loopback to the network interface's address) and binds only to loopback.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
