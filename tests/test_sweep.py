@@ -6,6 +6,7 @@ file stays well under a minute and a half on two cores.
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,10 +28,12 @@ TINY = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1", "model.
         "model.decoder_hidden=[64]", "routing.enabled=true"]
 DIVERGES = 1e30  # an Adam step this large turns the loss into NaN -> TrainingDiverged
 RAY = Path(sys.executable).with_name("ray")
-# Loopback only, here and in the head node: without this switch Ray rewrites 127.0.0.1 to the
-# machine's network address (and binds there). Set before anything imports ray.
-LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-os.environ.update(LOOPBACK_ENV)
+# For the head node and this driver, set before anything imports ray: loopback only (without
+# this switch Ray rewrites 127.0.0.1 to the machine's network address and binds there), and a
+# throwaway auth token (a driver given an explicit address sends one only with RAY_AUTH_MODE=token).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+os.environ.update(RAY_ENV)
 
 
 def tiny_definition(grid: list[str], seeds: int = 1, extra: tuple[str, ...] = ()) -> sweep.SweepDefinition:
@@ -139,7 +142,7 @@ def ray_head():
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="lcray")  # short: Ray's socket paths must fit in 107 bytes
     log_path = Path(temp_dir) / "head.log"
-    env = {**os.environ, **LOOPBACK_ENV}
+    env = {**os.environ, **RAY_ENV}
     with open(log_path, "w") as log:
         head = subprocess.Popen(
             [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
@@ -153,17 +156,25 @@ def ray_head():
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # whatever is still draining
-        except ProcessLookupError:
-            pass
-        head.wait()
+        _stop_group(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop_group(head: subprocess.Popen) -> None:
+    """SIGTERM the head's process group, SIGKILL what is still draining after 5 s, wait until it is gone."""
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break  # no process of the group is left
+        head.poll()
+        time.sleep(0.2)
 
 
 def _check_finished_and_failed(sweep_dir: Path, summary: dict, log: list[str]) -> dict:
@@ -259,3 +270,16 @@ def test_report_section_draws_the_spread_per_metric(sequential_sweep, tmp_path):
     assert [m for m, _ in section["figures"]] == summary["metrics"]
     for _, path in section["figures"]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_command_accepts_a_sweep_folder(sequential_sweep, tmp_path):
+    sweep_dir, _, _ = sequential_sweep
+    out = tmp_path / "report.html"
+    assert main(["report", str(sweep_dir), "--out", str(out), "--no-progress"]) == 0
+    page, text = out.read_text(), out.with_suffix(".md").read_text()
+    assert "<td>lr=0.001</td><td>1/1</td>" in page and "<td>lr=1e+30</td><td>0/1</td>" in page
+    assert page.count('src="data:image/png;base64,') == 2  # one spread figure per summarised metric
+    assert "<h2>Metrics</h2>" not in page  # no empty per-run tables when only a sweep is given
+    assert "| `lr=0.001` | 1/1 |" in text
+    links = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert len(links) == 2 and all((tmp_path / link).is_file() for link in links)

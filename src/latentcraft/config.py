@@ -53,6 +53,7 @@ class RoutingConfig:
     routes: list[list[int]] | None = None  # label k -> latent coordinates it owns; None = k -> [k]
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords) or "none"
+    detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
 
 
 @dataclass

@@ -77,11 +77,14 @@ class LatentModel(nn.Module):
         return torch.sigmoid(self.decode(self.latent_activation(mu), y))
 
     # ---- training forward -------------------------------------------------------
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0) -> ModelOutput:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0, epoch: float | None = None
+    ) -> ModelOutput:
+        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar) if self.training else mu
         for technique in self.techniques.values():
-            z = technique.route(z, y)
+            z = technique.route(z, y, mu, epoch)
         z = self.latent_activation(z)
         logits = self.decode(z, y)
         out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits)

@@ -195,10 +195,16 @@ def write_report(
     """Write the HTML report to `out` and its Markdown twin beside it (same name, .md); returns both paths."""
     if not run_dirs:
         raise ValueError("report needs at least one run folder")
-    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs]
+    from .sweep import add_sweep_sections, is_sweep_dir
+
+    sweep_dirs = [Path(d) for d in run_dirs if is_sweep_dir(d)]  # a sweep shows its spread over seeds (sweep.py)
+    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs if not is_sweep_dir(d)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     markdown = out.with_suffix(".md")
-    out.write_text(render_html(runs))
-    markdown.write_text(render_markdown(runs, out.parent))
+    page, text = render_html(runs), render_markdown(runs, out.parent)
+    if sweep_dirs:
+        page, text = add_sweep_sections(page, text, sweep_dirs, out, keep_run_tables=bool(runs))
+    out.write_text(page)
+    markdown.write_text(text)
     return out, markdown

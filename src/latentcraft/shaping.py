@@ -3,7 +3,7 @@
 Each technique may hook into four places of the forward pass; the defaults do
 nothing, so a technique overrides only what it changes:
 
-    route(z, y)          -> z             reshape how gradient flows through the sample
+    route(z, y, mu, epoch) -> z           reshape how gradient flows through the sample
     decoder_inputs(y)    -> (B, k) | None extra decoder inputs appended to z
     kl_target(x, y)      -> (B, D) | None shift of the KL target mean (summed over techniques)
     outputs(out)         -> dict          named tensors for ModelOutput.extras (e.g. class logits)
@@ -34,7 +34,7 @@ from .templates import CLASS_MEAN_PREFIX, resolve_template
 class Technique(nn.Module):
     decoder_extra_features = 0  # width of what decoder_inputs appends
 
-    def route(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def route(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         return z
 
     def decoder_inputs(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
@@ -62,8 +62,10 @@ class GradientRouting(Technique):
     pass gradient back into the encoder. No label is needed at evaluation.
     """
 
-    def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str):
+    def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
+                 detached_mean_epochs: float = 0):
         super().__init__()
+        self.detached_mean_epochs = detached_mean_epochs
         masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
         for label, coords in enumerate(routes):
             masks[label, coords] = 1.0
@@ -78,11 +80,16 @@ class GradientRouting(Technique):
         rows = torch.where(y == UNLABELLED, torch.full_like(y, len(self.routes)), y)
         return self.masks[rows]  # (B, D)
 
-    def route(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         if y is None or not self.training:
             return z
         m = self.mask(y).to(z.dtype)
-        return m * z + (1 - m) * z.detach()
+        # Early in training, detached coordinates carry their mean, not a sample.
+        # Otherwise every coordinate is pure noise for the 90% of examples it is
+        # not routed to, the decoder learns to ignore it, and a digit can settle
+        # on the "all off" code below the ReLU and never get gradient again.
+        detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
+        return m * z + (1 - m) * detached.detach()
 
     def describe(self) -> dict:
         return {"routes": self.routes, "free": self.free}
@@ -227,7 +234,8 @@ TECHNIQUES: list[TechniqueEntry] = [
     (
         "routing",
         lambda c: c.routing.enabled,
-        lambda c: GradientRouting(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled),
+        lambda c: GradientRouting(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
+                                  c.routing.detached_mean_epochs),
     ),
     ("conditional", lambda c: c.conditional.enabled, lambda c: ConditionalDecoder()),
     ("prior", lambda c: c.prior.enabled, lambda c: ClassPriorMeans(c.prior, c.model.latent_dim)),

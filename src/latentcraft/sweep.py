@@ -354,7 +354,15 @@ def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, addres
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address, log_to_driver=True)
+            try:
+                ray.init(address=address, log_to_driver=True)
+            except ConnectionError as err:
+                # Ray never sends a token to an explicit address unless told to (Ray >= 2.5x).
+                raise ConfigError(
+                    f"--address {address}: could not join the Ray cluster ({err}). If it uses token "
+                    "authentication (the default for `ray start`), set RAY_AUTH_MODE=token and the cluster's "
+                    "token (~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) in this shell"
+                ) from None
         else:
             # A private single-node instance on loopback with this machine's cores; no dashboard.
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
@@ -612,3 +620,50 @@ def sweep_report_section(sweep_dir: str | Path, figure_dir: str | Path) -> dict[
 
 def print_table(summary: dict[str, Any], file=sys.stdout) -> None:
     print(markdown_table(summary), file=file)
+
+
+def _html_table(summary: dict[str, Any]) -> str:
+    import html
+
+    e = html.escape
+    head = "".join(f"<th>{e(m.removeprefix('test_'))} mean ± std</th><th>min</th><th>max</th>"
+                   for m in summary["metrics"])
+    rows = []
+    for s in summary["settings"]:
+        cells = ""
+        for m in summary["metrics"]:
+            st = s["metrics"].get(m)
+            cells += ("<td>–</td>" * 3 if st is None else
+                      f"<td>{_num(st['mean'])} ± {_num(st['std'])}</td><td>{_num(st['min'])}</td>"
+                      f"<td>{_num(st['max'])}</td>")
+        rows.append(f"<tr><td>{e(s['label'])}</td><td>{s['runs_done']}/{s['runs_total']}</td>{cells}</tr>")
+    return f"<table><tr><th>setting</th><th>runs</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def add_sweep_sections(page: str, markdown: str, sweep_dirs: list[Path], out: Path,
+                       keep_run_tables: bool) -> tuple[str, str]:
+    """Add one section per sweep folder to the report's HTML page and Markdown twin.
+
+    Figures go to <out stem>_sweeps/<sweep folder name>/ beside the report (embedded in the
+    HTML, linked from the Markdown). With no ordinary runs, the empty run tables are dropped.
+    """
+    import base64
+    import html
+
+    e = html.escape
+    page_parts, text_parts = [], []
+    for sweep_dir in sweep_dirs:
+        section = sweep_report_section(sweep_dir, out.parent / f"{out.stem}_sweeps" / Path(sweep_dir).resolve().name)
+        notes = markdown_table(section["summary"]).split("\n\n", 1)[-1]  # the lines under the table
+        images = "".join(
+            f'<img alt="{e(metric)} over seeds" src="data:image/png;base64,'
+            f'{base64.b64encode(path.read_bytes()).decode("ascii")}">' for metric, path in section["figures"])
+        page_parts.append(f"<h2>{e(section['title'])}</h2>{_html_table(section['summary'])}"
+                          f'<p class="note">{e(notes).replace(chr(10), "<br>")}</p>{images}')
+        links = "\n".join(f"![{m} over seeds]({Path(os.path.relpath(p.resolve(), out.parent.resolve())).as_posix()})"
+                          for m, p in section["figures"])
+        text_parts.append(f"## {section['title']}\n\n{section['markdown']}\n{links}\n")
+    sweeps_html, sweeps_md = "\n".join(page_parts), "\n".join(text_parts)
+    if not keep_run_tables and "<h2>Metrics</h2>" in page:
+        return page.split("<h2>Metrics</h2>")[0] + sweeps_html + "</body></html>", "# latentcraft report\n\n" + sweeps_md
+    return page.replace("</body></html>", sweeps_html + "</body></html>"), markdown + "\n" + sweeps_md

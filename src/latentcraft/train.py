@@ -67,7 +67,7 @@ def train_one_epoch(
             x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate)
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with _precision_context(config):
-            out = model(x, y, kl_scale=scale)
+            out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
             raise TrainingDiverged(
