@@ -2,11 +2,11 @@
 
 Both run the same `latentcraft sweep` command line in a fresh process into a fresh folder, so
 the times include what a user waits for: imports, data loading and, for Ray, starting the
-local instance (printed separately). Ray runs one trial per core with one torch thread each;
-the sequential run gives each trial all of torch's default threads.
+local instance. Both give each trial one torch thread (train.threads = 0 means 1 per trial, so
+both executors write the same numbers); Ray runs as many trials at once as there are cores.
 
-    python benchmarks/sweep_speed.py                 # 2 lr x 2 seeds, 10k images, 2 epochs
-    python benchmarks/sweep_speed.py --epochs 1 --train-limit 2000   # quicker
+    python benchmarks/sweep_speed.py                 # 2 lr x 2 seeds, 5k images, 1 epoch
+    python benchmarks/sweep_speed.py --epochs 2 --train-limit 10000   # longer trials
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def timed(command: list[str]) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="routed10-original")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--train-limit", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-limit", type=int, default=5_000)
     parser.add_argument("--test-limit", type=int, default=2_000)
     args = parser.parse_args()
 
@@ -61,7 +61,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; 4 trials ({args.preset}, {args.train_limit} train images, "
           f"{args.epochs} epochs, lr 1e-3/3e-3 x seeds 0/1)")
     print(f"ray (local instance, 1 thread per trial): {ray_s:7.1f} s   (trials {sum(ray_trial):.1f} s of work)")
-    print(f"sequential (in-process, torch default threads): {seq_s:7.1f} s   (trials {sum(seq_trial):.1f} s)")
+    print(f"sequential (in-process, 1 thread per trial): {seq_s:7.1f} s   (trials {sum(seq_trial):.1f} s)")
     print(f"ratio sequential / ray: {seq_s / ray_s:.2f}x  (>1 means Ray is faster)")
     print(f"identical final metrics in both: {same}")
 

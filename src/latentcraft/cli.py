@@ -112,6 +112,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="metric that names the best run (default: train.select_metric)")
     p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
     p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
+    p.add_argument("--resume", action="store_true",
+                   help="accepted for symmetry with train: re-running a sweep always skips finished trials "
+                   "and resumes interrupted ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
 
 

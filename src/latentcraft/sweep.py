@@ -15,6 +15,11 @@ ours. Without Ray, or with `sequential=True`, they run one after another in this
 process and write identical run folders. Re-running skips finished trials
 (summary.json present), resumes interrupted ones from their checkpoint and
 retries failed ones; a failing trial is recorded and never stops the others.
+
+Each trial uses train.threads torch threads (1 when 0) under every executor, so
+the numbers match between Ray and the fallback. On a multi-node cluster the
+sweep folder must sit on a filesystem every node sees at the same path, and
+latentcraft and the dataset must be installed on every node.
 """
 
 from __future__ import annotations
@@ -280,6 +285,16 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 0, progress: 
     return {"status": "done", "final": summary["final"], "seconds": round(time.perf_counter() - started, 2)}
 
 
+def trial_threads(config: dict[str, Any]) -> int:
+    """Torch threads per trial, the same under every executor: train.threads, or 1 when it is 0.
+
+    The thread count changes the order of floating-point sums, so keeping it fixed is what makes
+    a Ray run and the sequential fallback write the same numbers. Ray reserves this many CPUs per
+    trial, so trials never oversubscribe the cores.
+    """
+    return config["train"]["threads"] or 1
+
+
 def _passed_env() -> dict[str, str]:
     # Workers started by `ray start` may not share this shell's environment; pass the data location.
     from .data import DATA_DIR_ENV
@@ -299,9 +314,20 @@ def ray_available() -> bool:
 
 def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, progress: bool = True) -> None:
     """One trial after another in this process, reusing the loaded dataset between trials."""
+    import torch
+
     from .train import load_data
 
     cache: dict[str, Any] = {}
+    threads_before = torch.get_num_threads()
+    try:
+        _run_each(sweep_dir, trials, on_result, progress, cache, load_data)
+    finally:
+        torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
+
+
+def _run_each(sweep_dir: Path, trials: list[Trial], on_result: OnResult, progress: bool, cache: dict[str, Any],
+              load_data: Callable) -> None:
     for trial in trials:
         config = Config.from_dict(trial.config)
         # The data depend on the data section, and on the seed only when labels are hidden.
@@ -313,7 +339,7 @@ def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, pr
             except Exception as err:
                 on_result(trial, {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0})
                 continue
-        result = run_trial(trial.config, str(sweep_dir / trial.run_dir), config.train.threads, progress,
+        result = run_trial(trial.config, str(sweep_dir / trial.run_dir), trial_threads(trial.config), progress,
                            data=cache[key])
         on_result(trial, result)
 
@@ -553,8 +579,7 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
         log(f"[{count[0]}/{len(trials)}] {labels[trial.run_dir]} seed {trial.seed}: {what} ({result['seconds']:.0f} s)")
 
     if todo and executor == "ray":
-        threads = definition.base["train"]["threads"] or 1
-        run_on_ray(sweep_dir, todo, on_result, address, threads)
+        run_on_ray(sweep_dir, todo, on_result, address, trial_threads(definition.base))
     elif todo:
         run_sequential(sweep_dir, todo, on_result, progress)
 
