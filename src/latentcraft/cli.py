@@ -15,6 +15,17 @@ from typing import Callable
 from .config import ConfigError, preset_dict, preset_names, resolve_config
 
 
+# ---- shared options ----------------------------------------------------------------------
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """--preset, --config, --set: how every command that builds a Config takes one."""
+    p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
+    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
+
+
 # ---- train -------------------------------------------------------------------------------
 
 
@@ -25,10 +36,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train a model from a preset, a config file and --set overrides (applied in that order). "
         "Writes config.json, model.safetensors, metrics.jsonl, summary.json and a resumable checkpoint.",
     )
-    p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
+    _add_config_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="dataset to train on (default: mnist)")
@@ -94,10 +102,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
         "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
     )
-    p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one field for every trial, e.g. --set train.epochs=5 (repeatable)")
+    _add_config_options(p)
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
                    "(train.lr) or an unambiguous field name (lr) (repeatable)")
@@ -154,10 +159,8 @@ def _run_presets(args: argparse.Namespace) -> None:
 
 
 def _add_config(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="print a full config (all fields with their values) as JSON or TOML")
-    p.add_argument("--preset", help="start from this preset")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file to merge in")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p = sub.add_parser("config", help="print a full config (every field with its value) as JSON")
+    _add_config_options(p)
 
 
 def _run_config(args: argparse.Namespace) -> None:
