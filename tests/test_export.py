@@ -59,7 +59,8 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert manifest["kind"] == "routed" and manifest["latent_dim"] == 10
     assert manifest["routes"] == [[k] for k in range(NUM_CLASSES)]
     assert manifest["coordinate_labels"] == [str(k) for k in range(NUM_CLASSES)]
-    assert manifest["sliders"] == [export.ROUTED_SLIDER] * 10  # SPEC §1: 0-3 step 0.1
+    for slider in manifest["sliders"]:  # SPEC §1: 0-3 step 0.1, stretched where codes reach further
+        assert slider["min"] == 0.0 and slider["step"] == 0.1 and slider["max"] >= 3.0
     assert manifest["features"] == {"sliders": True, "drawing": True, "traversal": True, "plane": False}
     assert manifest["conditional"] is False and manifest["files"]["classifier"] is None
     assert "routing" in manifest["techniques"]
@@ -212,3 +213,13 @@ def test_preprocess_ignores_where_on_the_pad_the_digit_was_drawn():
 def test_preprocess_refuses_an_empty_drawing():
     with pytest.raises(ValueError, match="empty"):
         preprocess_drawing(np.zeros((280, 280)))
+
+
+def test_routed_sliders_stretch_to_codes_past_three(routed_site):
+    run, _, _ = routed_site
+    model = load_model(run)
+    mu = np.zeros((200, 10), dtype=np.float32)
+    mu[:, 3] = np.linspace(0.0, 4.2, 200)  # one coordinate's codes reach 4.2
+    ranges = export.slider_ranges(model, mu)
+    assert ranges[3]["max"] == 4.5 and ranges[0]["max"] == 3.0
+    assert all(r["min"] == 0.0 and r["step"] == 0.1 for r in ranges)

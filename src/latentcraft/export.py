@@ -21,6 +21,7 @@ above CHECK_TOLERANCE fails the export with a message naming the graph.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import warnings
 from importlib import resources
@@ -257,10 +258,15 @@ def coordinate_labels(model: LatentModel) -> list[str]:
 
 
 def slider_ranges(model: LatentModel, mu: np.ndarray) -> list[dict[str, float]]:
-    """Per coordinate: 0-3 step 0.1 for routed ReLU models (SPEC §1), else the 1st-99th percentile of μ."""
-    if "routing" in model.techniques and model.config.model.relu_latent:
-        return [dict(ROUTED_SLIDER) for _ in range(mu.shape[1])]
+    """Per coordinate: 0-3 step 0.1 for routed ReLU models (SPEC §1), else the 1st-99th percentile of μ.
+
+    A routed coordinate whose codes reach past 3 (the ELBO-trained routed10's do,
+    to about 4) gets its slider stretched to the 99th percentile, rounded up.
+    """
     low, high = np.percentile(mu, SLIDER_PERCENTILES, axis=0)
+    if "routing" in model.techniques and model.config.model.relu_latent:
+        tops = [max(ROUTED_SLIDER["max"], math.ceil(hi * 2) / 2) for hi in high.tolist()]
+        return [{**ROUTED_SLIDER, "max": top} for top in tops]
     ranges = []
     for lo, hi in zip(low.tolist(), high.tolist()):
         if hi - lo < 1e-6:  # a dead coordinate: still give the slider some room
