@@ -33,6 +33,7 @@ from latentcraft.config import resolve_config
 from latentcraft.data import ImageSet, augment, load_split
 from latentcraft.metrics import evaluate_split
 from latentcraft.model import LatentModel
+from latentcraft.train import make_optimizer
 
 ORIGINAL_SECONDS_PER_EPOCH = 33.0  # SPEC §1: the original code, 100 epochs in 56 min on a 2-core machine
 TRAIN_IMAGES = 60_000  # full MNIST training split
@@ -83,7 +84,7 @@ def _step_fn(config, train):
     """One optimiser step of the trainer's inner loop, on a fixed real batch."""
     torch.manual_seed(0)
     model = LatentModel(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = make_optimizer(model, config)
     index = torch.arange(config.train.batch_size)
     x, y = train.floats(index), train.labels[index]
     bf16 = config.train.precision == "bf16"

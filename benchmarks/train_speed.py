@@ -7,7 +7,8 @@ in the same process, so the ratio is meaningful on a noisy shared machine.
 - baseline: the original's pipeline, a Python list of per-sample tensors
   through torch.utils.data.DataLoader (shuffle, default collate), fp32.
 - latentcraft: `train_one_epoch` on the in-memory uint8 tensor, batches drawn
-  by index; once in fp32 (equal everything) and once in bf16 autocast (the default).
+  by index, fused Adam; once in fp32 (equal arithmetic) and once in bf16
+  autocast (the default).
 
     export LATENTCRAFT_DATA_DIR=../shared/data/mnist
     .venv/bin/python benchmarks/train_speed.py              # full epochs (~1.5 min)
@@ -26,7 +27,7 @@ from latentcraft.config import resolve_config
 from latentcraft.constants import IMAGE_PIXELS
 from latentcraft.data import load_split
 from latentcraft.model import LatentModel
-from latentcraft.train import train_one_epoch
+from latentcraft.train import make_optimizer, train_one_epoch
 
 TRAIN_IMAGES = 60_000
 
@@ -49,7 +50,7 @@ def baseline_epoch(config, images: list[torch.Tensor], labels: list[int]) -> flo
 def latentcraft_epoch(config, train_set) -> float:
     torch.manual_seed(0)
     model = LatentModel(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = make_optimizer(model, config)
     start = time.perf_counter()
     train_one_epoch(model, optimizer, train_set, config, epoch=0, progress=False)
     return time.perf_counter() - start

@@ -84,6 +84,12 @@ def train_one_epoch(
     return {f"train_{k}": v / len(batches) for k, v in sums.items()}
 
 
+def make_optimizer(model: LatentModel, config: Config) -> torch.optim.Optimizer:
+    # The fused kernel updates every tensor in one pass; the default per-tensor
+    # Adam spent about half of each CPU step of the 784-2048-512 MLP.
+    return torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+
+
 def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> float:
     lr = config.train.lr * config.train.lr_decay**epoch
     for group in optimizer.param_groups:
@@ -132,7 +138,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
 
     torch.manual_seed(config.train.seed)
     model = LatentModel(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = make_optimizer(model, config)
     start_epoch = 0
     if resume and has_checkpoint:
         _check_resumable(run_dir, config)
