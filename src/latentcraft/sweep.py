@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, get_type_hints
 
 from . import checkpoint as ckpt
-from .config import Config, ConfigError, apply_override
+from .config import Config, ConfigError, apply_override, differences
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "sweep_summary.json"
@@ -215,15 +215,6 @@ def define_sweep(base: Config, grid: list[str], seeds: int) -> SweepDefinition:
     return definition
 
 
-def _differences(old: Any, new: Any, path: str) -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new), key=str):
-            out += _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
-        return out
-    return [] if old == new else [f"{path}: {format_value(old)} in the folder, {format_value(new)} now"]
-
-
 def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
     """Write sweep.json, or check that the one already there defines the same sweep."""
     path = sweep_dir / SWEEP_FILE
@@ -232,7 +223,8 @@ def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
         old = {"base": saved["base"], "seeds": saved["seeds"], "grid": {a["key"]: a["values"] for a in saved["grid"]}}
         new = {"base": definition.base, "seeds": definition.seeds,
                "grid": {a.key: a.values for a in definition.grid}}
-        differing = _differences(old, new, "")
+        differing = [f"{key}: {format_value(a)} in the folder, {format_value(b)} now"
+                     for key, a, b in differences(old, new)]
         if differing:
             raise ckpt.RunError(
                 f"{sweep_dir} holds a different sweep; it differs in " + "; ".join(differing)

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .config import Config
+from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_split
 from .metrics import evaluate_split
 from .model import LatentModel
@@ -104,23 +104,12 @@ _RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.
 
 def _check_resumable(run_dir: Path, config: Config) -> None:
     saved = Config.load(run_dir / ckpt.CONFIG_FILE)
-    differing = [k for k in _differences(saved.to_dict(), config.to_dict()) if k not in _RESUMABLE_CHANGES]
+    differing = [k for k, _, _ in differences(saved.to_dict(), config.to_dict()) if k not in _RESUMABLE_CHANGES]
     if differing:
         raise ckpt.RunError(
             f"cannot resume {run_dir}: its config differs in {', '.join(differing)}. "
             "Resume with the same settings (or none: the run folder's config is used)."
         )
-
-
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(a) | set(b))
-    out = []
-    for k in keys:
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out += _differences(a[k], b[k], f"{prefix}{k}.")
-        elif a.get(k) != b.get(k):
-            out.append(f"{prefix}{k}")
-    return out
 
 
 def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
