@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"latentcraft {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with the same command plus --resume", file=sys.stderr)
+        print("\ninterrupted; continue with the same command plus --resume", file=sys.stderr)
         return 130
     return 0
 

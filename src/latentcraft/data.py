@@ -143,9 +143,14 @@ def _find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
-def cache_dir(dataset: str) -> Path:
+def cache_root() -> Path:
+    """latentcraft's folder in the user cache ($XDG_CACHE_HOME, else ~/.cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "latentcraft" / dataset
+    return Path(base) / "latentcraft"
+
+
+def cache_dir(dataset: str) -> Path:
+    return cache_root() / dataset
 
 
 def search_dirs(dataset: str, data_dir: str | Path | None = None) -> list[Path]:

@@ -6,11 +6,11 @@ once), exports it as a static site and serves it on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
 from .config import resolve_config
+from .data import cache_root
 
 DEMO_PRESET = "routed10"  # the headline model of SPEC §1
 DEMO_EPOCHS = 5  # about 1.5 minutes on a 2-core CPU; routed10 reads ~96% of test digits by then
@@ -19,8 +19,7 @@ DEMO_PAGE = "sliders.html"
 
 
 def demo_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "latentcraft" / DEMO_RUN
+    return cache_root() / DEMO_RUN
 
 
 def ensure_demo_run(run_dir: Path | None = None, epochs: int = DEMO_EPOCHS, overrides: list[str] = (),

@@ -7,6 +7,8 @@ and the functions below. DCI lives in dci.py.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, TypeVar
+
 import math
 
 import torch
@@ -18,6 +20,8 @@ from .data import ImageSet
 from .model import LatentModel
 from .objective import gaussian_kl
 
+T = TypeVar("T")
+
 
 def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
     """Predict the label whose routed coordinates hold the largest mean activation.  # (B,)
@@ -26,6 +30,21 @@ def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tenso
     """
     scores = torch.stack([mu[:, coords].max(dim=1).values for coords in routes], dim=1)  # (B, C)
     return scores.argmax(dim=1)
+
+
+def metric_key(name: str) -> str:
+    """A metric as the run records name it: bare names mean the test split ("argmax_accuracy")."""
+    return name if name.startswith(("test_", "train_")) else f"test_{name}"
+
+
+def lower_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("loss", "recon", "kl", "error"))
+
+
+def best_by(metric: str, items: Iterable[T], value: Callable[[T], float]) -> T:
+    """The item whose value is best for `metric`: lowest for losses and errors, else highest."""
+    sign = -1 if lower_is_better(metric) else 1
+    return max(items, key=lambda item: sign * value(item))
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:

@@ -40,6 +40,7 @@ from typing import Any, Callable, get_type_hints
 
 from . import checkpoint as ckpt
 from .config import Config, ConfigError, apply_override, differences
+from .metrics import best_by, lower_is_better, metric_key
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "sweep_summary.json"
@@ -409,10 +410,6 @@ def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, addres
 # ---- summary: mean, std, min, max per setting --------------------------------------------
 
 
-def _metric_name(name: str) -> str:
-    return name if name.startswith(("test_", "train_")) else f"test_{name}"
-
-
 def spread(values: list[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (n-1; None for one value), min, max, n."""
     return {
@@ -427,10 +424,8 @@ def spread(values: list[float]) -> dict[str, Any]:
 def summarise(definition: SweepDefinition, results: dict[str, dict[str, Any]], metrics: list[str],
               select_metric: str) -> dict[str, Any]:
     """results: trial run_dir -> record from run_trial (plus 'skipped' for finished earlier)."""
-    from .train import _lower_is_better
-
-    metrics = [_metric_name(m) for m in metrics]
-    select_metric = _metric_name(select_metric)
+    metrics = [metric_key(m) for m in metrics]
+    select_metric = metric_key(select_metric)
     trials = definition.trials()
     settings = []
     for index, setting in enumerate(definition.settings()):
@@ -448,18 +443,17 @@ def summarise(definition: SweepDefinition, results: dict[str, dict[str, Any]], m
         settings.append({"index": index, "label": definition.label(setting), "values": setting,
                          "folder": f"{TRIALS_DIR}/{definition.folder(index, setting)}",
                          "runs_done": len(done), "runs_total": len(runs), "metrics": stats, "runs": runs})
-    sign = -1 if _lower_is_better(select_metric) else 1
     scored = [(r["final"][select_metric], s["label"], r) for s in settings for r in s["runs"]
               if r["status"] == "done" and isinstance(r["final"].get(select_metric), (int, float))
               and math.isfinite(r["final"][select_metric])]
     best_run = None
     if scored:
-        value, label, run = max(scored, key=lambda x: sign * x[0])
+        value, label, run = best_by(select_metric, scored, lambda x: x[0])
         best_run = {"run_dir": run["run_dir"], "setting": label, "seed": run["seed"], "value": value}
     means = [(s["metrics"][select_metric]["mean"], s["label"]) for s in settings if select_metric in s["metrics"]]
     best_setting = None
     if means:
-        value, label = max(means, key=lambda x: sign * x[0])
+        value, label = best_by(select_metric, means, lambda x: x[0])
         best_setting = {"setting": label, "mean": value}
     failed = [{"run_dir": r["run_dir"], "error": r.get("error", r["status"])}
               for s in settings for r in s["runs"] if r["status"] != "done"]
@@ -467,7 +461,7 @@ def summarise(definition: SweepDefinition, results: dict[str, dict[str, Any]], m
         "name": definition.base["name"],
         "metrics": metrics,
         "select_metric": select_metric,
-        "higher_is_better": sign > 0,
+        "higher_is_better": not lower_is_better(select_metric),
         "seeds": definition.seeds,
         "grid": {a.key: a.values for a in definition.grid},
         "settings": settings,
@@ -522,7 +516,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 
 def default_metrics(select_metric: str) -> list[str]:
-    chosen = [_metric_name(select_metric)]
+    chosen = [metric_key(select_metric)]
     return chosen + [m for m in ("test_recon_bce",) if m not in chosen]
 
 
@@ -534,8 +528,8 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
     executor: "auto" (Ray if installed, else sequential), "ray" or "sequential".
     """
     sweep_dir = Path(sweep_dir).resolve()  # workers need an absolute path; their cwd is not ours
-    select_metric = _metric_name(select_metric or definition.base["train"]["select_metric"])
-    metrics = [_metric_name(m) for m in (metrics or default_metrics(select_metric))]
+    select_metric = metric_key(select_metric or definition.base["train"]["select_metric"])
+    metrics = [metric_key(m) for m in (metrics or default_metrics(select_metric))]
     prepare_sweep_dir(sweep_dir, definition)
     trials = definition.trials()
 
@@ -599,7 +593,7 @@ def plot_spread(summary: dict[str, Any], metric: str, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    metric = _metric_name(metric)
+    metric = metric_key(metric)
     settings = summary["settings"]
     values = [[r["final"][metric] for r in s["runs"] if r["status"] == "done" and metric in r["final"]]
               for s in settings]

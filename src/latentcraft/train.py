@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_split
-from .metrics import evaluate_split
+from .metrics import best_by, evaluate_split, metric_key
 from .model import LatentModel
 from .objective import kl_weight
 
@@ -178,12 +178,7 @@ def _best_epoch(history: list[dict[str, Any]], metric: str) -> int | None:
     scored = [(m[metric], m["epoch"]) for m in history if metric in m]
     if not scored:
         return None
-    sign = -1 if _lower_is_better(metric) else 1
-    return max(scored, key=lambda t: sign * t[0])[1]
-
-
-def _lower_is_better(metric: str) -> bool:
-    return any(word in metric for word in ("loss", "recon", "kl", "error"))
+    return best_by(metric, scored, lambda t: t[0])[1]
 
 
 def _rewrite_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
@@ -201,8 +196,7 @@ def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | N
                 resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train seeds seed..seed+n-1 into run_dir/seed-K, copy the best (by `metric`) to run_dir."""
     run_dir = Path(run_dir)
-    metric = metric or config.train.select_metric
-    metric = metric if metric.startswith("test_") else f"test_{metric}"
+    metric = metric_key(metric or config.train.select_metric)
     data = load_data(config)
     results = []
     for offset in range(seeds):
@@ -219,8 +213,7 @@ def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | N
         if value is None or math.isnan(value):
             raise ckpt.RunError(f"metric {metric!r} is not reported by this model; choose one of {sorted(summary['final'])}")
         results.append({"seed": seed, "run_dir": str(seed_dir), metric: value, "final": summary["final"]})
-    sign = -1 if _lower_is_better(metric) else 1
-    best = max(results, key=lambda r: sign * r[metric])
+    best = best_by(metric, results, lambda r: r[metric])
     for name in _BEST_FILES:
         shutil.copyfile(Path(best["run_dir"]) / name, run_dir / name)
     record = {"metric": metric, "best_seed": best["seed"], "best_value": best[metric], "runs": results}
