@@ -13,17 +13,32 @@ from pathlib import Path
 from typing import Callable
 
 from .config import ConfigError, preset_dict, preset_names, resolve_config
+from .sweep_cli import add_sweep, run_sweep_command
 
 
 # ---- shared options ----------------------------------------------------------------------
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
+def add_config_options(p: argparse.ArgumentParser) -> None:
     """--preset, --config, --set: how every command that builds a Config takes one."""
     p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
     p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
+
+
+# Flags that are short for one --set each; a command offers some of them.
+SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset"}
+
+
+def shortcut_overrides(args: argparse.Namespace) -> list[str]:
+    """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5), so flags win."""
+    overrides = list(args.overrides)
+    for flag, key in SHORTCUTS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    return overrides
 
 
 # ---- train -------------------------------------------------------------------------------
@@ -36,7 +51,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train a model from a preset, a config file and --set overrides (applied in that order). "
         "Writes config.json, model.safetensors, metrics.jsonl, summary.json and a resumable checkpoint.",
     )
-    _add_config_options(p)
+    add_config_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="dataset to train on (default: mnist)")
@@ -53,12 +68,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    overrides = list(args.overrides)
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir"),
-                      ("dataset", "data.dataset")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={json.dumps(value)}")
+    overrides = shortcut_overrides(args)
     if args.download:
         overrides.append("data.download=true")
     if args.resume and args.run_dir and not (args.preset or args.config):
@@ -73,13 +83,14 @@ def _train_config(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from .train import train, train_seeds
+    from .seeds import train_seeds
+    from .train import train
 
     config = _train_config(args)
     run_dir = Path(args.run_dir or Path("runs") / config.name)
     progress = not args.no_progress
-    if args.seeds > 1:
-        record = train_seeds(config, run_dir, args.seeds, args.select_metric, args.resume, progress)
+    if args.seeds > 1:  # a sweep over seeds (re-running resumes it), the best copied to run_dir
+        record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
         for r in record["runs"]:
             print(f"seed {r['seed']}: {record['metric']} = {r[record['metric']]:.4f}  ({r['run_dir']})")
         print(f"best: seed {record['best_seed']} ({record['metric']} = {record['best_value']:.4f}), copied to {run_dir}")
@@ -87,63 +98,6 @@ def _run_train(args: argparse.Namespace) -> None:
         summary = train(config, run_dir, args.resume, progress)
         print(json.dumps(summary["final"], indent=2))
     print(f"run folder: {run_dir}")
-
-
-# ---- sweep -------------------------------------------------------------------------------
-
-
-def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="run every grid setting x seed (on Ray when installed) and summarise mean/std/min/max",
-        description="Run every combination of --grid values for --seeds seeds; each trial is an ordinary run "
-        "folder under OUT/trials/. Writes OUT/sweep.json (the definition), OUT/sweep_summary.json and a Markdown "
-        "table OUT/sweep_summary.md. Re-running the same command skips finished trials and resumes interrupted "
-        "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
-        "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
-    )
-    _add_config_options(p)
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
-                   "(train.lr) or an unambiguous field name (lr) (repeatable)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per setting (default: 1)")
-    p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
-    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
-    p.add_argument("--metrics", metavar="M1,M2",
-                   help="metrics to summarise (default: the select metric and test_recon_bce)")
-    p.add_argument("--select-metric", metavar="METRIC",
-                   help="metric that names the best run (default: train.select_metric)")
-    p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
-    p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
-    p.add_argument("--resume", action="store_true",
-                   help="accepted for symmetry with train: re-running a sweep always skips finished trials "
-                   "and resumes interrupted ones")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
-
-
-def _run_sweep(args: argparse.Namespace) -> None:
-    from .sweep import define_sweep, markdown_table, run_sweep
-
-    overrides = list(args.overrides)
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={json.dumps(getattr(args, flag))}")
-    config = resolve_config(args.preset, args.config, overrides)
-    definition = define_sweep(config, args.grid, args.seeds)
-    out = Path(args.out or Path("sweeps") / config.name)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    summary = run_sweep(definition, out, metrics, args.select_metric,
-                        "sequential" if args.sequential else "auto", args.address, not args.no_progress)
-    print()
-    print(markdown_table(summary))
-    print(f"sweep folder: {out} (table in {out / 'sweep_summary.md'})")
-    if summary["failed"]:
-        from .checkpoint import RunError
-
-        raise RunError(f"{len(summary['failed'])} of {sum(s['runs_total'] for s in summary['settings'])} trials "
-                       "failed (listed above); re-run the same command to retry them")
 
 
 # ---- presets, config, data ---------------------------------------------------------------
@@ -160,7 +114,7 @@ def _run_presets(args: argparse.Namespace) -> None:
 
 def _add_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="print a full config (every field with its value) as JSON")
-    _add_config_options(p)
+    add_config_options(p)
 
 
 def _run_config(args: argparse.Namespace) -> None:
@@ -394,7 +348,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_train, _run_train),
-    (_add_sweep, _run_sweep),
+    (add_sweep, run_sweep_command),
     (_add_presets, _run_presets),
     (_add_config, _run_config),
     (_add_data, _run_data),
