@@ -132,7 +132,7 @@ def test_train_seeds_keeps_the_best_and_reuses_finished_seeds(tmp_path, data, mo
     assert is_sweep_dir(tmp_path) and not shows_as_sweep(tmp_path)
 
 
-def test_train_seeds_reports_a_failed_seed_and_keeps_the_others(tmp_path, data):
+def test_train_seeds_names_a_failed_seed(tmp_path, data):
     config = _config("train.epochs=1", "train.lr=1e30")  # Adam steps this large make the loss NaN
     with pytest.raises(ckpt.RunError, match=r"1 of 1 seeds failed, first .*seed-0: TrainingDiverged"):
         train_seeds(config, tmp_path, seeds=1, progress=False)

@@ -1,7 +1,8 @@
 """Command line: parses arguments, then calls the library. Nothing runs at import.
 
 Each subcommand is a pair: `_add_<name>(subparsers)` declares its options and
-`_run_<name>(args)` calls the functions that do the work. COMMANDS lists them.
+`_run_<name>(args)` calls the functions that do the work. COMMANDS lists them;
+the sweep command's pair lives in sweep_cli.py.
 """
 
 from __future__ import annotations
