@@ -16,6 +16,7 @@ from typing import Any
 
 from . import checkpoint as ckpt
 from .config import Config
+from .data import locate
 from .metrics import metric_key
 from .sweep_definition import define_sweep
 from .sweep_run import run_sweep
@@ -33,8 +34,10 @@ def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | N
     run_dir = Path(run_dir)
     metric = metric_key(metric or config.train.select_metric)
     definition = define_sweep(config, [], seeds, trials_at_top=True)
-    # One thread count as `train` would use (threads=0), one process, and no per-trial log lines:
-    # the command prints its own table below.
+    d = config.data
+    locate(d.dataset, d.data_dir, d.download)  # no dataset: one clear error, and nothing written yet
+    # In this process with the threads `train` itself would use (threads=0), and no per-trial log
+    # lines: the caller prints the returned record.
     summary = run_sweep(definition, run_dir, select_metric=metric, executor="sequential", progress=progress,
                         log=lambda line: None, threads=0)
     if summary["failed"]:
