@@ -204,7 +204,6 @@ def validate(config: Config) -> None:
     """Cross-field checks that a dataclass type cannot express; messages name the field."""
     choices = {
         "data.dataset": (config.data.dataset, ("mnist", "fashion-mnist")),
-        "objective.kind": (config.objective.kind, ("elbo", "reference")),
         "objective.reconstruction": (config.objective.reconstruction, ("bce", "gaussian")),
         "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none")),
         "train.precision": (config.train.precision, ("bf16", "fp32")),
@@ -213,10 +212,13 @@ def validate(config: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    from .nets import BODIES  # late import: nets imports torch
+    from .nets import BODIES  # late imports: both registries import torch
+    from .objective import OBJECTIVES
 
-    if config.model.body not in BODIES:
-        raise ConfigError(f"model.body: {config.model.body!r} is not one of {', '.join(BODIES)}")
+    for key, value, registry in (("model.body", config.model.body, BODIES),
+                                 ("objective.kind", config.objective.kind, OBJECTIVES)):
+        if value not in registry:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(registry)}")
     positive = {
         "model.latent_dim": config.model.latent_dim,
         "train.epochs": config.train.epochs,
@@ -311,7 +313,7 @@ def _validate_classifier(config: Config) -> None:
 
 
 def _validate_anchors(config: Config) -> None:
-    from .templates import TemplateError, check_template  # late import: templates reads files
+    from .templates import TemplateError, check_name  # late import: templates imports torch
 
     a = config.anchors
     _needs_kl(config, "anchors")
@@ -323,13 +325,31 @@ def _validate_anchors(config: Config) -> None:
         )
     for i, spec in enumerate(a.templates):
         try:
-            check_template(spec)
+            check_name(spec)
         except TemplateError as err:
             raise ConfigError(f"anchors.templates[{i}]: {err}") from None
     if a.dims is not None:
         if not a.dims:
             raise ConfigError("anchors.dims: needs at least one latent coordinate (or leave it unset for all)")
         _check_coords("anchors.dims", a.dims, config.model.latent_dim)
+
+
+def check_files(config: Config) -> None:
+    """Read the files a config names (anchor templates) and fail on a bad one, naming its field.
+
+    Called when training starts, not by `validate`: a saved run's config must
+    load from any working directory, and its templates are in its weights.
+    """
+    from .templates import TemplateError, is_file_spec, read_file
+
+    if not config.anchors.enabled:
+        return
+    for i, spec in enumerate(config.anchors.templates):
+        if is_file_spec(spec):
+            try:
+                read_file(spec)
+            except TemplateError as err:
+                raise ConfigError(f"anchors.templates[{i}]: {err}") from None
 
 
 def _validate_routes(config: Config) -> None:

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from .constants import NUM_CLASSES
 from .data import ImageSet
 from .model import LatentModel
-from .objective import gaussian_kl
 
 T = TypeVar("T")
 
@@ -78,8 +77,9 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, p
             "recon_sq": (torch.sigmoid(out.logits) - x).pow(2).sum(1).sum().item(),
             "loss": out.loss.item() * len(x),
         }
-        if model.var_head is not None and not model.reference:
-            batch["kl"] = gaussian_kl(out.mu, out.logvar).sum().item()
+        kl = model.objective.elbo_kl(out.mu, out.logvar)
+        if kl is not None:
+            batch["kl"] = kl.sum().item()
         if "class_logits" in out.extras:  # a classifier head (shaping.py)
             batch["classifier_correct"] = (out.extras["class_logits"].argmax(1) == y).sum().item()
         for name, value in batch.items():
@@ -150,11 +150,6 @@ def probe_accuracies(
     return {"linear_probe_accuracy": float(linear.score(xte, yte)), "knn_probe_accuracy": float(knn.score(xte, yte))}
 
 
-def posterior_std(model: LatentModel, logvar: torch.Tensor) -> torch.Tensor:
-    """σ of q(z|x); the reference objective's variance head is used as a standard deviation (SPEC §1 quirk)."""
-    return logvar.abs() if model.reference else torch.exp(0.5 * logvar)
-
-
 def _log_normal(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, diag std²), summed over the last dim."""
     return (-0.5 * ((z - mean) / std).pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -182,7 +177,7 @@ def importance_log_likelihood(
         index = slice(start, start + batch_size)
         x, y = data.floats(index), data.labels[index]
         mu, logvar = model.encode(x)
-        std = posterior_std(model, logvar).clamp(min=1e-6)
+        std = model.objective.posterior_std(logvar).clamp(min=1e-6)
         eps = torch.randn((samples, *mu.shape), generator=generator)  # (k, B, D)
         z = mu + std * eps
         flat = model.latent_activation(z.reshape(-1, mu.shape[1]))

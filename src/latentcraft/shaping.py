@@ -25,14 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Config, PriorConfig
-from .constants import NUM_CLASSES, UNLABELLED
+from .config import Config, ConfigError, PriorConfig
+from .constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from .data import ImageSet
 from .nets import mlp
-from .templates import CLASS_MEAN_PREFIX, resolve_template
+from .templates import BUILT_IN, TemplateError, resolve_template
 
 
 class Technique(nn.Module):
     decoder_extra_features = 0  # width of what decoder_inputs appends
+
+    def fit(self, train: ImageSet) -> None:
+        """Compute what this technique derives from the training set (once, before training)."""
 
     def route(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         return z
@@ -189,19 +193,39 @@ class Anchors(Technique):
     KL" is the same as the target mean −a·s(x) on the anchored coordinates, so
     round digits (s > 0) are pulled to the negative corner and sticks (s < 0)
     to the positive one. No label is read.
+
+    Built-in templates are drawn at construction; class means and files are
+    NaN placeholders until `fit` (or loading the saved weights) fills them.
     """
 
-    def __init__(self, templates: torch.Tensor, weights: list[float], rate: float, dims: list[int], latent_dim: int):
+    def __init__(self, specs: list[str], weights: list[float], rate: float, dims: list[int], latent_dim: int):
         super().__init__()
-        self.register_buffer("templates", templates)  # (K, 784), saved: class means depend on data
+        self.specs = specs
+        unknown = torch.full((IMAGE_PIXELS,), math.nan)
+        templates = torch.stack([BUILT_IN[spec]() if spec in BUILT_IN else unknown for spec in specs])  # (K, 784)
+        self.register_buffer("templates", templates)  # saved: class means depend on the data, files may move
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
         direction = torch.zeros(latent_dim)
         direction[dims] = 1.0
         self.register_buffer("direction", direction, persistent=False)  # (D,) which coordinates move
         self.rate = rate
 
+    def fit(self, train: ImageSet) -> None:
+        """Class-mean templates from the (possibly partly unlabelled) training set; file templates read now."""
+        for i, spec in enumerate(self.specs):
+            if spec in BUILT_IN:
+                continue
+            try:
+                self.templates[i] = resolve_template(spec, (train.images, train.labels))
+            except TemplateError as err:
+                raise ConfigError(f"anchors.templates[{i}]: {err}") from None
+
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) per image.  # (B,)"""
+        if torch.isnan(self.templates).any():
+            unfitted = [spec for spec, t in zip(self.specs, self.templates) if torch.isnan(t).any()]
+            raise RuntimeError(f"anchor templates {unfitted} are not computed yet: call model.fit(training set) "
+                               "before training, or load the model from its run folder")
         with torch.autocast(device_type=x.device.type, enabled=False):  # overlaps are ratios; keep fp32
             x = x.float()
             overlaps = x @ self.templates.T / x.sum(1, keepdim=True).clamp_min(1e-6)  # (B, K)
@@ -211,21 +235,10 @@ class Anchors(Technique):
         return -self.rate * self.score(x).unsqueeze(1) * self.direction  # (B, D)
 
 
-def _training_images(config: Config) -> tuple[torch.Tensor, torch.Tensor]:
-    from .data import hide_labels, load_split  # late import: only class-mean templates read data
-
-    d = config.data
-    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
-    return train.images, hide_labels(train.labels, d.labelled_fraction, config.train.seed)
-
-
 def build_anchors(config: Config) -> Anchors:
     a = config.anchors
-    needs_data = any(spec.startswith(CLASS_MEAN_PREFIX) for spec in a.templates)
-    training = _training_images(config) if needs_data else None
-    templates = torch.stack([resolve_template(spec, training) for spec in a.templates])  # (K, 784)
     dims = a.dims if a.dims is not None else list(range(config.model.latent_dim))
-    return Anchors(templates, a.weights, a.rate, dims, config.model.latent_dim)
+    return Anchors(a.templates, a.weights, a.rate, dims, config.model.latent_dim)
 
 
 TechniqueEntry = tuple[str, Callable[[Config], bool], Callable[[Config], Technique]]
