@@ -251,6 +251,11 @@ def validate(config: Config) -> None:
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
             f"so it needs 2 channel counts, got {config.model.conv_channels}"
         )
+    from .metric_registry import registered
+
+    if config.train.select_metric not in registered():
+        raise ConfigError(f"train.select_metric: {config.train.select_metric!r} is not a metric; "
+                          f"choose one of {', '.join(registered())}")
     if not 0.0 <= config.data.labelled_fraction <= 1.0:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
     if config.train.lr <= 0:
