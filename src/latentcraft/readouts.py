@@ -1,4 +1,4 @@
-"""Reading codes back as ranges and pictures: shared by figures (plots.py) and the explorer (site.py).
+"""Reading codes back as ranges and pictures: shared by figures (plots.py) and the explorer (site_bundle.py).
 
     central_range(values)        the 1st-99th percentile range of codes (sliders, plot ranges, export checks)
     decision_regions(scores, …)  argmax of a class-score function on a grid over a 2-D plane

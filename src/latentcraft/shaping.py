@@ -302,7 +302,6 @@ class ClassifierHead(Technique):
     }
     prediction_metric = "classifier_accuracy"
     head_graph = HeadGraph("classifier", "class_logits")
-    absent_manifest = {"classifier": False}
 
     def __init__(self, latent_dim: int, hidden: list[int], weight: float):
         super().__init__()
@@ -327,9 +326,6 @@ class ClassifierHead(Technique):
 
         return [plot_decision_regions(model, data, out_dir / "decision_regions.png", self.predict,
                                       "classifier head decision regions, test means on top")]
-
-    def manifest_entries(self) -> dict[str, Any]:
-        return {"classifier": True}
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         if y is None:
