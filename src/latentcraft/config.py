@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from .constants import NUM_CLASSES
+from .datasets import DATASETS
 
 
 class ConfigError(ValueError):
@@ -25,7 +26,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # "mnist" or "fashion-mnist"
+    dataset: str = "mnist"  # a key of datasets.DATASETS: "mnist" or "fashion-mnist"
     data_dir: str | None = None  # folder with the IDX files; None = search the usual places
     download: bool = False  # fetch missing files from the standard mirrors (checksummed)
     train_limit: int = 0  # use only the first N training images (0 = all 60,000)
@@ -203,7 +204,7 @@ def _type_name(hint: Any) -> str:
 def validate(config: Config) -> None:
     """Cross-field checks that a dataclass type cannot express; messages name the field."""
     choices = {
-        "data.dataset": (config.data.dataset, ("mnist", "fashion-mnist")),
+        "data.dataset": (config.data.dataset, tuple(DATASETS)),
         "objective.reconstruction": (config.objective.reconstruction, ("bce", "gaussian")),
         "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none")),
         "train.precision": (config.train.precision, ("bf16", "fp32")),

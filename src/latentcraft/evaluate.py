@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .constants import NUM_CLASSES
-from .data import load_split
+from .data import load_config_data
 from .dci import dci, dci_shortcut, one_vs_rest
 from .metric_registry import METRICS, format_value, metric_label
 from .metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
@@ -65,11 +65,9 @@ def evaluate_run(
     run_dir = Path(run_dir)
     model = ckpt.load_model(run_dir)
     config = model.config
-    d = config.data
-    limit = d.test_limit if test_limit is None else test_limit
     stages = _Stages(progress)
-    test = load_split(d.dataset, "test", data_dir or d.data_dir, d.download, limit)
-    fit = load_split(d.dataset, "train", data_dir or d.data_dir, d.download, fit_limit)
+    test = load_config_data(config, "test", data_dir, test_limit)
+    fit = load_config_data(config, "train", data_dir, fit_limit)
     stages.done("load data")
 
     metrics: dict[str, float] = dict(evaluate_split(model, test, config.train.eval_batch_size))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import WEIGHTS_FILE, RunError, load_model
-from .data import DataError, ImageSet, load_split
+from .data import DataError, ImageSet, load_config_data
 from .metrics import encode_split
 from .model import LatentModel
 from .onnx_graphs import CHECK_ATOL, CHECK_RTOL, DECODER_FILE, ENCODER_FILE, ExportError, check_graph, export_graphs
@@ -34,9 +34,8 @@ MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
 
 def site_data(model: LatentModel, max_digits: int, data_dir: str | Path | None) -> tuple[ImageSet, torch.Tensor]:
     """The test digits the site shows and their encoder means (N, D)."""
-    config = model.config
     try:
-        test = load_split(config.data.dataset, "test", data_dir or config.data.data_dir, limit=max_digits)
+        test = load_config_data(model.config, "test", data_dir, limit=max_digits)
     except DataError as err:
         raise ExportError(f"the test digits the site shows could not be loaded: {err}") from None
     mu, _ = encode_split(model, test)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, check_files, differences
-from .data import ImageSet, augment, batch_indices, hide_labels, load_split
+from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
 from .metrics import best_by, evaluate_split, metric_key
 from .model import LatentModel
 from .objective import kl_weight
@@ -34,10 +34,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
-    d = config.data
-    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
-    test = load_split(d.dataset, "test", d.data_dir, d.download, d.test_limit)
-    train.labels = hide_labels(train.labels, d.labelled_fraction, config.train.seed)
+    """The training split (labels hidden as data.labelled_fraction says) and the test split."""
+    train, test = load_config_data(config, "train"), load_config_data(config, "test")
+    train.labels = hide_labels(train.labels, config.data.labelled_fraction, config.train.seed)
     return train, test
 
 
