@@ -315,3 +315,56 @@ def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, m
         r = np.corrcoef(score.numpy(), mu[:, d].numpy())[0, 1]
         assert r < -0.25, f"coordinate {d}: r = {r:.3f}"  # the full 20-epoch preset reaches about -0.77
         assert zeros[d] < ones[d]  # round digits in the negative corner, sticks in the positive one
+
+
+# ---- a technique owns its read-outs: metrics and figures loop over techniques ----------------------------
+
+
+@pytest.fixture
+def restore_metric_registry():
+    from latentcraft.metric_registry import METRICS
+
+    saved = dict(METRICS)
+    yield
+    METRICS.clear()
+    METRICS.update(saved)
+
+
+def test_a_new_technique_with_a_prediction_and_a_figure_needs_nothing_outside_shaping(
+        monkeypatch, tmp_path, mnist_dir, restore_metric_registry):
+    from latentcraft import shaping
+    from latentcraft.data import load_split
+    from latentcraft.metric_registry import PREDICTION, Metric, registered
+    from latentcraft.metrics import evaluate_split
+    from latentcraft.plots import make_figures
+
+    class SignOfFirstCode(shaping.Technique):
+        """Toy: reads "0" when μ₀ > 0, else "1"."""
+
+        metrics = {"test_sign_accuracy": Metric("sign-of-μ₀ accuracy", True, PREDICTION)}
+        prediction_metric = "sign_accuracy"
+
+        @classmethod
+        def from_config(cls, config):
+            return cls()
+
+        def predict(self, mu):
+            scores = torch.full((len(mu), NUM_CLASSES), -1.0)
+            scores[:, 0], scores[:, 1] = mu[:, 0], -mu[:, 0]
+            return scores
+
+        def figures(self, model, data, out_dir):
+            path = out_dir / "sign.txt"
+            path.write_text(str(len(data)))
+            return [path]
+
+    assert registered()["test_sign_accuracy"].label == "sign-of-μ₀ accuracy"  # defining the class registered it
+    monkeypatch.setitem(shaping.TECHNIQUES, "conditional", SignOfFirstCode)  # borrow an existing config section
+    model = _model({"model": {**SMALL, "latent_dim": 3}, "conditional": {"enabled": True}})
+    test = load_split("mnist", "test", limit=60)
+    with torch.no_grad():
+        mu, _ = model.eval().encode(test.floats())
+    expected = (torch.where(mu[:, 0] > 0, 0, 1) == test.labels).float().mean().item()
+    assert evaluate_split(model, test)["test_sign_accuracy"] == pytest.approx(expected)
+    written = make_figures(model, test, tmp_path, None)
+    assert tmp_path / "sign.txt" in written and (tmp_path / "sign.txt").read_text() == "60"
