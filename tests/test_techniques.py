@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from torch.distributions import Independent, Normal, kl_divergence
 
 from latentcraft.checkpoint import load_model
-from latentcraft.config import Config, ConfigError, check_files, resolve_config
+from latentcraft.config import Config, ConfigError, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from latentcraft.data import ImageSet, load_split
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
-from latentcraft.shaping import class_means
+from latentcraft.shaping import check_files, class_means
 from latentcraft.templates import TemplateError, donut, read_file, resolve_template, stick
 from latentcraft.train import train
 

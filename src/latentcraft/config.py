@@ -340,24 +340,6 @@ def _validate_anchors(config: Config) -> None:
         _check_coords("anchors.dims", a.dims, config.model.latent_dim)
 
 
-def check_files(config: Config) -> None:
-    """Read the files a config names (anchor templates) and fail on a bad one, naming its field.
-
-    Called when training starts, not by `validate`: a saved run's config must
-    load from any working directory, and its templates are in its weights.
-    """
-    from .templates import TemplateError, is_file_spec, read_file
-
-    if not config.anchors.enabled:
-        return
-    for i, spec in enumerate(config.anchors.templates):
-        if is_file_spec(spec):
-            try:
-                read_file(spec)
-            except TemplateError as err:
-                raise ConfigError(f"anchors.templates[{i}]: {err}") from None
-
-
 def _validate_routes(config: Config) -> None:
     latent = config.model.latent_dim
     routes = config.route_map()

@@ -45,7 +45,7 @@ from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric, register
 from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .nets import mlp
 from .readouts import central_range
-from .templates import BUILT_IN, TemplateError, resolve_template
+from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
 
 if TYPE_CHECKING:
     from .model import LatentModel
@@ -79,6 +79,10 @@ class Technique(nn.Module):
     @classmethod
     def from_config(cls, config: Config) -> Technique:
         raise NotImplementedError
+
+    @classmethod
+    def check_files(cls, config: Config) -> None:
+        """Read the files its config section names; ConfigError naming the field if one is bad."""
 
     # ---- the forward pass ----------------------------------------------------------------
     def route(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
@@ -337,6 +341,13 @@ class ClassifierHead(Technique):
         return {"class_ce": self.weight * F.cross_entropy(logits[keep], y[keep])}
 
 
+def _template(index: int, spec: str, training: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    try:
+        return resolve_template(spec, training)
+    except TemplateError as err:
+        raise ConfigError(f"anchors.templates[{index}]: {err}") from None
+
+
 class Anchors(Technique):
     """Template scores shift the KL target mean (SPEC §4).
 
@@ -367,15 +378,17 @@ class Anchors(Technique):
         dims = c.anchors.dims if c.anchors.dims is not None else list(range(c.model.latent_dim))
         return cls(c.anchors.templates, c.anchors.weights, c.anchors.rate, dims, c.model.latent_dim)
 
+    @classmethod
+    def check_files(cls, config: Config) -> None:
+        for i, spec in enumerate(config.anchors.templates):
+            if is_file_spec(spec):
+                _template(i, spec)
+
     def fit(self, train: ImageSet) -> None:
         """Class-mean templates from the (possibly partly unlabelled) training set; file templates read now."""
         for i, spec in enumerate(self.specs):
-            if spec in BUILT_IN:
-                continue
-            try:
-                self.templates[i] = resolve_template(spec, (train.images, train.labels))
-            except TemplateError as err:
-                raise ConfigError(f"anchors.templates[{i}]: {err}") from None
+            if spec not in BUILT_IN:
+                self.templates[i] = _template(i, spec, (train.images, train.labels))
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) per image.  # (B,)"""
@@ -401,6 +414,19 @@ TECHNIQUES: dict[str, type[Technique]] = {  # config section -> technique, in fo
 }
 
 
+def _enabled(config: Config) -> dict[str, type[Technique]]:
+    return {name: cls for name, cls in TECHNIQUES.items() if getattr(config, name).enabled}
+
+
 def build_techniques(config: Config) -> nn.ModuleDict:
-    return nn.ModuleDict({name: cls.from_config(config) for name, cls in TECHNIQUES.items()
-                          if getattr(config, name).enabled})
+    return nn.ModuleDict({name: cls.from_config(config) for name, cls in _enabled(config).items()})
+
+
+def check_files(config: Config) -> None:
+    """Read every file the enabled techniques name (anchor templates); ConfigError naming the field if one is bad.
+
+    Run when training starts, not when a config is parsed: a saved run's config
+    must load from any working directory, and what it read is in its weights.
+    """
+    for cls in _enabled(config).values():
+        cls.check_files(config)

@@ -22,10 +22,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .config import Config, check_files, differences
+from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
 from .metrics import best_by, evaluate_split, metric_key
 from .model import LatentModel
+from .shaping import check_files
 from .objective import kl_weight
 
 
