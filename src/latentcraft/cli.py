@@ -49,18 +49,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its last checkpoint (with --run-dir alone: the folder's "
                    "own config; --epochs N extends a run)")
+    p.add_argument("--device", help="shortcut for --set train.device=DEVICE: auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _train_config(args: argparse.Namespace):
     overrides = list(args.overrides)
     for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir"),
-                      ("dataset", "data.dataset")):
+                      ("dataset", "data.dataset"), ("device", "train.device")):
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
     if args.download:
         overrides.append("data.download=true")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
     if args.resume and args.run_dir and not (args.preset or args.config):
         # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
         from .checkpoint import CONFIG_FILE
@@ -120,6 +125,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="accepted for symmetry with train: re-running a sweep always skips finished trials "
                    "and resumes interrupted ones")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log every trial to its own RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
 
 
@@ -130,6 +137,8 @@ def _run_sweep(args: argparse.Namespace) -> None:
     for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={json.dumps(getattr(args, flag))}")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
     config = resolve_config(args.preset, args.config, overrides)
     definition = define_sweep(config, args.grid, args.seeds)
     out = Path(args.out or Path("sweeps") / config.name)
