@@ -43,7 +43,8 @@ def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -
         is_file = path.suffix in (".toml", ".json") or path.is_file()
         raw = read_config_file(path) if is_file else preset_dict(str(source))
     else:
-        raise ConfigError(f"config: expected a preset name, a file path, a dict or a Config, got {type(source).__name__}")
+        kind = type(source).__name__
+        raise ConfigError(f"config: expected a preset name, a file path, a dict or a Config, got {kind}")
     for key, value in (overrides or {}).items():
         apply_override(raw, key.split("."), value)
     return Config.from_dict(raw)

@@ -51,7 +51,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "own config; --epochs N extends a run)")
     p.add_argument("--device", help="shortcut for --set train.device=DEVICE: auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--tensorboard", action="store_true",
-                   help="also log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
+                   help="log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -253,7 +253,7 @@ class ImageSet:
         return to_device(self.images[index], device).reshape(-1, IMAGE_PIXELS).float().div_(255.0)
 
     def batch(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """(images (B, 784) floats in [0, 1], labels (B,)) at `index`, on `device`."""
+        """Images (B, 784) as floats in [0, 1] and labels (B,) at `index`, on `device`."""
         return self.floats(index, device), to_device(self.labels[index], device)
 
 
@@ -296,7 +296,7 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
 def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float) -> torch.Tensor:
     """Random shift and rotation of a (B, 784) batch, as one affine resampling.
 
-    The random draws come from the CPU `generator` whatever x's device, so a seed means the same augmentation everywhere.
+    The draws come from the CPU `generator` whatever x's device: a seed means the same augmentation everywhere.
     """
     batch = x.shape[0]
     angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)

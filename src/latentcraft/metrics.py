@@ -54,7 +54,7 @@ def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
 
 @torch.no_grad()
 def encode_split(model: LatentModel, data: ImageSet, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ and log σ² of every image, in eval mode, computed on the model's device, returned on the CPU.  # (N, D) each"""
+    """μ and log σ² of every image, in eval mode, computed on the model's device.  # (N, D) each, on the CPU"""
     model.eval()
     device = module_device(model)
     mus, logvars = [], []

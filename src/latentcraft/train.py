@@ -132,7 +132,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     if resume and has_checkpoint:
         _check_resumable(run_dir, config)
         start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
-    tracker = open_tracker(config, run_dir, test_set, start_epoch)  # before config.json: a missing package blocks nothing
+    # Before config.json: a missing tensorboard package must not block rerunning the command.
+    tracker = open_tracker(config, run_dir, test_set, start_epoch)
     config.save(run_dir / ckpt.CONFIG_FILE)
     # Keep only the epochs the checkpoint covers (a kill may land between the two writes).
     history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
