@@ -92,11 +92,12 @@ def test_batches_cross_to_the_device_as_bytes_and_become_floats_there():
 
 # Not the classifier head (it picks the labelled examples by value, which meta tensors do not
 # hold) nor anchors (autocast has no meta device; they follow x.device.type).
-@pytest.mark.parametrize("preset", ["routed10", "routed10-conv", "cvae2d", "prior2d"])
-def test_forward_and_backward_never_touch_a_cpu_tensor(preset):
+@pytest.mark.parametrize("preset, extra", [("routed10", []), ("routed10-conv", []), ("cvae2d", []), ("prior2d", []),
+                                           ("routed10", ["model.deterministic=true", "objective.kind=elbo"])])
+def test_forward_and_backward_never_touch_a_cpu_tensor(preset, extra):
     # Every parameter, buffer and batch on `meta`: an op that mixed in a tensor made on
     # the CPU (a mask, a target, a one-hot) would fail here as it would on a GPU.
-    config = resolve_config(preset, overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]"])
+    config = resolve_config(preset, overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]", *extra])
     model = LatentModel(config).to("meta").train()
     x = torch.rand(6, 784).to("meta")
     y = torch.tensor([0, 1, 2, 3, -1, 5]).to("meta")
