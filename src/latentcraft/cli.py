@@ -30,7 +30,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 # Flags that are short for one --set each; a command offers some of them.
-SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset"}
+SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset",
+             "device": "train.device"}
 
 
 def shortcut_overrides(args: argparse.Namespace) -> list[str]:
@@ -40,6 +41,8 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
+    if getattr(args, "tensorboard", False):
+        overrides.append("train.tensorboard=true")
     return overrides
 
 
@@ -66,6 +69,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its last checkpoint (with --run-dir alone: the folder's "
                    "own config; --epochs N extends a run)")
+    p.add_argument("--device", help="shortcut for --set train.device=DEVICE: auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
