@@ -1,53 +1,62 @@
-// Overview page: what the exported model is and which pages it supports. Reads only
-// the manifest (no model loading), so it opens instantly.
-const PAGES = [
-  ['sliders', 'sliders.html', 'Sliders', 'one slider per latent coordinate, random test digits, draw your own'],
-  ['plane', 'plane.html', 'Plane', 'hover the 2-D latent plane to decode any point'],
-  ['traversal', 'traversal.html', 'Traversal', 'sweep one coordinate of an encoded digit across its range'],
+// Overview page: what the exported model is, how well it does, and which pages it
+// supports. Reads only the manifest (no model loading), so it opens instantly.
+import { readManifest, showError, markReady, el, PAGES } from './page.js';
+
+// Key metrics, in the manifest's "metrics" (from the run's eval.json, else its summary).
+const METRICS = [
+  ['test_argmax_accuracy', 'argmax accuracy of μ (routed)', percent],
+  ['test_classifier_accuracy', 'classifier head accuracy', percent],
+  ['test_recon_sq', 'squared error / image', fixed(2)],
+  ['test_recon_bce', 'reconstruction BCE / image (nats)', fixed(2)],
+  ['test_elbo', 'ELBO / image (nats)', fixed(2)],
+  ['dci_disentanglement', 'DCI disentanglement', fixed(2)],
+  ['dci_completeness', 'DCI completeness', fixed(2)],
 ];
 
-function item(tag, text) {
-  const node = document.createElement(tag);
-  node.textContent = text;
-  return node;
+function percent(v) { return `${(100 * v).toFixed(2)}%`; }
+function fixed(digits) { return (v) => v.toFixed(digits); }
+
+// One sentence from facts the export read from the run (not the preset's prose).
+export function about(m) {
+  const parts = [`a ${m.kind} model with ${m.latent_dim} latent coordinates, trained on ${m.dataset}`];
+  const t = m.training;
+  if (t) {
+    parts.push(`for ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`);
+    if (t.preset) parts.push(`from the ${t.preset} preset`);
+    if (t.wall_time_s) parts.push(`(${Math.round(t.wall_time_s)} s of training)`);
+  }
+  return parts.join(' ');
 }
 
 async function main() {
-  const response = await fetch('manifest.json');
-  if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
-  const m = await response.json();
-  const pages = document.getElementById('pages');
+  const m = await readManifest();
   for (const [feature, href, title, what] of PAGES) {
-    const li = document.createElement('li');
-    if (m.features[feature]) {
-      const a = item('a', title);
-      a.href = href;
-      li.append(a, ` — ${what}`);
-    } else {
-      li.append(item('span', `${title} — not for this model (needs a 2-D latent)`));
-    }
-    pages.append(li);
+    const li = el('li');
+    if (m.features[feature]) li.append(el('a', { href, text: title }), ` — ${what}`);
+    else li.append(el('span', { text: `${title} — not for this model (needs a 2-D latent)` }));
+    document.getElementById('pages').append(li);
   }
-  const facts = document.getElementById('facts');
   const techniques = Object.keys(m.techniques);
   const rows = [
-    ['name', m.name], ['kind', m.kind], ['about', m.description || '–'], ['dataset', m.dataset],
-    ['latent size', String(m.latent_dim)], ['techniques', techniques.length ? techniques.join(', ') : 'none'],
+    ['name', m.name], ['about', about(m)],
+    ['techniques', techniques.length ? techniques.join(', ') : 'none'],
     ['ReLU on the code', m.relu_latent ? 'yes' : 'no'],
     ['conditional decoder', m.conditional ? 'yes (pick the digit)' : 'no'],
     ['classifier head', m.classifier ? 'yes' : 'no'],
     ['drawing', m.features.drawing ? 'yes' : 'no'],
     ['coordinate owners', m.routes ? m.coordinate_labels.map((o, k) => `z${k}:${o}`).join(' ') : 'no routing'],
     ['test digits shipped', String(m.digits)],
-    ['runtime', `onnxruntime-web ${m.runtime.version || ''}`.trim()],
+    ['runtime', m.runtime.version ? `onnxruntime-web ${m.runtime.version}` : 'onnxruntime-web'],
   ];
-  for (const [key, value] of rows) facts.append(item('dt', key), item('dd', value));
-  document.getElementById('status').textContent = `${m.name}: ready.`;
-  window.lc = { ready: true, manifest: m };
+  for (const [key, value] of rows) document.getElementById('facts').append(el('dt', { text: key }), el('dd', { text: value }));
+
+  const metrics = m.metrics || {};
+  const shown = METRICS.filter(([key]) => typeof metrics[key] === 'number');
+  document.getElementById('metrics-panel').hidden = shown.length === 0;
+  for (const [key, label, format] of shown) {
+    document.getElementById('metrics').append(el('tr', {}, el('th', { text: label }), el('td', { text: format(metrics[key]) })));
+  }
+  markReady(m);
 }
 
-main().catch((error) => {
-  const box = document.getElementById('status');
-  box.textContent = `Error: ${error.message}`;
-  box.classList.add('error');
-});
+main().catch(showError);
