@@ -4,7 +4,7 @@
 import { shortNumber } from './page.js';
 
 const MARGIN = { left: 42, right: 10, top: 10, bottom: 30 };  // CSS px around the plot, for tick labels
-const TICKS = 5;  // about this many ticks per axis
+const TICKS = 7;  // about this many ticks per axis
 const TICK_LENGTH = 5;
 
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about TICKS ticks over `span`.

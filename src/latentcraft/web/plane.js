@@ -161,7 +161,8 @@ async function main() {
   $('grid-toggle').hidden = !manifest.prior_grid;
   $('grid').addEventListener('change', () => updateGrid().then(redraw, showError));
   $('regions').addEventListener('change', redraw);
-  new ResizeObserver(() => { if (axes.fit()) render(); }).observe(plane);
+  // Re-lay out on the next frame: resizing inside the observer's callback would re-trigger it.
+  new ResizeObserver(() => requestAnimationFrame(() => { if (axes.fit()) render(); })).observe(plane);
 
   // ---- the view a link describes
   const hash = readHash();
