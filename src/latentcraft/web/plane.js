@@ -100,10 +100,12 @@ async function main() {
     render();
     saveView();
     if (reading) {
-      const prediction = await model.predict(Float32Array.from(point));
+      const read = point;
+      const prediction = await model.predict(Float32Array.from(read));
       $('prediction').textContent = names[prediction.predicted];
       reading.show(prediction);
       state.lastPrediction = prediction.predicted;
+      state.predictedPoint = read;
     }
   }
   state.decodePoint = decodePoint;  // lets tests and the benchmark decode a given point
