@@ -48,3 +48,16 @@ export function swapDigit(manifest, vector, from, to) {
   }
   return out;
 }
+
+// A code of one model as a code of another, coordinate by coordinate label: a routed
+// "3" goes to the other model's "3", "z1" to its "z1"; a coordinate the first model
+// lacks (e.g. a free style coordinate) is 0. Same labels in the same order: the same vector.
+export function mapVector(from, to, vector) {
+  const out = new Float32Array(to.latent_dim);
+  const used = new Set();
+  to.coordinate_labels.forEach((label, j) => {
+    const i = from.coordinate_labels.findIndex((other, k) => other === label && !used.has(k));
+    if (i >= 0) { out[j] = vector[i]; used.add(i); }
+  });
+  return out;
+}

@@ -2,7 +2,7 @@
 // decode, and a prediction wherever the model can make one. Only the pages that run
 // the model import this file (it loads the runtime).
 import * as ort from './vendor/ort.wasm.bundle.min.mjs';
-import { NUM_CLASSES, PIXELS, state, showError, fetchBytes, corruptFile } from './page.js';
+import { NUM_CLASSES, PIXELS, state, showError, fetchBytes, corruptFile, modelFile } from './page.js';
 import { routedScores } from './coordinates.js';
 
 state.runtimeVersion = ort.env.versions?.web || null;
@@ -14,7 +14,8 @@ export async function loadModel(manifest, { encoder = true, classifier = false }
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = { wasm: new URL(manifest.runtime.wasm, location.href).href };
   const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
-  const load = async (file) => {
+  const load = async (name) => {
+    const file = modelFile(manifest, name);
     const bytes = await fetchBytes(file);
     try {
       return await ort.InferenceSession.create(bytes, options);

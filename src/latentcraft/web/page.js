@@ -67,42 +67,95 @@ export function corruptFile(path, detail) {
   return new Error(`${path} is damaged (${detail}); ${EXPORT_HINT}.`);
 }
 
+// The model this page shows. A site exported from one run has that run's manifest at its
+// root; a site of several runs has a root manifest listing them ("models": [{name, dir,
+// ...}]) and each model's manifest in its own folder, picked by the URL's #model=NAME.
 export async function readManifest() {
-  const text = await (await fetchOk(MANIFEST_FILE)).text();
-  let manifest;
-  try {
-    manifest = JSON.parse(text);
-  } catch (error) {
-    throw corruptFile(MANIFEST_FILE, `not valid JSON: ${error.message}`);
-  }
-  if (typeof manifest !== 'object' || manifest === null || !manifest.files || !manifest.latent_dim) {
-    throw corruptFile(MANIFEST_FILE, 'it lacks "files" or "latent_dim"');
-  }
-  if (manifest.format > MANIFEST_FORMAT) {
-    throw new Error(`${MANIFEST_FILE} has format ${manifest.format}, newer than these pages (${MANIFEST_FORMAT}); ${EXPORT_HINT}.`);
-  }
+  const root = await readJson(MANIFEST_FILE);
+  const manifest = await openModel(root, readHash().model);
   state.manifest = manifest;
   showNavigation(manifest);
   return manifest;
 }
 
-// The header's links: every page this model supports, the current one marked.
-function showNavigation(manifest) {
+// The site's root manifest: a model's own, or the list of a several-model site.
+export async function readSite() {
+  return readJson(MANIFEST_FILE);
+}
+
+// The manifest of the model `name` (the first when absent or unknown) in the site `root`.
+export async function openModel(root, name) {
+  let manifest = root, base = '';
+  if (Array.isArray(root.models)) {
+    if (!root.models.length) throw corruptFile(MANIFEST_FILE, 'it lists no models');
+    const entry = root.models.find((m) => m.name === name) || root.models[0];
+    base = `${entry.dir}/`;
+    manifest = { ...await readJson(`${base}${MANIFEST_FILE}`), runtime: root.runtime };
+  }
+  if (!manifest.files || !manifest.latent_dim) throw corruptFile(`${base}${MANIFEST_FILE}`, 'it lacks "files" or "latent_dim"');
+  manifest.base = base;  // prefix of the model's files, relative to the site
+  manifest.models = root.models || null;
+  return manifest;
+}
+
+async function readJson(path) {
+  const text = await (await fetchOk(path)).text();
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw corruptFile(path, `not valid JSON: ${error.message}`);
+  }
+  if (typeof value !== 'object' || value === null) throw corruptFile(path, 'not a JSON object');
+  if (value.format > MANIFEST_FORMAT) {
+    throw new Error(`${path} has format ${value.format}, newer than these pages (${MANIFEST_FORMAT}); ${EXPORT_HINT}.`);
+  }
+  return value;
+}
+
+// A model file's path relative to the site.
+export function modelFile(manifest, name) {
+  return `${manifest.base || ''}${name}`;
+}
+
+// The header's links: every page this model supports, the current one marked, and a
+// model picker when the site holds several models.
+export function showNavigation(manifest) {
   const nav = document.querySelector('header nav');
   if (!nav) return;
   const here = location.pathname.split('/').pop() || 'index.html';
-  nav.replaceChildren(...[['index', 'index.html', 'Overview'], ...PAGES]
-    .filter(([feature]) => feature === 'index' || manifest.features[feature])
-    .map(([, href, title]) => el('a', { href, text: title, ...(href === here ? { 'aria-current': 'page' } : {}) })));
+  const pages = [['index', 'index.html', 'Overview'], ...PAGES, ['compare', 'compare.html', 'Compare']]
+    .filter(([feature]) => feature === 'index' || (feature === 'compare' ? manifest.models?.length > 1 : manifest.features[feature]));
+  nav.replaceChildren(...pages.map(([, href, title]) => el('a', { href, text: title, ...(href === here ? { 'aria-current': 'page' } : {}) })));
+  if (manifest.models?.length > 1 && here !== 'compare.html') {
+    const picker = el('select', { id: 'model', 'aria-label': 'model' },
+      ...manifest.models.map((m) => el('option', { value: m.name, text: m.name })));
+    picker.value = manifest.name;
+    // Another model has other coordinates: start its view afresh.
+    picker.addEventListener('change', () => { location.hash = `model=${encodeURIComponent(picker.value)}`; location.reload(); });
+    nav.append(el('label', { class: 'model-picker' }, 'Model ', picker));
+  }
+}
+
+// The URL's hash as { key: value } ("#model=a&z=1,2"); see urlstate.js for writing it.
+export function readHash() {
+  const values = {};
+  for (const part of location.hash.replace(/^#/, '').split('&')) {
+    if (!part) continue;
+    const at = part.indexOf('=');
+    const key = decodeURIComponent(at < 0 ? part : part.slice(0, at));
+    values[key] = at < 0 ? '' : decodeURIComponent(part.slice(at + 1));
+  }
+  return values;
 }
 
 // The shipped test digits: uint8 pixels, labels and float32 encoder means.
 export async function loadDigits(manifest) {
-  const files = manifest.files;
-  const [pixels, labels, means] = await Promise.all([files.digits, files.labels, files.means].map(fetchBytes));
+  const [digitsFile, labelsFile, meansFile] = ['digits', 'labels', 'means'].map((k) => modelFile(manifest, manifest.files[k]));
+  const [pixels, labels, means] = await Promise.all([digitsFile, labelsFile, meansFile].map(fetchBytes));
   const count = manifest.digits;
-  const expected = [[files.digits, pixels, count * PIXELS], [files.labels, labels, count],
-    [files.means, means, count * manifest.latent_dim * 4]];
+  const expected = [[digitsFile, pixels, count * PIXELS], [labelsFile, labels, count],
+    [meansFile, means, count * manifest.latent_dim * 4]];
   for (const [file, bytes, size] of expected) {
     if (bytes.length !== size) throw corruptFile(file, `${bytes.length} bytes where the manifest implies ${size}`);
   }

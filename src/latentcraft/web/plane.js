@@ -2,7 +2,7 @@
 // hover or drag to decode a point (the decode stays in view beside or above the plot),
 // a digit picker and the all-ten view for conditional decoders, a highlighted class,
 // the head's decision regions and reading, and the prior-sample grid.
-import { readManifest, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
+import { readManifest, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
 import { loadModel, liveDecoder } from './model.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
 import { ScoreBar } from './scorebar.js';
@@ -32,7 +32,7 @@ async function main() {
   copyLinkButton($('controls'));
 
   // ---- layers drawn under the points: the head's decision regions and the prior grid
-  const regions = manifest.plane.regions ? await regionImage(manifest.plane.regions) : null;
+  const regions = manifest.plane.regions ? await regionImage(manifest, manifest.plane.regions) : null;
   $('regions-toggle').hidden = !regions;
   let grid = null;  // { canvas, label } of prior decodes, made on first use
   async function priorGrid() {
@@ -182,7 +182,8 @@ async function main() {
 }
 
 // The head's argmax on a grid of the plane (row 0 at the top), as a class-coloured image.
-async function regionImage({ file, resolution: n }) {
+async function regionImage(manifest, { file: name, resolution: n }) {
+  const file = modelFile(manifest, name);
   const raw = await fetchBytes(file);
   if (raw.length !== n * n) throw corruptFile(file, `${raw.length} bytes where ${n}×${n} were expected`);
   const canvas = el('canvas', { width: n, height: n });

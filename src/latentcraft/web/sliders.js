@@ -3,7 +3,8 @@
 // view in the URL so a copied link reproduces it.
 import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from './page.js';
 import { loadModel, liveDecoder } from './model.js';
-import { coordinateGroups, routedScores, swapDigit } from './coordinates.js';
+import { routedScores, swapDigit } from './coordinates.js';
+import { SliderPanel } from './sliderpanel.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
 import { preprocessDrawing } from './preprocess.js';
 import { DrawPad } from './drawpad.js';
@@ -34,31 +35,15 @@ async function main() {
   });
   const redecode = () => decode(vector, [label]);
 
-  // ---- sliders, one group per kind of coordinate
-  const sliders = [];
-  for (const group of coordinateGroups(manifest)) {
-    const grid = el('div', { class: 'sliders' });
-    $('slider-groups').append(el('fieldset', { class: `group group-${group.name}` }, el('legend', { text: group.title }), grid));
-    for (const c of group.coordinates) {
-      const id = `z${c.index}`;
-      const slider = el('input', { type: 'range', id, min: c.min, max: c.max, step: c.step, value: 0 });
-      const value = el('output', { for: id, text: '0.00' });
-      grid.append(el('label', { for: id, text: c.label }), slider, value);
-      slider.addEventListener('input', () => {
-        vector[c.index] = Number(slider.value);
-        picked = null;
-        changed();
-      });
-      sliders[c.index] = { slider, value };
-    }
-  }
+  const sliders = new SliderPanel($('slider-groups'), manifest, (k, value) => {
+    vector[k] = value;
+    picked = null;
+    changed();
+  });
 
   // Everything that follows a change of the vector: slider positions, text, staleness, decode, URL.
   function changed() {
-    sliders.forEach(({ slider, value }, k) => {
-      slider.value = String(vector[k]);  // sliders show the nearest position; the vector keeps the exact code
-      value.textContent = vector[k].toFixed(2);
-    });
+    sliders.show(vector);
     $('vector').textContent = `z = ${formatVector(vector)}`;
     const stale = input !== null && input.mu.some((v, k) => v !== vector[k]);
     $('input-figure').classList.toggle('stale', stale);

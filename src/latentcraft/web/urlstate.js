@@ -1,20 +1,11 @@
 // A page's state in the URL's hash, so a copied link reproduces the view exactly:
 // "#z=0.5,1.25,0&label=3". Numbers are written with the fewest digits that read back
 // as the same float32, so a decoded vector survives the round trip bit for bit.
-import { el, state } from './page.js';
+import { el, readHash, state } from './page.js';
+
+export { readHash };
 
 const WRITE_DELAY_MS = 120;  // batches hash writes while a slider is dragged (browsers throttle history calls)
-
-export function readHash() {
-  const values = {};
-  for (const part of location.hash.replace(/^#/, '').split('&')) {
-    if (!part) continue;
-    const at = part.indexOf('=');
-    const key = decodeURIComponent(at < 0 ? part : part.slice(0, at));
-    values[key] = at < 0 ? '' : decodeURIComponent(part.slice(at + 1));
-  }
-  return values;
-}
 
 // "1,2.5" -> [1, 2.5]; null when absent, malformed or of the wrong length.
 export function readNumbers(text, length = null) {
