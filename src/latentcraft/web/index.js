@@ -28,11 +28,34 @@ export function about(m) {
   return parts.join(' ');
 }
 
+function metricRows(metrics) {
+  return METRICS.filter(([key]) => typeof metrics?.[key] === 'number');
+}
+
+// A several-model site: one row per model with its key metrics and links to its pages.
+function showModels(m) {
+  const shown = METRICS.filter(([key]) => m.models.some((entry) => typeof entry.metrics?.[key] === 'number'));
+  const header = el('tr', {}, el('th', { text: 'model' }), el('th', { text: 'kind' }),
+    ...shown.map(([, label]) => el('th', { text: label })), el('th', { text: 'pages' }));
+  const rows = m.models.map((entry) => el('tr', { ...(entry.name === m.name ? { class: 'current' } : {}) },
+    el('td', { text: entry.name }), el('td', { text: `${entry.kind}, ${entry.latent_dim}-D` }),
+    ...shown.map(([key, , format]) => el('td', { text: typeof entry.metrics?.[key] === 'number' ? format(entry.metrics[key]) : '—' })),
+    el('td', {}, ...PAGES.filter(([feature]) => entry.features[feature]).flatMap(([, href, title]) => [
+      el('a', { href: `${href}#model=${encodeURIComponent(entry.name)}`, text: title }), ' ']))));
+  document.getElementById('models').append(el('thead', {}, header), el('tbody', {}, ...rows));
+  const compare = document.getElementById('compare-link');
+  compare.append(el('a', { href: 'compare.html', text: 'Compare two models side by side' }),
+    ' — the same test digit, drawing or slider vector through both.');
+  document.getElementById('models-panel').hidden = false;
+  document.getElementById('pages-title').textContent = `Pages for ${m.name}`;
+}
+
 async function main() {
   const m = await readManifest();
+  if (m.models) showModels(m);
   for (const [feature, href, title, what] of PAGES) {
     const li = el('li');
-    if (m.features[feature]) li.append(el('a', { href, text: title }), ` — ${what}`);
+    if (m.features[feature]) li.append(el('a', { href: m.models ? `${href}#model=${encodeURIComponent(m.name)}` : href, text: title }), ` — ${what}`);
     else li.append(el('span', { text: `${title} — not for this model (needs a 2-D latent)` }));
     document.getElementById('pages').append(li);
   }
@@ -50,11 +73,10 @@ async function main() {
   ];
   for (const [key, value] of rows) document.getElementById('facts').append(el('dt', { text: key }), el('dd', { text: value }));
 
-  const metrics = m.metrics || {};
-  const shown = METRICS.filter(([key]) => typeof metrics[key] === 'number');
+  const shown = metricRows(m.metrics);
   document.getElementById('metrics-panel').hidden = shown.length === 0;
   for (const [key, label, format] of shown) {
-    document.getElementById('metrics').append(el('tr', {}, el('th', { text: label }), el('td', { text: format(metrics[key]) })));
+    document.getElementById('metrics').append(el('tr', {}, el('th', { text: label }), el('td', { text: format(m.metrics[key]) })));
   }
   markReady(m);
 }
