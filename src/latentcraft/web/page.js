@@ -188,8 +188,13 @@ export function drawDigit(canvas, pixels, x = 0, y = 0, size = null, offset = 0)
   ctx.drawImage(scratch, x, y, size ?? canvas.width, size ?? canvas.height);
 }
 
+// Two decimals, without the "-0.00" of a tiny negative value.
+export function fixed2(value) {
+  return (Math.abs(value) < 0.005 ? 0 : value).toFixed(2);
+}
+
 export function formatVector(values) {
-  return '[' + Array.from(values, (v) => v.toFixed(2)).join(', ') + ']';
+  return '[' + Array.from(values, fixed2).join(', ') + ']';
 }
 
 // A short number for labels: at most two decimals, no trailing zeros ("0.5", "3", "-1.25").

@@ -1,6 +1,6 @@
 // One slider per latent coordinate, laid out in the groups the manifest describes
 // (coordinates.js), each with its value; shared by the sliders and compare pages.
-import { el } from './page.js';
+import { el, fixed2 } from './page.js';
 import { coordinateGroups } from './coordinates.js';
 
 export class SliderPanel {
@@ -26,7 +26,7 @@ export class SliderPanel {
   show(vector) {
     this.sliders.forEach(({ slider, value }, k) => {
       slider.value = String(vector[k]);
-      value.textContent = vector[k].toFixed(2);
+      value.textContent = fixed2(vector[k]);
     });
   }
 }
