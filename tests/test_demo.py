@@ -3,6 +3,7 @@ with an empty cache serves it and prints its URL within seconds, training nothin
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -58,6 +59,15 @@ def test_the_shipped_model_is_small_and_its_eval_describes_its_weights(mnist_dir
     shipped = json.loads((run / EVAL_FILE).read_text())["metrics"]
     assert accuracy == pytest.approx(shipped["test_argmax_accuracy"], abs=1e-6)
     assert accuracy > 0.95
+
+
+def test_the_shipped_models_site_says_how_it_was_trained_and_which_runtime_runs_it(pretrained):
+    site, _ = pretrained
+    manifest = json.loads((site / "manifest.json").read_text())
+    shipped = json.loads((pretrained_run() / EVAL_FILE).read_text())["metrics"]
+    assert manifest["training"]["epochs"] == 10 and manifest["metrics"] == shipped
+    assert manifest["metrics_source"] == EVAL_FILE
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", manifest["runtime"]["version"])
 
 
 def test_pack_ships_float16_weights_that_load_as_the_run(tmp_path):

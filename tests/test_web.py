@@ -1,5 +1,7 @@
 """The real explorer pages in headless Chromium (Python Playwright), checked against onnxruntime in Python."""
 
+import json
+
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
@@ -122,6 +124,11 @@ def test_traversal_and_index_pages(routed, browser):
     index = Page(browser, url_for(server, "index.html"))
     links = index.js("Array.from(document.querySelectorAll('#pages a'), a => a.getAttribute('href'))")
     assert links == ["sliders.html", "traversal.html"]  # no plane for a 10-D model
+    # Facts read from the run and the runtime, not the preset's prose ("100 epochs", "SPEC §1").
+    facts = dict(zip(*[index.js(f"Array.from(document.querySelectorAll('#facts {t}'), e => e.textContent)") for t in ("dt", "dd")]))
+    assert "for 1 epoch " in facts["about"] and "SPEC" not in " ".join(facts.values())
+    version = json.loads((site / export.MANIFEST_FILE).read_text())["runtime"]["version"]
+    assert version and facts["runtime"] == f"onnxruntime-web {version}"
     index.assert_clean()
     index.close()
 

@@ -2,6 +2,8 @@
 the argmax of the routed coordinates for routed ones; a per-digit score bar; and the input
 panel marked stale once the sliders no longer hold its encoding."""
 
+import json
+
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
@@ -24,7 +26,8 @@ def chosen_column(page):
 
 def test_classifier_head_reads_test_digits_drawings_and_plane_points(classifier, browser):
     site, server = classifier
-    encoder, head = ort_session(site, export.ENCODER_FILE), ort_session(site, export.CLASSIFIER_FILE)
+    head_file = json.loads((site / export.MANIFEST_FILE).read_text())["files"]["classifier"]
+    encoder, head = ort_session(site, export.ENCODER_FILE), ort_session(site, head_file)
 
     def head_reading(mu):
         (logits,) = head.run(None, {"z": np.asarray(mu, np.float32)[None]})

@@ -250,30 +250,39 @@ def _run_report(args: argparse.Namespace) -> None:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="write the in-browser explorer for a run: ONNX graphs, manifest, test digits, pages",
+        help="write the in-browser explorer for one or more runs: ONNX graphs, manifest, test digits, pages",
         description="Export RUN_DIR as a static site that works offline and from any static host: encoder/decoder "
         "(and classifier) ONNX graphs checked against torch, manifest.json, up to 1,000 test digits with their "
-        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN).",
+        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN). Several RUN_DIRs make "
+        "one site with a model picker, an overview of their metrics and a compare view (--out required).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder")
-    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default: RUN_DIR/site)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a trained run folder (several: one site)")
+    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default for one run: RUN_DIR/site)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
                    "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from .export import ExportError, export_site
+    from .export import MANIFEST_FILE, ExportError, export_site, export_sites
     from .serve import SITE_SUBDIR
 
-    out = Path(args.out or Path(args.run_dir) / SITE_SUBDIR)
+    if len(args.run_dirs) > 1 and not args.out:
+        raise SystemExit("latentcraft export: error: several runs make one site: say where with --out SITE_DIR")
+    out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
     try:
-        manifest = export_site(args.run_dir, out, data_dir=args.data_dir)
+        if len(args.run_dirs) == 1:
+            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir)]
+        else:
+            root = export_sites(args.run_dirs, out, data_dir=args.data_dir)
+            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
     except ExportError as err:
         raise SystemExit(f"latentcraft export: error: {err}") from None
-    pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
-    print(f"exported {manifest['kind']} model ({manifest['latent_dim']} latent coordinates) to {out}")
-    print(f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
-          + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
+    for manifest in models:
+        pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
+        print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "
+              f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
+    print(f"site: {out}{' (model picker and compare view)' if len(models) > 1 else ''}")
     print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
 
 
