@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from latentcraft import export
 from latentcraft.config import resolve_config
 from latentcraft.serve import make_server
 from latentcraft.train import train
 
+PlaywrightError = pytest.importorskip("playwright.sync_api").Error  # no Playwright: the browser tests skip
 CHROMIUM = os.environ.get("LATENTCRAFT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -68,8 +70,12 @@ class Page:
     def wait(self, expression, timeout_ms=PAGE_TIMEOUT_MS):
         # Polls with evaluate: the pages' CSP forbids the eval that wait_for_function uses.
         for _ in range(timeout_ms // 20):
-            if self.js(f"!!({expression})"):
-                return
+            try:
+                if self.js(f"!!({expression})"):
+                    return
+            except PlaywrightError as err:  # the page is reloading (e.g. another model picked): poll on
+                if "context was destroyed" not in str(err):
+                    raise
             self.page.wait_for_timeout(20)
         raise AssertionError(f"timed out waiting for {expression}; page errors: {self.errors}")
 

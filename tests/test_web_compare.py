@@ -16,9 +16,9 @@ SITE_DIGITS = 100
 
 
 @pytest.fixture(scope="session")
-def several(routed, classifier, tmp_path_factory):
-    """The shipped routed10, a quick routed10-original and a quick clf2d, exported into one site."""
-    runs = [pretrained_run(), routed[0].parent, classifier[0].parent]
+def several(routed, classifier, conditional, tmp_path_factory):
+    """The shipped routed10, a quick routed10-original, clf2d and cvae2d, exported into one site."""
+    runs = [pretrained_run(), routed[0].parent, classifier[0].parent, conditional[0].parent]
     site = tmp_path_factory.mktemp("web-several") / "site"
     manifest = export.export_sites(runs, site, max_digits=SITE_DIGITS)
     server = serve(site)
@@ -32,7 +32,7 @@ def model_dir(site, manifest, name):
 
 def test_several_models_share_one_runtime_and_list_their_metrics(several, browser):
     site, server, manifest = several
-    assert [m["name"] for m in manifest["models"]] == ["routed10", "routed10-original", "clf2d"]
+    assert [m["name"] for m in manifest["models"]] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
     assert json.loads((site / export.MANIFEST_FILE).read_text()) == manifest
     assert all((model_dir(site, manifest, m["name"]) / export.ENCODER_FILE).is_file() for m in manifest["models"])
     assert not (site / export.ENCODER_FILE).exists() and (site / export.VENDOR_DIR).is_dir()
@@ -41,11 +41,11 @@ def test_several_models_share_one_runtime_and_list_their_metrics(several, browse
 
     page = Page(browser, url_for(server, "index.html"))
     rows = page.js("Array.from(document.querySelectorAll('#models tbody tr'), r => Array.from(r.cells, c => c.textContent))")
-    assert [r[0] for r in rows] == ["routed10", "routed10-original", "clf2d"]
+    assert [r[0] for r in rows] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
     header = page.js("Array.from(document.querySelectorAll('#models thead th'), c => c.textContent)")
-    accuracy = rows[0][header.index("argmax accuracy of μ (routed)")]
+    accuracy = rows[0][header.index("argmax acc.")]
     assert accuracy == f"{100 * shipped['test_argmax_accuracy']:.2f}%"
-    assert rows[2][header.index("classifier head accuracy")].endswith("%")  # from clf2d's training summary
+    assert rows[2][header.index("head acc.")].endswith("%")  # from clf2d's training summary
     page.assert_clean()
     page.close()
 
@@ -54,8 +54,7 @@ def test_the_model_picker_opens_another_model(several, browser):
     site, server, manifest = several
     page = Page(browser, url_for(server, "sliders.html"))
     assert page.js("window.lc.manifest.name") == "routed10"
-    page.page.select_option("#model", "clf2d")
-    page.page.wait_for_load_state()
+    page.page.select_option("#model", "clf2d")  # another model: the page reloads
     page.wait("window.lc && window.lc.ready && window.lc.manifest.name === 'clf2d'")
     assert page.js("location.hash").startswith("#model=clf2d")
     page.js("window.lc.showDigit(4)")
@@ -97,5 +96,23 @@ def test_compare_decodes_one_input_and_one_vector_with_both_models(several, brow
     for side, name in (("a", "routed10"), ("b", "routed10-original")):
         np.testing.assert_allclose(decoded(side), ort_decode(name, vector), atol=BROWSER_TOLERANCE)
     assert np.abs(decoded("a") - decoded("b")).max() > 1e-3  # two different decoders
+    page.assert_clean()
+    page.close()
+
+
+def test_the_plane_decodes_the_hovered_point_with_a_second_model(several, browser):
+    site, server, manifest = several
+    page = Page(browser, url_for(server, "plane.html#model=clf2d&hl=6&vs=cvae2d"))
+    page.wait("window.lc.otherDecoded")
+    box = page.page.locator("#plane").bounding_box()
+    page.page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.7)
+    page.wait("window.lc.otherPoint && window.lc.otherPoint[0] === window.lc.lastPoint[0]")
+    page.page.wait_for_timeout(100)
+    point = np.array(page.js("window.lc.lastPoint"), np.float32)[None]
+    (clf,) = ort_session(model_dir(site, manifest, "clf2d"), export.DECODER_FILE).run(None, {"z": point})
+    (cvae,) = ort_session(model_dir(site, manifest, "cvae2d"), export.DECODER_FILE).run(
+        None, {"z": point, "label": np.eye(10, dtype=np.float32)[[6]]})  # the highlighted digit
+    np.testing.assert_allclose(page.js("Array.from(window.lc.lastDecoded)"), clf[0], atol=BROWSER_TOLERANCE)
+    np.testing.assert_allclose(page.js("Array.from(window.lc.otherDecoded)"), cvae[0], atol=BROWSER_TOLERANCE)
     page.assert_clean()
     page.close()

@@ -53,7 +53,7 @@ async function main() {
     $(id).value = value;
     // Other models, other coordinates: start their comparison afresh.
     $(id).addEventListener('change', () => {
-      location.hash = `a=${encodeURIComponent($('model-a').value)}&b=${encodeURIComponent($('model-b').value)}`;
+      history.replaceState(null, '', `#a=${encodeURIComponent($('model-a').value)}&b=${encodeURIComponent($('model-b').value)}`);
       location.reload();
     });
   }

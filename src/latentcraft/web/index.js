@@ -2,15 +2,16 @@
 // supports. Reads only the manifest (no model loading), so it opens instantly.
 import { readManifest, showError, markReady, el, PAGES } from './page.js';
 
-// Key metrics, in the manifest's "metrics" (from the run's eval.json, else its summary).
+// Key metrics, in the manifest's "metrics" (from the run's eval.json, else its training
+// summary): [key, label, short label for the models table, format].
 const METRICS = [
-  ['test_argmax_accuracy', 'argmax accuracy of μ (routed)', percent],
-  ['test_classifier_accuracy', 'classifier head accuracy', percent],
-  ['test_recon_sq', 'squared error / image', fixed(2)],
-  ['test_recon_bce', 'reconstruction BCE / image (nats)', fixed(2)],
-  ['test_elbo', 'ELBO / image (nats)', fixed(2)],
-  ['dci_disentanglement', 'DCI disentanglement', fixed(2)],
-  ['dci_completeness', 'DCI completeness', fixed(2)],
+  ['test_argmax_accuracy', 'argmax accuracy of μ (routed)', 'argmax acc.', percent],
+  ['test_classifier_accuracy', 'classifier head accuracy', 'head acc.', percent],
+  ['test_recon_sq', 'squared error / image', 'sq. error', fixed(2)],
+  ['test_recon_bce', 'reconstruction BCE / image (nats)', 'BCE', fixed(2)],
+  ['test_elbo', 'ELBO / image (nats)', 'ELBO', fixed(2)],
+  ['dci_disentanglement', 'DCI disentanglement', 'DCI D', fixed(2)],
+  ['dci_completeness', 'DCI completeness', 'DCI C', fixed(2)],
 ];
 
 function percent(v) { return `${(100 * v).toFixed(2)}%`; }
@@ -36,12 +37,12 @@ function metricRows(metrics) {
 function showModels(m) {
   const shown = METRICS.filter(([key]) => m.models.some((entry) => typeof entry.metrics?.[key] === 'number'));
   const header = el('tr', {}, el('th', { text: 'model' }), el('th', { text: 'kind' }),
-    ...shown.map(([, label]) => el('th', { text: label })), el('th', { text: 'pages' }));
+    ...shown.map(([, label, short]) => el('th', { text: short, title: label })), el('th', { text: 'pages' }));
   const rows = m.models.map((entry) => el('tr', { ...(entry.name === m.name ? { class: 'current' } : {}) },
     el('td', { text: entry.name }), el('td', { text: `${entry.kind}, ${entry.latent_dim}-D` }),
-    ...shown.map(([key, , format]) => el('td', { text: typeof entry.metrics?.[key] === 'number' ? format(entry.metrics[key]) : '—' })),
-    el('td', {}, ...PAGES.filter(([feature]) => entry.features[feature]).flatMap(([, href, title]) => [
-      el('a', { href: `${href}#model=${encodeURIComponent(entry.name)}`, text: title }), ' ']))));
+    ...shown.map(([key, , , format]) => el('td', { text: typeof entry.metrics?.[key] === 'number' ? format(entry.metrics[key]) : '—' })),
+    el('td', { class: 'links' }, ...PAGES.filter(([feature]) => entry.features[feature]).flatMap(([, href, title]) => [
+      el('a', { href: `${href}#model=${encodeURIComponent(entry.name)}`, text: title.toLowerCase() }), ' ']))));
   document.getElementById('models').append(el('thead', {}, header), el('tbody', {}, ...rows));
   const compare = document.getElementById('compare-link');
   compare.append(el('a', { href: 'compare.html', text: 'Compare two models side by side' }),
@@ -75,7 +76,7 @@ async function main() {
 
   const shown = metricRows(m.metrics);
   document.getElementById('metrics-panel').hidden = shown.length === 0;
-  for (const [key, label, format] of shown) {
+  for (const [key, label, , format] of shown) {
     document.getElementById('metrics').append(el('tr', {}, el('th', { text: label }), el('td', { text: format(m.metrics[key]) })));
   }
   markReady(m);

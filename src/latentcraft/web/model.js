@@ -109,8 +109,9 @@ function softmax(logits) {
 }
 
 // A decode scheduler for live controls: at most one decode in flight, and only
-// the latest request runs next, so dragging never queues stale work.
-export function liveDecoder(model, onResult) {
+// the latest request runs next, so dragging never queues stale work. `track`: record
+// the result as the page's main decode (window.lc.lastDecoded / lastVector).
+export function liveDecoder(model, onResult, track = true) {
   let pending = null, running = false;
   async function pump() {
     running = true;
@@ -119,8 +120,10 @@ export function liveDecoder(model, onResult) {
       pending = null;
       try {
         const pixels = await model.decode(codes, labels);
-        state.lastDecoded = pixels;
-        state.lastVector = codes;
+        if (track) {
+          state.lastDecoded = pixels;
+          state.lastVector = codes;
+        }
         onResult(pixels, codes, labels);
       } catch (error) { showError(error); }
     }

@@ -132,7 +132,10 @@ export function showNavigation(manifest) {
       ...manifest.models.map((m) => el('option', { value: m.name, text: m.name })));
     picker.value = manifest.name;
     // Another model has other coordinates: start its view afresh.
-    picker.addEventListener('change', () => { location.hash = `model=${encodeURIComponent(picker.value)}`; location.reload(); });
+    picker.addEventListener('change', () => {
+      history.replaceState(null, '', `#model=${encodeURIComponent(picker.value)}`);
+      location.reload();
+    });
     nav.append(el('label', { class: 'model-picker' }, 'Model ', picker));
   }
 }

@@ -2,7 +2,7 @@
 // hover or drag to decode a point (the decode stays in view beside or above the plot),
 // a digit picker and the all-ten view for conditional decoders, a highlighted class,
 // the head's decision regions and reading, and the prior-sample grid.
-import { readManifest, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
+import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
 import { loadModel, liveDecoder } from './model.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
 import { ScoreBar } from './scorebar.js';
@@ -86,9 +86,34 @@ async function main() {
     if (all) tens.forEach((canvas, k) => drawDigit(canvas, pixels, 0, 0, null, k * PIXELS));
     markReady(manifest);
   });
+  // ---- another 2-D model of the site decoding the same point (a compare view)
+  let other = null;  // { manifest, decode }
+  async function openOther(name) {
+    const entry = manifest.models.find((m) => m.name === name);
+    $('other-figure').hidden = !entry;
+    if (!entry) { other = null; return; }
+    const otherManifest = await openModel({ models: manifest.models, runtime: manifest.runtime }, name);
+    const otherModel = await loadModel(otherManifest, { encoder: false });
+    $('other-caption').textContent = `${name}, same point`;
+    other = {
+      manifest: otherManifest,
+      decode: liveDecoder(otherModel, (pixels, codes) => {
+        drawDigit($('other'), pixels);
+        state.otherDecoded = pixels;
+        state.otherPoint = Array.from(codes);
+      }, false),
+    };
+    state.otherModel = otherModel;
+  }
+  const others = (manifest.models || []).filter((m) => m.name !== manifest.name && m.features.plane && m.latent_dim === 2);
+  $('compare-picker').hidden = others.length === 0;
+  others.forEach((m) => $('compare').append(el('option', { value: m.name, text: m.name })));
+  $('compare').addEventListener('change', () => openOther($('compare').value).then(() => decodePoint(point)).catch(showError));
+
   async function decodePoint(next) {
     point = [Math.fround(next[0]), Math.fround(next[1])];
     state.lastPoint = point;
+    other?.decode(point, [highlighted() ?? 0]);  // a conditional other model draws the picked digit
     $('point').textContent = `z = (${point[0].toFixed(2)}, ${point[1].toFixed(2)})`;
     if (manifest.conditional && $('tens').checked) {
       const codes = new Float32Array(2 * NUM_CLASSES);
@@ -114,7 +139,7 @@ async function main() {
     writeHash({
       p: numbersText(point), label: manifest.conditional ? label : null,
       hl: manifest.conditional ? null : $('highlight').value || null,
-      tens: $('tens').checked, regions: $('regions').checked, grid: $('grid').checked,
+      tens: $('tens').checked, regions: $('regions').checked, grid: $('grid').checked, vs: other?.manifest.name,
     });
   }
 
@@ -177,6 +202,7 @@ async function main() {
   $('tens-panel').hidden = !$('tens').checked;
   $('regions').checked = Boolean(regions) && hash.regions === '1';
   $('grid').checked = Boolean(manifest.prior_grid) && hash.grid === '1';
+  if (others.some((m) => m.name === hash.vs)) { $('compare').value = hash.vs; await openOther(hash.vs); }
   await updateGrid();
   await decodePoint(saved || [0, 0]);
 }

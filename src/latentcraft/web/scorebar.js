@@ -1,6 +1,6 @@
 // A small per-digit score bar under a prediction: one column per class, its height the
-// class's score, the predicted class in its colour. Fixed size, so updates move nothing.
-import { CLASS_COLOURS, el } from './page.js';
+// class's score, the predicted class highlighted. Fixed size, so updates move nothing.
+import { el } from './page.js';
 
 const SOURCE_TEXT = {
   head: 'classifier head (softmax)',
@@ -27,7 +27,6 @@ export class ScoreBar {
       bar.style.height = `${(100 * score).toFixed(1)}%`;
       const chosen = prediction && prediction.predicted === k;
       column.classList.toggle('chosen', Boolean(chosen));
-      bar.style.background = chosen ? CLASS_COLOURS[k] : '';
     });
     if (prediction) {
       this.box.setAttribute('aria-label', `scores from the ${SOURCE_TEXT[prediction.source]}`);
