@@ -18,7 +18,7 @@ function percent(v) { return `${(100 * v).toFixed(2)}%`; }
 function fixed(digits) { return (v) => v.toFixed(digits); }
 
 // One sentence from facts the export read from the run (not the preset's prose).
-export function about(m) {
+function about(m) {
   const parts = [`a ${m.kind} model with ${m.latent_dim} latent coordinates, trained on ${m.dataset}`];
   const t = m.training;
   if (t) {
