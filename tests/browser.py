@@ -52,9 +52,11 @@ def serve(site: Path, plain: bool = False):
 class Page:
     """A page plus what it logged: console errors, page errors and every request's host."""
 
-    def __init__(self, browser, url, viewport=(1100, 900), touch=False, wait_ready=True, **context):
+    def __init__(self, browser, url, viewport=(1100, 900), touch=False, wait_ready=True, tab_of=None, **context):
+        """tab_of: open `url` as a new tab of that Page's browser context (its own context otherwise)."""
         options = {"viewport": {"width": viewport[0], "height": viewport[1]}, **(TOUCH_DEVICE if touch else {}), **context}
-        self.context = browser.new_context(**options)
+        self.owns_context = tab_of is None
+        self.context = browser.new_context(**options) if tab_of is None else tab_of.context
         self.page = self.context.new_page()
         self.errors, self.hosts = [], set()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -87,7 +89,9 @@ class Page:
         assert self.hosts <= {"127.0.0.1"}, f"requests left 127.0.0.1: {self.hosts}"
 
     def close(self):
-        self.context.close()
+        self.page.close()
+        if self.owns_context:
+            self.context.close()
 
 
 def ort_session(site, name):

@@ -43,3 +43,22 @@ def test_two_touch_strokes_at_one_spot_land_on_a_still_pad_and_read_as_one(pretr
     assert page.js("window.innerWidth") == page.js("document.documentElement.scrollWidth") == PHONE[0]
     page.assert_clean()
     page.close()
+
+
+def test_dragging_a_finger_on_the_plane_decodes_with_the_decode_in_view(conditional, browser):
+    _, server = conditional
+    page = Page(browser, url_for(server, "plane.html"), viewport=PHONE, touch=True)
+    page.page.locator("#plane").scroll_into_view_if_needed()
+    x, y, width, height = page.js("(() => { const r = document.querySelector('#plane').getBoundingClientRect(); "
+                                  "return [r.x, r.y, r.width, r.height]; })()")
+    scroll, count = page.js("window.scrollY"), page.js("window.lc.decodeCount")
+    cdp = page.context.new_cdp_session(page.page)
+    touch_stroke(cdp, [(x + 0.2 * width, y + 0.3 * height), (x + 0.8 * width, y + 0.7 * height)])
+    page.wait(f"window.lc.decodeCount > {count + 3}")
+    top, bottom = page.js("(() => { const r = document.querySelector('#output').getBoundingClientRect(); return [r.top, r.bottom]; })()")
+    assert 0 <= top and bottom <= PHONE[1]  # the decode is on screen while the finger moves
+    assert page.js("window.scrollY") == scroll
+    x0, x1, _, _ = page.js("window.lc.manifest.plane.extent")
+    assert page.js("window.lc.lastPoint")[0] > (x0 + x1) / 2  # the finger ended right of centre
+    page.assert_clean()
+    page.close()
