@@ -23,7 +23,6 @@ function about(m) {
   const t = m.training;
   if (t) {
     parts.push(`for ${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`);
-    if (t.preset) parts.push(`from the ${t.preset} preset`);
     if (t.wall_time_s) parts.push(`(${Math.round(t.wall_time_s)} s of training)`);
   }
   return parts.join(' ');
