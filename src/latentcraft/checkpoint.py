@@ -26,6 +26,7 @@ WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+EVAL_FILE = "eval.json"  # written by `latentcraft evaluate`
 
 
 class RunError(RuntimeError):

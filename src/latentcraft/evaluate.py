@@ -27,7 +27,7 @@ from .dci import dci, dci_shortcut, one_vs_rest
 from .metric_registry import METRICS, format_value, metric_label
 from .metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = ckpt.EVAL_FILE
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
 
 STAGES = ["load data", "reconstruction and ELBO", "encode", "probes", "DCI", "DCI shortcut"]

@@ -20,6 +20,7 @@ from .checkpoint import CONFIG_FILE
 HOST = "127.0.0.1"  # loopback only: the explorer is for the person at this machine
 DEFAULT_PORT = 8000
 SITE_SUBDIR = "site"  # a run folder's export goes here unless told otherwise
+NOT_FOUND_PAGE = "404.html"  # the site's own "not found" page, linking back to the index
 MAX_PATH_LENGTH = 2048  # longer request targets are refused (414)
 EXTRA_TYPES = {
     ".mjs": "text/javascript",
@@ -97,7 +98,23 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
         code = self.CLIENT_ERRORS.get(code, code)
         if code == 405:
             message = message or "only GET and HEAD are served"
+        if code == 404 and self._send_site_page(NOT_FOUND_PAGE, 404):
+            return
         super().send_error(code, message, explain)
+
+    def _send_site_page(self, name: str, code: int) -> bool:
+        """Answer with the site's own page `name` (e.g. its 404 page); False if the site has none."""
+        page = Path(self.directory) / name
+        if not page.is_file():
+            return False
+        body = page.read_bytes()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return True
 
     def parse_request(self) -> bool:
         if not super().parse_request():
