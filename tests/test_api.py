@@ -134,11 +134,13 @@ def test_evaluate_returns_the_metrics_and_writes_eval_json(run):
     assert 0.0 <= metrics["dci_disentanglement"] <= 1.0 and 0.0 < metrics["linear_probe_accuracy"] <= 1.0
 
 
-def test_export_builds_the_site_of_one_run(run, tmp_path):
+def test_export_builds_a_site_of_one_run_or_a_picker_of_several(run, tmp_path):
     manifest = latentcraft.export([run[0]], tmp_path / "site")
     assert manifest["latent_dim"] == 10 and (tmp_path / "site" / "manifest.json").is_file()
-    with pytest.raises(ValueError, match="a site shows one run for now, got 2 run folders"):
-        latentcraft.export([run[0], run[0]], tmp_path / "two")
+    root = latentcraft.export([run[0], run[0]], tmp_path / "two")
+    assert [m["dir"] for m in root["models"]] == ["models/routed10", "models/routed10-2"]
+    with pytest.raises(ValueError, match="no run folder"):
+        latentcraft.export([], tmp_path / "none")
 
 
 def test_sweep_runs_every_grid_value(tmp_path, mnist_dir):

@@ -9,7 +9,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from latentcraft import checkpoint as ckpt
 from latentcraft.cli import main
 from latentcraft.config import ConfigError, resolve_config
-from latentcraft.sweep import define_sweep, run_sweep
+from latentcraft.sweep_definition import define_sweep
+from latentcraft.sweep_run import run_sweep
 from latentcraft.tracking import TENSORBOARD_DIR, image_grid, scalar_tag
 from latentcraft.train import load_data, train
 

@@ -98,14 +98,17 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
 def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_dir: str | None = None) -> dict[str, Any]:
     """Build the browser explorer for the run(s) in `out` (as `latentcraft export`); returns its manifest.
 
-    For now a site shows one run: pass one folder (or a list of one).
+    One folder gives a one-model site; several give one site with a model picker
+    and a compare view (the root manifest is returned).
     """
-    from .export import export_site
+    from .export import export_site, export_sites
 
     runs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
-    if len(runs) != 1:
-        raise ValueError(f"export: a site shows one run for now, got {len(runs)} run folders")
-    return export_site(runs[0], out, data_dir=data_dir)
+    if not runs:
+        raise ValueError("export: no run folder given")
+    if len(runs) == 1:
+        return export_site(runs[0], out, data_dir=data_dir)
+    return export_sites(runs, out, data_dir=data_dir)
 
 
 def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
