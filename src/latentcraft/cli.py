@@ -322,6 +322,13 @@ def _run_export(args: argparse.Namespace) -> None:
     print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
 
 
+def _port(text: str) -> int:
+    """--port: 1-65535, or 0 for any free port."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0 for any free port)")
+    return int(text)
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -330,22 +337,19 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "than the weights), on 127.0.0.1 only, and print the URL to open.",
     )
     p.add_argument("path", metavar="RUN_DIR|SITE_DIR", help="a run folder or an exported site folder")
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--quiet", action="store_true", help="do not log requests")
 
 
 def _run_serve(args: argparse.Namespace) -> None:
     from .export import ExportError
-    from .serve import make_server, serve_forever, site_for
+    from .serve import ServeError, make_server, serve_forever, site_for
 
     try:
         site = site_for(args.path)
         server = make_server(site, args.port, args.quiet)
-    except ExportError as err:
+    except (ExportError, ServeError) as err:
         raise SystemExit(f"latentcraft serve: error: {err}") from None
-    except OSError as err:
-        raise SystemExit(f"latentcraft serve: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
-                         "try another --port") from None
     serve_forever(server, "index.html")
 
 
@@ -358,7 +362,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the cached demo model")
     p.add_argument("--epochs", type=int, help="epochs for the first training (default: 10)")
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
     p.add_argument("--no-serve", action="store_true", help="train and export only, then print the site folder")
@@ -368,7 +372,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> None:
     from .demo import DEMO_EPOCHS, DEMO_PAGE, ensure_demo_run
     from .export import ExportError
-    from .serve import make_server, serve_forever, site_for
+    from .serve import ServeError, make_server, serve_forever, site_for
 
     overrides = []
     if args.data_dir:
@@ -383,11 +387,8 @@ def _run_demo(args: argparse.Namespace) -> None:
             print(f"site folder: {site}")
             return
         server = make_server(site, args.port, quiet=True)
-    except ExportError as err:
+    except (ExportError, ServeError) as err:
         raise SystemExit(f"latentcraft demo: error: {err}") from None
-    except OSError as err:
-        raise SystemExit(f"latentcraft demo: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
-                         "try another --port") from None
     print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
     serve_forever(server, DEMO_PAGE)
 
