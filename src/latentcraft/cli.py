@@ -426,6 +426,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import RunError
     from .data import DataError
+    from .locking import FolderInUse
     from .train import TrainingDiverged
 
     parser, runners = build_parser()
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         runners[args.command](args)
-    except (ConfigError, DataError, RunError, TrainingDiverged) as err:
+    except (ConfigError, DataError, RunError, TrainingDiverged, FolderInUse) as err:
         print(f"latentcraft {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -40,6 +40,7 @@ from typing import Any, Callable, get_type_hints
 
 from . import checkpoint as ckpt
 from .config import Config, ConfigError, apply_override, differences
+from .locking import LOCK_FILE, holds_folder_lock
 from .metrics import best_by, lower_is_better, metric_key
 
 SWEEP_FILE = "sweep.json"
@@ -232,7 +233,7 @@ def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
                 + ". Re-run with the same definition, or choose another --out."
             )
         return
-    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+    if sweep_dir.exists() and any(p.name != LOCK_FILE for p in sweep_dir.iterdir()):
         raise ckpt.RunError(f"{sweep_dir} exists and is not a sweep folder (no {SWEEP_FILE}); choose another --out")
     ckpt.write_json(path, definition.to_dict())
 
@@ -520,6 +521,7 @@ def default_metrics(select_metric: str) -> list[str]:
     return chosen + [m for m in ("test_recon_bce",) if m not in chosen]
 
 
+@holds_folder_lock("sweep_dir", "sweep")
 def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[str] | None = None,
               select_metric: str | None = None, executor: str = "auto", address: str | None = None,
               progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:

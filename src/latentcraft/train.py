@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_split
+from .locking import holds_folder_lock
 from .metrics import best_by, evaluate_split, metric_key
 from .model import LatentModel
 from .objective import kl_weight
@@ -112,6 +113,7 @@ def _check_resumable(run_dir: Path, config: Config) -> None:
         )
 
 
+@holds_folder_lock("run_dir", "train")
 def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
           data: tuple[ImageSet, ImageSet] | None = None) -> dict[str, Any]:
     """Train `config` into `run_dir`; returns the summary (also written to summary.json)."""
@@ -192,6 +194,7 @@ SEEDS_FILE = "seeds.json"
 _BEST_FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.SUMMARY_FILE)
 
 
+@holds_folder_lock("run_dir", "train")
 def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | None = None,
                 resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train seeds seed..seed+n-1 into run_dir/seed-K, copy the best (by `metric`) to run_dir."""
