@@ -1,6 +1,8 @@
 """train.py: end-to-end runs on small slices of real MNIST, resume, several seeds, divergence."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -198,3 +200,35 @@ def test_resuming_with_more_epochs_continues_the_same_run(tmp_path, data):
     straight, extended = _weights(tmp_path / "straight"), _weights(tmp_path / "extended")
     assert all(torch.equal(straight[k], extended[k]) for k in straight)
     assert [m["epoch"] for m in ckpt.read_metrics(tmp_path / "extended")] == [1, 2]
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from latentcraft.checkpoint import CHECKPOINT_FILE, atomic_write
+
+def half_then_killed(tmp):
+    tmp.write_bytes(Path(sys.argv[1], CHECKPOINT_FILE).read_bytes()[:1000])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(Path(sys.argv[1], CHECKPOINT_FILE), half_then_killed)
+"""
+
+
+def test_temp_files_left_by_a_kill_mid_write_are_removed_on_the_next_start(tmp_path, data):
+    train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)])
+    assert killed.returncode == -9
+    (leftover,) = tmp_path.glob(f".{ckpt.CHECKPOINT_FILE}.*{ckpt.TEMP_SUFFIX}")
+    assert leftover.stat().st_size == 1000
+    train(_config("train.epochs=2"), tmp_path, resume=True, progress=False, data=data)  # the real file is intact
+    assert not leftover.exists()
+    assert [m["epoch"] for m in ckpt.read_metrics(tmp_path)] == [1, 2]
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_refused(tmp_path, data):
+    train(_config("train.epochs=2"), tmp_path, progress=False, data=data)
+    with pytest.raises(ckpt.RunError, match=r"train.epochs = 1: it has already trained 2 epochs.*--epochs 2"):
+        train(_config("train.epochs=1"), tmp_path, resume=True, progress=False, data=data)
+    assert json.loads((tmp_path / ckpt.CONFIG_FILE).read_text())["train"]["epochs"] == 2
+    assert ckpt.read_summary(tmp_path)["epochs"] == 2

@@ -25,6 +25,7 @@ WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: ".<name>.<random>.tmp" beside their target
 
 
 class RunError(RuntimeError):
@@ -34,7 +35,7 @@ class RunError(RuntimeError):
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp_path), then rename tmp over `path` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -42,6 +43,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Delete the temp files a kill in the middle of atomic_write left in `folder`.
+
+    Call it only while holding the folder's lock: another writer's temp file
+    would otherwise be pulled from under it.
+    """
+    leftovers = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -532,6 +532,7 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
     sweep_dir = Path(sweep_dir).resolve()  # workers need an absolute path; their cwd is not ours
     select_metric = metric_key(select_metric or definition.base["train"]["select_metric"])
     metrics = [metric_key(m) for m in (metrics or default_metrics(select_metric))]
+    ckpt.remove_partial_writes(sweep_dir)
     prepare_sweep_dir(sweep_dir, definition)
     trials = definition.trials()
 

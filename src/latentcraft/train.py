@@ -118,6 +118,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
           data: tuple[ImageSet, ImageSet] | None = None) -> dict[str, Any]:
     """Train `config` into `run_dir`; returns the summary (also written to summary.json)."""
     run_dir = Path(run_dir)
+    ckpt.remove_partial_writes(run_dir)  # left by a kill mid-write; the lock says no one else is writing
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     has_checkpoint = (run_dir / ckpt.CHECKPOINT_FILE).is_file()
@@ -134,6 +135,11 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     if resume and has_checkpoint:
         _check_resumable(run_dir, config)
         start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
+        if start_epoch > config.train.epochs:
+            raise ckpt.RunError(
+                f"cannot resume {run_dir} with train.epochs = {config.train.epochs}: it has already trained "
+                f"{start_epoch} epochs. Resume with --epochs {start_epoch} or more, or train into a new --run-dir."
+            )
     config.save(run_dir / ckpt.CONFIG_FILE)
     # Keep only the epochs the checkpoint covers (a kill may land between the two writes).
     history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
