@@ -1,6 +1,8 @@
 """cli.py: each foundation subcommand end to end through `main(argv)`, and errors as exit codes."""
 
 import json
+import re
+import shlex
 
 import pytest
 
@@ -66,7 +68,29 @@ def test_resume_applies_flags_on_top_of_the_run_folders_config(tmp_path, capsys,
     assert main(["train", "--resume", "--run-dir", str(run), "--epochs", "2", "--no-progress"]) == 0
     assert [m["epoch"] for m in ckpt.read_metrics(run)] == [1, 2]
     capsys.readouterr()
-    assert main(["train", "--resume", "--run-dir", str(run), "--set", "train.lr=0.1", "--no-progress"]) == 1
-    assert "differs in train.lr." in capsys.readouterr().err  # only the field that really differs
+    assert main(["train", "--resume", "--run-dir", str(run), "--set", "train.batch_size=50", "--no-progress"]) == 1
+    assert "differs in train.batch_size." in capsys.readouterr().err  # only the field that really differs
     assert main(["train", "--resume", "--run-dir", str(tmp_path / "nothing"), "--no-progress"]) == 1
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_first_epoch_divergence_says_no_checkpoint_exists_and_its_command_works(tmp_path, capsys, mnist_dir):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--set", "train.lr=1e30", "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "loss became nan at epoch 1" in err and "No checkpoint exists yet" in err
+    command = shlex.split(err.split(": latentcraft ", 1)[1].strip())
+    command = [re.sub(r"train.lr=.*", "train.lr=0.001", word) for word in command]  # any sane rate
+    assert main([*command, "--no-progress"]) == 0
+    assert [m["epoch"] for m in ckpt.read_metrics(run)] == [1]
+    assert ckpt.load_model(run).config.train.lr == 0.001  # finite weights, trained at the rate given
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_nan_from_the_command_line_is_refused_before_anything_is_written(tmp_path, capsys, value):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--set", f"train.lr={value}",
+                 "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"latentcraft train: error: train.lr: must be a finite number, got {float(value)}"
+    assert not run.exists()

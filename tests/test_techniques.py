@@ -274,3 +274,15 @@ def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, m
         r = np.corrcoef(score.numpy(), mu[:, d].numpy())[0, 1]
         assert r < -0.25, f"coordinate {d}: r = {r:.3f}"  # the full 20-epoch preset reaches about -0.77
         assert zeros[d] < ones[d]  # round digits in the negative corner, sticks in the positive one
+
+
+@pytest.mark.parametrize("values, message", [
+    (np.full((28, 28), np.nan, dtype=np.float32), "NaN or infinite"),
+    (np.where(np.eye(28) > 0, np.inf, 0).astype(np.float64), "NaN or infinite"),
+    (np.full((28, 28), "a"), "values; a template is a 28x28 array of numbers"),
+])
+def test_a_template_of_nan_or_non_numbers_fails_at_config_time(tmp_path, values, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, values)
+    with pytest.raises(ConfigError, match=rf"anchors.templates\[0\]: .*bad.npy: .*{message}"):
+        Config.from_dict({"anchors": {"enabled": True, "templates": [str(path)], "weights": [1.0]}})

@@ -60,8 +60,8 @@ def test_refuses_to_overwrite_a_run(tmp_path, data):
     train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
     with pytest.raises(ckpt.RunError, match="already holds a run"):
         train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
-    with pytest.raises(ckpt.RunError, match="differs in train.lr"):
-        train(_config("train.epochs=1", "train.lr=0.01"), tmp_path, resume=True, progress=False, data=data)
+    with pytest.raises(ckpt.RunError, match="differs in train.batch_size"):
+        train(_config("train.epochs=1", "train.batch_size=50"), tmp_path, resume=True, progress=False, data=data)
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
@@ -102,11 +102,25 @@ def test_divergence_stops_with_advice_and_keeps_the_last_checkpoint(tmp_path, da
             return out
 
     monkeypatch.setattr(train_module, "LatentModel", Diverging)
-    with pytest.raises(TrainingDiverged, match="epoch 2, step 0.*lower train.lr"):
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 0.*checkpoint of epoch 1 is kept.*lower train.lr") as err:
         train(_config(), tmp_path, progress=False, data=data)
+    assert f"latentcraft train --resume --run-dir {tmp_path} --set train.lr=0.00033" in str(err.value)
     assert not (tmp_path / ckpt.WEIGHTS_FILE).exists()
     assert (tmp_path / ckpt.CHECKPOINT_FILE).exists()
     assert [m["epoch"] for m in ckpt.read_metrics(tmp_path)] == [1]
+
+
+def test_resume_may_lower_the_rate_and_change_precision_and_records_it(tmp_path, data):
+    """The divergence remedy: continue from the checkpoint with another rate; metrics.jsonl says so."""
+    train(_config("train.epochs=1", "train.precision=bf16"), tmp_path, progress=False, data=data)
+    train(_config("train.epochs=3", "train.lr=3e-4", "train.precision=fp32"), tmp_path, resume=True,
+          progress=False, data=data)
+    history = ckpt.read_metrics(tmp_path)
+    assert [m.get("resumed_with") for m in history] == [None, {"train.lr": 3e-4, "train.precision": "fp32"}, None]
+    decay = _config().train.lr_decay
+    assert [m["lr"] for m in history] == pytest.approx([1e-3, 3e-4 * decay, 3e-4 * decay**2])
+    with pytest.raises(ckpt.RunError, match="differs in train.batch_size"):  # what is trained still may not change
+        train(_config("train.epochs=4", "train.batch_size=50"), tmp_path, resume=True, progress=False, data=data)
 
 
 def test_train_seeds_keeps_the_best_and_reuses_finished_seeds(tmp_path, data, monkeypatch):

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import Config
+from .config import Config, ConfigError
 from .model import LatentModel
 
 CONFIG_FILE = "config.json"
@@ -71,25 +71,53 @@ def save_model(model: LatentModel, run_dir: Path) -> None:
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, each checked to hold only finite numbers."""
     if not path.is_file():
         raise RunError(f"{path} does not exist")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise RunError(f"{path} is not a readable safetensors file ({err})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise RunError(f"{path}: tensor {name!r} holds NaN or infinite values; these weights are unusable "
+                           "(retrain, or resume from a checkpoint written before the loss diverged)")
+    return tensors
+
+
+def load_config(run_dir: Path) -> Config:
+    """The config a run folder was trained with; a damaged one is a RunError naming the file."""
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+    try:
+        return Config.load(config_path)
+    except ConfigError as err:
+        message = str(err)
+        raise RunError(message if str(config_path) in message else f"{config_path}: {message}") from None
+
+
+def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    wrong_shape = [f"{k} is {tuple(tensors[k].shape)}, the config needs {tuple(v.shape)}"
+                   for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or wrong_shape:
+        details = "; ".join(filter(None, [
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+            "; ".join(wrong_shape[:3]),
+        ]))
+        raise RunError(f"{path} does not match its config in {CONFIG_FILE} ({details}); "
+                       "were they copied from different runs?")
+    model.load_state_dict(tensors)
 
 
 def load_model(run_dir: str | Path) -> LatentModel:
     """Rebuild a trained model from a run folder, in eval mode."""
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
-    model = LatentModel(Config.load(config_path))
-    tensors = _load_tensors(run_dir / WEIGHTS_FILE)
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{run_dir / WEIGHTS_FILE} does not match its config: missing {missing}, unexpected {unexpected}")
+    model = LatentModel(load_config(run_dir))
+    _load_weights(model, _load_tensors(run_dir / WEIGHTS_FILE), run_dir / WEIGHTS_FILE)
     return model.eval()
 
 
@@ -117,15 +145,22 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
 
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(metadata["epoch"])
+    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}, path)
+    try:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+        torch.set_rng_state(tensors["rng.torch"])
+        epoch = int(metadata["epoch"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:  # json's error is a ValueError
+        raise RunError(f"{path} is damaged ({type(err).__name__}: {err}); it cannot be resumed, "
+                       "so train into a new --run-dir") from None
+    if epoch < 0:
+        raise RunError(f"{path} is damaged (epoch {epoch}); it cannot be resumed, so train into a new --run-dir")
+    return epoch
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from .constants import NUM_CLASSES
+
+
+MAX_FLOAT = 1e300  # larger numbers (e.g. a 400-digit integer) are no config value, and float() would overflow
 
 
 class ConfigError(ValueError):
@@ -186,6 +190,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
             continue
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # NaN and ±inf pass every `<` check below and only blow up inside torch.
+            if abs(value) > MAX_FLOAT or not math.isfinite(value):
+                raise ConfigError(f"{key}: must be a finite number, got {value!r}")
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -363,13 +370,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 {kind}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {err}") from None
+        raise ConfigError(f"config file {path} is not valid {kind}: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a table of fields, not a {type(raw).__name__}")
+    return raw
 
 
 def preset_names() -> list[str]:

@@ -90,7 +90,11 @@ def read_file(path: str | Path) -> torch.Tensor:
             raise TemplateError(f"{path}: not a readable image ({err})") from None
     if array.shape not in ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_PIXELS,)):
         raise TemplateError(f"{path}: shape {tuple(array.shape)}, expected ({IMAGE_SIDE}, {IMAGE_SIDE}) or ({IMAGE_PIXELS},)")
+    if array.dtype.kind not in "biuf":  # bool, int, unsigned, float
+        raise TemplateError(f"{path}: holds {array.dtype} values; a template is a 28x28 array of numbers")
     values = torch.from_numpy(np.asarray(array, dtype=np.float32)).flatten()
+    if not torch.isfinite(values).all():
+        raise TemplateError(f"{path}: holds NaN or infinite values; a template is a mask of finite weights")
     if values.min() < 0:
         raise TemplateError(f"{path}: has negative values; a template is a mask of non-negative weights")
     return values / 255.0 if values.max() > 1.0 else values

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 import shutil
 import time
 from dataclasses import replace
@@ -71,10 +72,7 @@ def train_one_epoch(
             out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
-            raise TrainingDiverged(
-                f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}). "
-                "The last good checkpoint is kept; lower train.lr or use train.precision=fp32 and --resume."
-            )
+            raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}).")
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -98,19 +96,34 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> flo
     return lr
 
 
-# Fields a resumed run may change: where the data is, how many threads, and how
-# many epochs in all (the schedule depends on the epoch index, not the total).
-_RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs"}
+# Fields a resumed run may change: where the data is, how many threads, how many
+# epochs in all (the schedule depends on the epoch index, not the total), and the
+# remedies for a diverged run, learning rate and precision, which metrics.jsonl records.
+_RECORDED_CHANGES = {"train.lr", "train.precision"}
+_RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs", *_RECORDED_CHANGES}
 
 
-def _check_resumable(run_dir: Path, config: Config) -> None:
-    saved = Config.load(run_dir / ckpt.CONFIG_FILE)
-    differing = [k for k, _, _ in differences(saved.to_dict(), config.to_dict()) if k not in _RESUMABLE_CHANGES]
+def _check_resumable(run_dir: Path, config: Config) -> dict[str, Any]:
+    """Refuse a resume that changes what is trained; return the recorded changes, {key: new value}."""
+    changes = differences(ckpt.load_config(run_dir).to_dict(), config.to_dict())
+    differing = [k for k, _, _ in changes if k not in _RESUMABLE_CHANGES]
     if differing:
         raise ckpt.RunError(
             f"cannot resume {run_dir}: its config differs in {', '.join(differing)}. "
             "Resume with the same settings (or none: the run folder's config is used)."
         )
+    return {k: new for k, _, new in changes if k in _RECORDED_CHANGES}
+
+
+def _divergence_remedy(run_dir: Path, config: Config, epoch: int) -> str:
+    """What to type after the loss diverged in (0-based) `epoch`: it works whether or not a checkpoint exists."""
+    command = (f"latentcraft train --resume --run-dir {shlex.quote(str(run_dir))} "
+               f"--set train.lr={config.train.lr / 3:.2g}")
+    if config.train.precision == "bf16":
+        command += " --set train.precision=fp32"
+    if epoch == 0:
+        return f"No checkpoint exists yet (the first epoch did not finish); start again with a lower train.lr: {command}"
+    return f"The checkpoint of epoch {epoch} is kept; continue from it with a lower train.lr: {command}"
 
 
 @holds_folder_lock("run_dir", "train")
@@ -132,8 +145,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     model = LatentModel(config)
     optimizer = make_optimizer(model, config)
     start_epoch = 0
+    changed: dict[str, Any] = {}
     if resume and has_checkpoint:
-        _check_resumable(run_dir, config)
+        changed = _check_resumable(run_dir, config)
         start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
         if start_epoch > config.train.epochs:
             raise ckpt.RunError(
@@ -151,10 +165,15 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
                   initial=start_epoch, total=config.train.epochs, dynamic_ncols=True)
     for epoch in epochs:
         lr = _set_lr(optimizer, config, epoch)
-        train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+        try:
+            train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+        except TrainingDiverged as err:
+            raise TrainingDiverged(f"{err} {_divergence_remedy(run_dir, config, epoch)}") from None
         test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
         record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
                   "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
+        if changed:  # the first epoch after a resume that changed the rate or precision says so
+            record["resumed_with"], changed = changed, {}
         # Log first, checkpoint second: a kill between the two leaves an extra
         # line that resuming trims, never a checkpointed epoch without its line.
         with open(run_dir / ckpt.METRICS_FILE, "a") as f:
