@@ -20,6 +20,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 from .constants import NUM_CLASSES
 
 
+MAX_LAYER_SIZE = 8192  # units in any layer, the latent included
+MAX_THREADS = 256
+MAX_SEED = 2**32 - 1
 MAX_FLOAT = 1e300  # larger numbers (e.g. a 400-digit integer) are no config value, and float() would overflow
 
 
@@ -251,6 +254,21 @@ def validate(config: Config) -> None:
         sizes = getattr(config.model, key)
         if any(size < 1 for size in sizes):
             raise ConfigError(f"model.{key}: every layer size must be at least 1, got {sizes}")
+    # Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
+    at_most = {
+        "model.latent_dim": ([config.model.latent_dim], MAX_LAYER_SIZE),
+        "model.encoder_hidden": (config.model.encoder_hidden, MAX_LAYER_SIZE),
+        "model.decoder_hidden": (config.model.decoder_hidden, MAX_LAYER_SIZE),
+        "model.conv_channels": (config.model.conv_channels, MAX_LAYER_SIZE),
+        "classifier.hidden": (config.classifier.hidden, MAX_LAYER_SIZE),
+        "train.threads": ([config.train.threads], MAX_THREADS),
+        "train.seed": ([config.train.seed], MAX_SEED),
+    }
+    for key, (values, limit) in at_most.items():
+        if any(value > limit for value in values):
+            raise ConfigError(f"{key}: must be at most {limit}, got {max(values)}")
+    if config.train.seed < 0:
+        raise ConfigError(f"train.seed: must not be negative, got {config.train.seed}")
     if config.model.body == "conv" and len(config.model.conv_channels) != 2:
         raise ConfigError(
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
@@ -404,6 +422,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=5")
     key, raw_value = text.split("=", 1)
+    if not all(part.strip() for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key before '=' must be a field path such as train.epochs")
     try:
         value = json.loads(raw_value)
     except json.JSONDecodeError:

@@ -154,13 +154,15 @@ def cache_dir(dataset: str) -> Path:
 
 
 def search_dirs(dataset: str, data_dir: str | Path | None = None) -> list[Path]:
-    """Where a dataset is looked for, in order: --data-dir, $LATENTCRAFT_DATA_DIR, the cache, OS packages.
+    """Where a dataset is looked for: a given --data-dir only; else $LATENTCRAFT_DATA_DIR, the cache, OS packages.
 
-    Each given folder may hold the files directly or in a subfolder named after the dataset.
+    A given folder is the only place looked in, so a typo in it is an error, not
+    a silent fallback to another copy. Each given folder may hold the files
+    directly or in a subfolder named after the dataset.
     """
-    roots = [Path(data_dir)] if data_dir else []
-    if os.environ.get(DATA_DIR_ENV):
-        roots.append(Path(os.environ[DATA_DIR_ENV]))
+    if data_dir:
+        return [Path(data_dir), Path(data_dir) / dataset]
+    roots = [Path(os.environ[DATA_DIR_ENV])] if os.environ.get(DATA_DIR_ENV) else []
     dirs = [d for root in roots for d in (root, root / dataset)]
     dirs.append(cache_dir(dataset))
     dirs.extend(Path(d) for d in DATASETS[dataset].system_dirs)
@@ -180,10 +182,14 @@ def locate(dataset: str, data_dir: str | Path | None = None, download: bool = Fa
         target = Path(data_dir) / dataset if data_dir else cache_dir(dataset)
         fetch(dataset, target)
         return target
-    searched = "\n  ".join(str(d) for d in dirs)
+    if data_dir and not Path(data_dir).is_dir():
+        raise DataError(f"data folder {data_dir} (--data-dir or data.data_dir) does not exist; fix the path, "
+                        f"or add --download to fetch {dataset} into it")
+    searched = ", ".join(str(d) for d in dirs)
+    where = "--data-dir (or data.data_dir) at the folder" if data_dir else f"--data-dir or ${DATA_DIR_ENV} at the folder"
     raise DataError(
-        f"{dataset} not found. Looked for {', '.join(names)} (optionally .gz) in:\n  {searched}\n"
-        f"Point --data-dir or ${DATA_DIR_ENV} at the folder, or pass --download to fetch it."
+        f"{dataset} not found: looked for {', '.join(names)} (optionally .gz) in {searched}. "
+        f"Point {where}, or pass --download to fetch it."
     )
 
 

@@ -73,7 +73,7 @@ def folder_lock(folder: str | Path, what: str = "write") -> Iterator[Path]:
     folder = Path(folder)
     created = not folder.exists()
     if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder is expected", str(folder))
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     fd = _acquire(path, what)

@@ -505,8 +505,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
              "deviation over seeds (n−1)."]
     if summary["best_run"]:
         b = summary["best_run"]
-        notes.append(f"Best run by {summary['select_metric']}: `{b['run_dir']}` ({_num(b['value'])}); "
-                     f"best setting by mean: `{summary['best_setting']['setting']}`.")
+        notes.append(f"Best run by {summary['select_metric']}: `{b['run_dir']}` ({_num(b['value'])})"
+                     + (f"; best setting by mean: `{summary['best_setting']['setting']}`." if summary["best_setting"]
+                        else "."))  # no best setting when the select metric is not among --metrics
     if summary["failed"]:
         notes.append(f"{len(summary['failed'])} trial(s) failed (full errors in {SUMMARY_FILE}):")
         notes += [f"- `{f['run_dir']}`: {_first_sentence(f['error'])}" for f in summary["failed"]]
