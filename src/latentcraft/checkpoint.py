@@ -155,12 +155,25 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
         torch.set_rng_state(tensors["rng.torch"])
         epoch = int(metadata["epoch"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as err:  # json's error is a ValueError
-        raise RunError(f"{path} is damaged ({type(err).__name__}: {err}); it cannot be resumed, "
+    except (KeyError, ValueError, TypeError, RuntimeError, RecursionError) as err:  # json's error is a ValueError
+        raise RunError(f"{path} is damaged ({type(err).__name__}: {str(err)[:80]}); it cannot be resumed, "
                        "so train into a new --run-dir") from None
-    if epoch < 0:
-        raise RunError(f"{path} is damaged (epoch {epoch}); it cannot be resumed, so train into a new --run-dir")
+    parameters = sum(len(group["params"]) for group in optimizer.param_groups)
+    # After an epoch Adam holds moments; none at all, or for parameters that do not exist, means damage.
+    if epoch < 0 or (epoch > 0 and not state) or any(not 0 <= index < parameters for index in state):
+        raise RunError(f"{path} is damaged (epoch {epoch}, optimizer state for {len(state)} of {parameters} "
+                       "parameters); it cannot be resumed, so train into a new --run-dir")
     return epoch
+
+
+def read_json(path: Path, remedy: str) -> Any:
+    """A JSON file latentcraft wrote; a missing or damaged one is a RunError naming it and saying `remedy`."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist; {remedy}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise RunError(f"{path} is damaged: not valid JSON ({str(err)[:80]}); {remedy}") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -168,15 +181,23 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return []
-    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    damaged = "the run's log is damaged; remove that line (its epoch's numbers are lost) or train into a new --run-dir"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: is not UTF-8 text; {damaged}") from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     records = []
     for number, line in lines:
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             if number == lines[-1][0]:
                 break  # that epoch's checkpoint was never written either, so resuming redoes it
-            raise RunError(f"{path}: line {number} is not valid JSON; the run's log is damaged") from None
+            raise RunError(f"{path}: line {number} is not valid JSON; {damaged}") from None
+        if not isinstance(record, dict) or type(record.get("epoch")) is not int:
+            raise RunError(f"{path}: line {number} is not an epoch record; {damaged}")
+        records.append(record)
     return records
 
 
@@ -184,4 +205,9 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         raise RunError(f"{path} does not exist: the run has not finished (resume it with --resume)")
-    return json.loads(path.read_text())
+    remedy = "delete it and resume the run (--resume) to write it again"
+    summary = read_json(path, remedy)
+    final = summary.get("final") if isinstance(summary, dict) else None
+    if not isinstance(final, dict) or not all(type(v) in (int, float, type(None)) for v in final.values()):
+        raise RunError(f"{path} is damaged: it has no 'final' table of metric values; {remedy}")
+    return summary

@@ -396,6 +396,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 {kind}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid {kind}: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests tables or lists too deeply to be a config") from None
     except OSError as err:
         raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from None
     if not isinstance(raw, dict):

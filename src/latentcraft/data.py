@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +78,24 @@ DATASETS = {
 # dimensions, then each dimension as a big-endian uint32; then the raw data.
 
 
+MAX_IDX_BYTES = 128 * 2**20  # the largest MNIST-format file is 47 MB; a bigger one (or gzip bomb) is not one
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed if it is gzip, read no further than MAX_IDX_BYTES."""
+    compressed = False
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            compressed = file.read(2) == b"\x1f\x8b"
+            file.seek(0)
+            raw = (gzip.GzipFile(fileobj=file) if compressed else file).read(MAX_IDX_BYTES + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: corrupt gzip stream ({err}); delete it and fetch it again") from None
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
-            raise DataError(f"{path}: corrupt gzip stream ({err}); delete it and fetch it again") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: holds more than {MAX_IDX_BYTES // 2**20} MB{' once decompressed' * compressed}, "
+                        "more than any MNIST-format file; is it the right file?")
     return raw
 
 
@@ -263,6 +272,8 @@ def load_split(
     image_path, label_path = _find_file(folder, image_name), _find_file(folder, label_name)
     images = read_idx(image_path, ndim=3)
     labels = read_idx(label_path, ndim=1)
+    if len(images) == 0:
+        raise DataError(f"{image_path}: holds no images; delete it and fetch it again")
     if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
     if len(images) != len(labels):

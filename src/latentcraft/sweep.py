@@ -221,8 +221,13 @@ def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
     """Write sweep.json, or check that the one already there defines the same sweep."""
     path = sweep_dir / SWEEP_FILE
     if path.is_file():
-        saved = json.loads(path.read_text())
-        old = {"base": saved["base"], "seeds": saved["seeds"], "grid": {a["key"]: a["values"] for a in saved["grid"]}}
+        saved = ckpt.read_json(path, "restore it from a backup, or choose another --out")
+        try:
+            old = {"base": saved["base"], "seeds": saved["seeds"],
+                   "grid": {a["key"]: a["values"] for a in saved["grid"]}}
+        except (KeyError, TypeError):
+            raise ckpt.RunError(f"{path} is damaged: it does not define a sweep; restore it from a backup, "
+                                "or choose another --out") from None
         new = {"base": definition.base, "seeds": definition.seeds,
                "grid": {a.key: a.values for a in definition.grid}}
         differing = [f"{key}: {format_value(a)} in the folder, {format_value(b)} now"
@@ -242,7 +247,7 @@ def load_definition(sweep_dir: str | Path) -> SweepDefinition:
     path = Path(sweep_dir) / SWEEP_FILE
     if not path.is_file():
         raise ckpt.RunError(f"{sweep_dir} is not a sweep folder: {SWEEP_FILE} is missing")
-    return SweepDefinition.from_dict(json.loads(path.read_text()))
+    return SweepDefinition.from_dict(ckpt.read_json(path, "the sweep folder is damaged"))
 
 
 def is_sweep_dir(path: str | Path) -> bool:
