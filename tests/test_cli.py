@@ -116,6 +116,15 @@ def test_train_several_seeds(tmp_path, capsys, mnist_dir):
     assert (run / ckpt.WEIGHTS_FILE).is_file() and (run / "seed-1" / ckpt.WEIGHTS_FILE).is_file()
 
 
+def test_several_seeds_without_the_dataset_is_one_error_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LATENTCRAFT_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run = tmp_path / "seeds"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--seeds", "2", "--run-dir", str(run)]) == 1
+    assert "mnist not found" in capsys.readouterr().err
+    assert not run.exists()  # no sweep.json left to block the same command once the data is there
+
+
 def test_resume_applies_flags_on_top_of_the_run_folders_config(tmp_path, capsys, mnist_dir):
     run = tmp_path / "run"
     assert main(["train", "--preset", "routed10-original", *TINY, "--run-dir", str(run)]) == 0

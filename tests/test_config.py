@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from latentcraft.config import Config, ConfigError, preset_dict, preset_names, resolve_config
+from latentcraft.config import Config, ConfigError, parse_override, parse_value, preset_dict, preset_names, resolve_config
 
 
 def test_defaults_round_trip_through_json(tmp_path):
@@ -116,6 +116,15 @@ def test_layering_preset_then_file_then_overrides(tmp_path):
     assert config.data.dataset == "fashion-mnist"  # a bare word is read as a string
     assert config.objective.kind == "reference"  # untouched preset value survives the merge
     assert config.model.encoder_hidden == [2048, 512, 10]
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1e-3", 0.001), ("5", 5), ("[64,32]", [64, 32]), ("true", True), ("null", None),
+    ("fashion-mnist", "fashion-mnist"), ('"3"', "3"), ("[64", "[64"),
+])
+def test_command_line_values_are_json_else_plain_strings(text, value):
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)
+    assert parse_override(f"train.x={text}") == (["train", "x"], value)  # --set and --grid read values alike
 
 
 @pytest.mark.parametrize("text, message", [

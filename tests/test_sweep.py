@@ -4,6 +4,7 @@ Every trial is tiny (500 training images, 1 epoch, a 64-unit MLP) so the whole
 file stays well under a minute and a half on two cores.
 """
 
+import html
 import json
 import os
 import secrets
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from latentcraft import sweep
+from latentcraft import sweep_definition, sweep_run, sweep_summary
 from latentcraft.checkpoint import SUMMARY_FILE, WEIGHTS_FILE, RunError, load_model, read_summary
 from latentcraft.cli import main
 from latentcraft.config import ConfigError, resolve_config
+from latentcraft.report import RunMaterial, load_sweep, render_html, render_markdown
 
 TINY = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1", "model.encoder_hidden=[64]",
         "model.decoder_hidden=[64]", "routing.enabled=true"]
@@ -36,8 +38,8 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": 
 os.environ.update(RAY_ENV)
 
 
-def tiny_definition(grid: list[str], seeds: int = 1, extra: tuple[str, ...] = ()) -> sweep.SweepDefinition:
-    return sweep.define_sweep(resolve_config(None, None, TINY + list(extra)), grid, seeds)
+def tiny_definition(grid: list[str], seeds: int = 1, extra: tuple[str, ...] = ()) -> sweep_definition.SweepDefinition:
+    return sweep_definition.define_sweep(resolve_config(None, None, TINY + list(extra)), grid, seeds)
 
 
 class Log(list):
@@ -61,16 +63,16 @@ def trial_lines(log: list[str]) -> list[str]:
 
 
 def test_grid_keys_accept_full_paths_and_unique_short_names():
-    assert sweep.resolve_key("train.lr") == "train.lr"
-    assert sweep.resolve_key("lr") == "train.lr"
-    assert sweep.resolve_key("beta") == "objective.beta"
-    axis = sweep.parse_grid("encoder_hidden=[64],[128,64]")
-    assert axis == sweep.GridAxis("model.encoder_hidden", [[64], [128, 64]])
-    assert sweep.parse_grid("lr=1e-3,3e-3").values == [0.001, 0.003]
+    assert sweep_definition.resolve_key("train.lr") == "train.lr"
+    assert sweep_definition.resolve_key("lr") == "train.lr"
+    assert sweep_definition.resolve_key("beta") == "objective.beta"
+    axis = sweep_definition.parse_grid("encoder_hidden=[64],[128,64]")
+    assert axis == sweep_definition.GridAxis("model.encoder_hidden", [[64], [128, 64]])
+    assert sweep_definition.parse_grid("lr=1e-3,3e-3").values == [0.001, 0.003]
     with pytest.raises(ConfigError, match="'learning_rate'"):
-        sweep.resolve_key("learning_rate")
+        sweep_definition.resolve_key("learning_rate")
     with pytest.raises(ConfigError, match="--seeds"):
-        sweep.parse_grid("seed=1,2")
+        sweep_definition.parse_grid("seed=1,2")
 
 
 @dataclass
@@ -91,9 +93,9 @@ class _Twin:
 
 
 def test_ambiguous_short_key_names_every_candidate():
-    assert sweep.resolve_key("depth", _Twin) == "b.depth"
+    assert sweep_definition.resolve_key("depth", _Twin) == "b.depth"
     with pytest.raises(ConfigError, match=r"'size' is ambiguous.*a\.size, b\.size"):
-        sweep.resolve_key("size", _Twin)
+        sweep_definition.resolve_key("size", _Twin)
 
 
 def test_definition_has_every_combination_times_seed_with_valid_configs():
@@ -109,10 +111,14 @@ def test_definition_has_every_combination_times_seed_with_valid_configs():
 
 
 def test_rerun_with_another_definition_is_an_error_naming_the_difference(tmp_path, capsys):
-    sweep.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2))
-    sweep.prepare_sweep_dir(tmp_path, tiny_definition(["train.lr=0.001,0.003"], seeds=2))  # same sweep
+    sweep_definition.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2))
+    sweep_definition.prepare_sweep_dir(tmp_path, tiny_definition(["train.lr=0.001,0.003"], seeds=2))  # same sweep
     with pytest.raises(RunError, match=r"train.epochs: 1 in the folder, 2 now"):
-        sweep.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2, extra=("train.epochs=2",)))
+        sweep_definition.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=2,
+                                                                      extra=("train.epochs=2",)))
+    # More seeds are not another sweep: the finished seeds are reused and sweep.json lists them all.
+    sweep_definition.prepare_sweep_dir(tmp_path, tiny_definition(["lr=1e-3,3e-3"], seeds=3))
+    assert json.loads((tmp_path / sweep_definition.SWEEP_FILE).read_text())["seeds"] == [0, 1, 2]
     args = ["sweep", "--out", str(tmp_path), "--grid", "lr=1e-3,1e-2", "--seeds", "2", "--sequential"]
     for item in TINY:
         args += ["--set", item]
@@ -186,11 +192,12 @@ def _check_finished_and_failed(sweep_dir: Path, summary: dict, log: list[str]) -
     assert load_model(run_dir).config.train.lr == 0.001  # evaluate/plot/export can load it unchanged
     (failed,) = summary["failed"]
     assert failed["run_dir"] == bad["runs"][0]["run_dir"] and "TrainingDiverged" in failed["error"]
-    assert "TrainingDiverged" in json.loads((sweep_dir / failed["run_dir"] / sweep.FAILED_FILE).read_text())["error"]
+    failed_file = sweep_dir / failed["run_dir"] / sweep_run.FAILED_FILE
+    assert "TrainingDiverged" in json.loads(failed_file.read_text())["error"]
     assert summary["best_run"]["run_dir"] == ok["runs"][0]["run_dir"]
     stats = ok["metrics"]["test_argmax_accuracy"]
     assert stats["mean"] == stats["min"] == stats["max"] == ok["runs"][0]["final"]["test_argmax_accuracy"]
-    table = (sweep_dir / sweep.TABLE_FILE).read_text()
+    table = (sweep_dir / sweep_summary.TABLE_FILE).read_text()
     assert "| `lr=0.001` | 1/1 |" in table and "| `lr=1e+30` | 0/1 |" in table and "TrainingDiverged" in table
     assert len(trial_lines(log)) == 2 and any("FAILED: TrainingDiverged" in line for line in log)
     return ok["runs"][0]["final"]
@@ -201,13 +208,13 @@ def sequential_sweep(tmp_path_factory):
     """The two-trial sweep run in-process; with Ray 'not installed', so 'auto' must fall back."""
     sweep_dir = tmp_path_factory.mktemp("sequential")
     log = Log()
-    available = sweep.ray_available
-    sweep.ray_available = lambda: False
+    available = sweep_run.ray_available
+    sweep_run.ray_available = lambda: False
     try:
-        summary = sweep.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), sweep_dir, executor="auto",
-                                  progress=False, log=log)
+        summary = sweep_run.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), sweep_dir, executor="auto",
+                                      progress=False, log=log)
     finally:
-        sweep.ray_available = available
+        sweep_run.ray_available = available
     return sweep_dir, summary, log
 
 
@@ -219,8 +226,8 @@ def test_sequential_fallback_runs_all_trials_and_records_the_failure(sequential_
 
 def test_sweep_on_a_ray_head_node_matches_the_sequential_run(ray_head, sequential_sweep, tmp_path):
     log = Log()
-    summary = sweep.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), tmp_path, executor="auto",
-                              address=ray_head, log=log)
+    summary = sweep_run.run_sweep(tiny_definition([f"lr=1e-3,{DIVERGES}"]), tmp_path, executor="auto",
+                                  address=ray_head, log=log)
     assert f"on ray at {ray_head}" in log[0]
     final = _check_finished_and_failed(tmp_path, summary, log)
     seq_dir, seq_summary, _ = sequential_sweep
@@ -234,20 +241,20 @@ def test_unreachable_address_fails_fast_naming_it(tmp_path):
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     started = time.monotonic()
     with pytest.raises(ConfigError, match=f"--address {address}: no Ray head node"):
-        sweep.run_sweep(tiny_definition(["lr=1e-3"]), tmp_path, executor="ray", address=address, log=Log())
+        sweep_run.run_sweep(tiny_definition(["lr=1e-3"]), tmp_path, executor="ray", address=address, log=Log())
     assert time.monotonic() - started < 30
 
 
 def test_rerun_of_a_half_finished_sweep_runs_only_the_missing_trials(tmp_path):
     definition = tiny_definition(["lr=1e-3"], seeds=2)
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=Log(stop_after=1))
+        sweep_run.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=Log(stop_after=1))
     first, second = (tmp_path / t.run_dir for t in definition.trials())
     assert (first / SUMMARY_FILE).is_file() and not second.exists()
     first_weights = (first / WEIGHTS_FILE).stat().st_mtime_ns
 
     log = Log()
-    summary = sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
+    summary = sweep_run.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
     assert "1 finished earlier, 1 to run" in log[0]
     assert [line.split(":")[0] for line in trial_lines(log)] == ["[2/2] lr=0.001 seed 1"]
     assert (first / WEIGHTS_FILE).stat().st_mtime_ns == first_weights  # not retrained
@@ -257,18 +264,19 @@ def test_rerun_of_a_half_finished_sweep_runs_only_the_missing_trials(tmp_path):
     # An interrupted trial (checkpoint but no summary) is resumed, not restarted from scratch.
     (second / SUMMARY_FILE).unlink()
     log = Log()
-    again = sweep.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
+    again = sweep_run.run_sweep(definition, tmp_path, executor="sequential", progress=False, log=log)
     assert "1 to run (1 resumed)" in log[0]
     assert again["settings"][0]["runs"][1]["final"] == summary["settings"][0]["runs"][1]["final"]
 
 
 def test_report_section_draws_the_spread_per_metric(sequential_sweep, tmp_path):
     sweep_dir, summary, _ = sequential_sweep
-    assert sweep.is_sweep_dir(sweep_dir) and not sweep.is_sweep_dir(tmp_path)
-    section = sweep.sweep_report_section(sweep_dir, tmp_path)
-    assert "| `lr=0.001` |" in section["markdown"]
-    assert [m for m, _ in section["figures"]] == summary["metrics"]
-    for _, path in section["figures"]:
+    assert sweep_definition.is_sweep_dir(sweep_dir) and not sweep_definition.is_sweep_dir(tmp_path)
+    section = load_sweep(sweep_dir, tmp_path)
+    assert section.summary == summary
+    assert "| `lr=0.001` |" in sweep_summary.markdown_table(section.summary)
+    assert [m for m, _ in section.figures] == summary["metrics"]
+    for _, path in section.figures:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -283,3 +291,18 @@ def test_report_command_accepts_a_sweep_folder(sequential_sweep, tmp_path):
     assert "| `lr=0.001` | 1/1 |" in text
     links = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert len(links) == 2 and all((tmp_path / link).is_file() for link in links)
+
+
+def test_report_shows_runs_and_sweeps_together(sequential_sweep, tmp_path):
+    sweep_dir, summary, _ = sequential_sweep
+    run = RunMaterial(tmp_path, "one run (r)", {"name": "one run", "metrics": {"test_recon_bce": 123.25}}, [])
+    section = load_sweep(sweep_dir, tmp_path / "figures")
+    page = render_html([run], [section])
+    assert page.index("<h2>Metrics</h2>") < page.index("<h2>Figures</h2>") < page.index(
+        f"<h2>{html.escape(section.title)}</h2>") < page.index("</body></html>")
+    assert "123.2" in page and "<td>lr=0.001</td><td>1/1</td>" in page
+    assert f"Best run by test_argmax_accuracy: `{summary['best_run']['run_dir']}`" in page
+    text = render_markdown([run], tmp_path, [section])
+    assert text.index("| metric | one run (r) |") < text.index(f"## {section.title}") < text.index(
+        "| `lr=0.001` | 1/1 |")
+    assert "![test_recon_bce over seeds](figures/sweep_spread_recon_bce.png)" in text

@@ -11,7 +11,11 @@ import latentcraft.train as train_module
 from latentcraft import checkpoint as ckpt
 from latentcraft.config import resolve_config
 from latentcraft.model import LatentModel
-from latentcraft.train import TrainingDiverged, load_data, train, train_seeds
+from latentcraft.report import shows_as_sweep
+from latentcraft.seeds import SEEDS_FILE, train_seeds
+from latentcraft.sweep_definition import is_sweep_dir
+from latentcraft.sweep_summary import read_sweep_summary
+from latentcraft.train import TrainingDiverged, load_data, train
 
 SLICE = ["data.train_limit=600", "data.test_limit=300", "train.batch_size=100", "train.eval_batch_size=300"]
 SMALL = ["model.encoder_hidden=[64]", "model.decoder_hidden=[64]"]
@@ -129,13 +133,26 @@ def test_train_seeds_keeps_the_best_and_reuses_finished_seeds(tmp_path, data, mo
     values = {r["seed"]: r["test_argmax_accuracy"] for r in record["runs"]}
     assert set(values) == {0, 1} and record["metric"] == "test_argmax_accuracy"
     assert record["best_value"] == max(values.values()) and values[record["best_seed"]] == record["best_value"]
-    assert json.loads((tmp_path / train_module.SEEDS_FILE).read_text()) == record
+    assert json.loads((tmp_path / SEEDS_FILE).read_text()) == record
     best = _weights(tmp_path / f"seed-{record['best_seed']}")
     copied = _weights(tmp_path)
     assert all(torch.equal(best[k], copied[k]) for k in best)
 
     monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("a finished seed was trained again"))
     assert train_seeds(config, tmp_path, seeds=2, progress=False) == record
+
+    # The folder is a sweep over seeds alone (its summary has mean and std) that reports as the best run.
+    summary = read_sweep_summary(tmp_path)
+    assert [r["run_dir"] for r in summary["settings"][0]["runs"]] == ["seed-0", "seed-1"]
+    assert summary["settings"][0]["metrics"]["test_argmax_accuracy"]["n"] == 2
+    assert is_sweep_dir(tmp_path) and not shows_as_sweep(tmp_path)
+
+
+def test_train_seeds_names_a_failed_seed(tmp_path, data):
+    config = _config("train.epochs=1", "train.lr=1e30")  # Adam steps this large make the loss NaN
+    with pytest.raises(ckpt.RunError, match=r"1 of 1 seeds failed, first .*seed-0: TrainingDiverged"):
+        train_seeds(config, tmp_path, seeds=1, progress=False)
+    assert (tmp_path / "seed-0" / "failed.json").is_file() and not (tmp_path / ckpt.WEIGHTS_FILE).exists()
 
 
 def test_train_seeds_rejects_a_metric_the_model_does_not_report(tmp_path, data):

@@ -1,7 +1,8 @@
 """Command line: parses arguments, then calls the library. Nothing runs at import.
 
 Each subcommand is a pair: `_add_<name>(subparsers)` declares its options and
-`_run_<name>(args)` calls the functions that do the work. COMMANDS lists them.
+`_run_<name>(args)` calls the functions that do the work. COMMANDS lists them;
+the sweep command's pair lives in sweep_cli.py.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Callable
 
 from .config import ConfigError, preset_dict, preset_names, resolve_config
 from .errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
+from .sweep_cli import add_sweep, run_sweep_command
 
 
 # ---- shared options ----------------------------------------------------------------------
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
+def add_config_options(p: argparse.ArgumentParser) -> None:
     """--preset, --config, --set: how every command that builds a Config takes one."""
     p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
     p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
@@ -28,7 +30,21 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
                    help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
+# Flags that are short for one --set each; a command offers some of them.
+SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset"}
+
+
+def shortcut_overrides(args: argparse.Namespace) -> list[str]:
+    """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5), so flags win."""
+    overrides = list(args.overrides)
+    for flag, key in SHORTCUTS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    return overrides
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
     """argparse type: a whole number no smaller than `minimum`."""
     def parse(text: str) -> int:
         try:
@@ -62,14 +78,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train a model from a preset, a config file and --set overrides (applied in that order). "
         "Writes config.json, model.safetensors, metrics.jsonl, summary.json and a resumable checkpoint.",
     )
-    _add_config_options(p)
+    add_config_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="dataset to train on (default: mnist)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
-    p.add_argument("--seeds", type=_at_least(1), default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
     p.add_argument("--resume", action="store_true",
@@ -79,33 +95,30 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    overrides = list(args.overrides)
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir"),
-                      ("dataset", "data.dataset")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={json.dumps(value)}")
+    overrides = shortcut_overrides(args)
     if args.download:
         overrides.append("data.download=true")
     if args.resume and args.run_dir and not (args.preset or args.config):
         # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
-        from .checkpoint import CONFIG_FILE
+        from .checkpoint import CONFIG_FILE, load_config
 
         saved = Path(args.run_dir) / CONFIG_FILE
         if not saved.is_file():
             raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; start it with --preset or --config")
+        load_config(Path(args.run_dir))  # a damaged file is named as such, apart from bad flags
         return resolve_config(config_file=saved, overrides=overrides)
     return resolve_config(args.preset, args.config, overrides)
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from .train import train, train_seeds
+    from .seeds import train_seeds
+    from .train import train
 
     config = _train_config(args)
     run_dir = Path(args.run_dir or Path("runs") / config.name)
     progress = not args.no_progress
-    if args.seeds > 1:
-        record = train_seeds(config, run_dir, args.seeds, args.select_metric, args.resume, progress)
+    if args.seeds > 1:  # a sweep over seeds (re-running resumes it), the best copied to run_dir
+        record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
         for r in record["runs"]:
             print(f"seed {r['seed']}: {record['metric']} = {r[record['metric']]:.4f}  ({r['run_dir']})")
         print(f"best: seed {record['best_seed']} ({record['metric']} = {record['best_value']:.4f}), copied to {run_dir}")
@@ -113,63 +126,6 @@ def _run_train(args: argparse.Namespace) -> None:
         summary = train(config, run_dir, args.resume, progress)
         print(json.dumps(summary["final"], indent=2))
     print(f"run folder: {run_dir}")
-
-
-# ---- sweep -------------------------------------------------------------------------------
-
-
-def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="run every grid setting x seed (on Ray when installed) and summarise mean/std/min/max",
-        description="Run every combination of --grid values for --seeds seeds; each trial is an ordinary run "
-        "folder under OUT/trials/. Writes OUT/sweep.json (the definition), OUT/sweep_summary.json and a Markdown "
-        "table OUT/sweep_summary.md. Re-running the same command skips finished trials and resumes interrupted "
-        "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
-        "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
-    )
-    _add_config_options(p)
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
-                   "(train.lr) or an unambiguous field name (lr) (repeatable)")
-    p.add_argument("--seeds", type=_at_least(1), default=1, metavar="N", help="seeds per setting (default: 1)")
-    p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
-    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
-    p.add_argument("--metrics", metavar="M1,M2",
-                   help="metrics to summarise (default: the select metric and test_recon_bce)")
-    p.add_argument("--select-metric", metavar="METRIC",
-                   help="metric that names the best run (default: train.select_metric)")
-    p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
-    p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
-    p.add_argument("--resume", action="store_true",
-                   help="accepted for symmetry with train: re-running a sweep always skips finished trials "
-                   "and resumes interrupted ones")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
-
-
-def _run_sweep(args: argparse.Namespace) -> None:
-    from .sweep import define_sweep, markdown_table, run_sweep
-
-    overrides = list(args.overrides)
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"), ("data_dir", "data.data_dir")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={json.dumps(getattr(args, flag))}")
-    config = resolve_config(args.preset, args.config, overrides)
-    definition = define_sweep(config, args.grid, args.seeds)
-    out = Path(args.out or Path("sweeps") / config.name)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    summary = run_sweep(definition, out, metrics, args.select_metric,
-                        "sequential" if args.sequential else "auto", args.address, not args.no_progress)
-    print()
-    print(markdown_table(summary))
-    print(f"sweep folder: {out} (table in {out / 'sweep_summary.md'})")
-    if summary["failed"]:
-        from .checkpoint import RunError
-
-        raise RunError(f"{len(summary['failed'])} of {sum(s['runs_total'] for s in summary['settings'])} trials "
-                       "failed (listed above); re-run the same command to retry them")
 
 
 # ---- presets, config, data ---------------------------------------------------------------
@@ -186,7 +142,7 @@ def _run_presets(args: argparse.Namespace) -> None:
 
 def _add_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="print a full config (every field with its value) as JSON")
-    _add_config_options(p)
+    add_config_options(p)
 
 
 def _run_config(args: argparse.Namespace) -> None:
@@ -219,11 +175,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "trees are fitted on codes of training images and scored on the test codes.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--samples", type=_at_least(0), default=0, metavar="K",
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
                    help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
-    p.add_argument("--fit-limit", type=_at_least(1), default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
                    help="training images whose codes fit the probes and DCI trees (default: 10000)")
-    p.add_argument("--test-limit", type=_at_least(1), metavar="N", help="evaluate on the first N test images (default: the run's)")
+    p.add_argument("--test-limit", type=at_least(1), metavar="N", help="evaluate on the first N test images (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -300,9 +256,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default: report.html)")
-    p.add_argument("--samples", type=_at_least(0), default=0, metavar="K",
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
                    help="importance samples for runs evaluated now (default: skip log p(x))")
-    p.add_argument("--fit-limit", type=_at_least(1), default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
                    help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -390,7 +346,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "export the explorer and serve it on 127.0.0.1. --run-dir shows an existing run instead.",
     )
     p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the cached demo model")
-    p.add_argument("--epochs", type=_at_least(1), help="epochs for the first training (default: 5)")
+    p.add_argument("--epochs", type=at_least(1), help="epochs for the first training (default: 5)")
     p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
@@ -424,7 +380,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_train, _run_train),
-    (_add_sweep, _run_sweep),
+    (add_sweep, run_sweep_command),
     (_add_presets, _run_presets),
     (_add_config, _run_config),
     (_add_data, _run_data),

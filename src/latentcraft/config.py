@@ -419,18 +419,22 @@ def preset_dict(name: str) -> dict[str, Any]:
     return raw
 
 
+def parse_value(text: str) -> Any:
+    """A value typed on the command line: JSON if it parses (numbers, lists, booleans), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`section.key=value` -> (["section", "key"], value); the value is read as JSON, else as a string."""
+    """`section.key=value` -> (["section", "key"], value), the value read by `parse_value`."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=5")
     key, raw_value = text.split("=", 1)
     if not all(part.strip() for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: the key before '=' must be a field path such as train.epochs")
-    try:
-        value = json.loads(raw_value)
-    except json.JSONDecodeError:
-        value = raw_value
-    return key.strip().split("."), value
+    return key.strip().split("."), parse_value(raw_value)
 
 
 def apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:

@@ -376,3 +376,35 @@ def make_figures(model: LatentModel, data: ImageSet, out_dir: Path, options: Plo
     if "routing" in model.techniques and len(model.config.route_map()) == NUM_CLASSES:
         written.append(interpolation_gif(model, out_dir / "interpolation.gif"))
     return written
+
+
+# ---- sweeps: one metric's spread over seeds --------------------------------------------------------------
+
+SPREAD_DPI = 120  # spread figures are small charts, not image grids: a little sharper than DPI
+
+
+def plot_spread(summary: dict, metric: str, path: Path) -> Path:
+    """Box plot per sweep setting with every seed's value as a jittered point on top (strip plot).
+
+    summary: a sweep's sweep_summary.json; metric: one of its recorded names, e.g. "test_recon_bce".
+    """
+    settings = summary["settings"]
+    values = [[r["final"][metric] for r in s["runs"] if r["status"] == "done" and metric in r["final"]]
+              for s in settings]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(settings) + 1.5), 3.6))
+    positions = list(range(1, len(settings) + 1))
+    ax.boxplot([v if v else [np.nan] for v in values], positions=positions, widths=0.5, showfliers=False)
+    jitter = np.random.default_rng(0)  # fixed: the figure is reproducible
+    for pos, vals in zip(positions, values):
+        ax.scatter(pos + jitter.uniform(-0.12, 0.12, len(vals)), vals, s=18, alpha=0.8, zorder=3)
+    crowded = len(settings) > 3
+    ax.set_xticks(positions, [s["label"] for s in settings], rotation=30 if crowded else 0,
+                  ha="right" if crowded else "center", fontsize=8)
+    ax.set_ylabel(metric.removeprefix("test_"))
+    ax.set_title(f"{summary['name']}: spread over {len(summary['seeds'])} seeds", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=SPREAD_DPI)
+    plt.close(fig)
+    return path

@@ -1,12 +1,14 @@
 """The `report` command: runs side by side in one self-contained HTML page (and Markdown).
 
 Each run contributes its eval.json (evaluated now if missing) and its figures
-folder (plotted now if missing). The HTML embeds every figure as base64, so
-the page is one file that opens anywhere; report.md beside it links the
-figure files by relative path.
+folder (plotted now if missing). Each sweep folder contributes a section built
+from its sweep_summary.json: mean ± std, min and max per setting and one
+spread-over-seeds figure per summarised metric. The HTML embeds every figure
+as base64, so the page is one file that opens anywhere; report.md beside it
+links the figure files by relative path.
 
-`load_run` is the one place that turns a folder into report material, so a
-caller that finds run folders some other way (a sweep) can reuse it.
+`load_run` and `load_sweep` are the one place that turns a folder into report
+material, so a caller that finds folders some other way can reuse them.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .checkpoint import load_model
+from .checkpoint import WEIGHTS_FILE, load_model
 from .data import load_split
 from .evaluate import DEFAULT_FIT_LIMIT, METRICS, evaluate_run, format_value, metric_label, read_eval
+from .sweep_definition import is_sweep_dir
+from .sweep_summary import markdown_table, read_sweep_summary, stat_cells, table_notes
 
 FIGURES_DIR = "figures"
 FIGURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
@@ -36,6 +40,14 @@ class RunMaterial:
     title: str  # column header: config name and folder
     record: dict[str, Any]  # eval.json
     figures: list[Path]  # image files to show
+
+
+@dataclass
+class SweepMaterial:
+    sweep_dir: Path
+    title: str  # section heading: config name and folder
+    summary: dict[str, Any]  # sweep_summary.json
+    figures: list[tuple[str, Path]]  # (metric, its spread-over-seeds figure), one per summarised metric
 
 
 def figures_dir(run_dir: Path) -> Path:
@@ -71,6 +83,23 @@ def load_run(run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT
     if "dci" in record and not (folder / DCI_FIGURE).is_file():
         plot_dci_importance(record["dci"]["importance"], folder / DCI_FIGURE, record["name"])
     return RunMaterial(run_dir, f"{record['name']} ({run_dir.name})", record, list_figures(folder))
+
+
+def load_sweep(sweep_dir: str | Path, figure_dir: str | Path) -> SweepMaterial:
+    """A sweep folder's summary, with its spread figures drawn into figure_dir."""
+    from .plots import plot_spread  # late import: matplotlib is slow to import
+
+    sweep_dir = Path(sweep_dir)
+    summary = read_sweep_summary(sweep_dir)
+    figures = [(m, plot_spread(summary, m, Path(figure_dir) / f"sweep_spread_{m.removeprefix('test_')}.png"))
+               for m in summary["metrics"]]
+    return SweepMaterial(sweep_dir, f"Sweep {summary['name']} ({sweep_dir})", summary, figures)
+
+
+def shows_as_sweep(folder: str | Path) -> bool:
+    """A sweep folder is reported as a sweep, unless it also holds a model (`train --seeds` keeps the
+    best seed's run at its top): then it is reported as that run."""
+    return is_sweep_dir(folder) and not (Path(folder) / WEIGHTS_FILE).is_file()
 
 
 # ---- the metrics table ----------------------------------------------------------------------------
@@ -121,13 +150,23 @@ def _figure_names(runs: list[RunMaterial]) -> list[str]:
     return sorted(names, key=lambda n: _figure_rank(Path(n)))
 
 
-def render_html(runs: list[RunMaterial]) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(r.title)}</th>" for r in runs)
+def render_html(runs: list[RunMaterial], sweeps: Sequence[SweepMaterial] = ()) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>latentcraft report</title>", f"<style>{_CSS}</style></head><body>",
         "<h1>latentcraft report</h1>",
+    ]
+    if runs:
+        parts += _runs_html(runs)
+    parts += [_sweep_html(s) for s in sweeps]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _runs_html(runs: list[RunMaterial]) -> list[str]:
+    e = html.escape
+    head = "".join(f"<th>{e(r.title)}</th>" for r in runs)
+    parts = [
         '<p class="note">Metrics on each run\'s test split (eval.json). Best value per row is highlighted '
         "(↑ higher is better, ↓ lower). DCI follows Eastwood &amp; Williams (ICLR 2018) with gradient-boosted "
         "trees, the 10 classes as one-vs-rest factors, fitted on training codes and scored on test codes; "
@@ -157,20 +196,48 @@ def render_html(runs: list[RunMaterial]) -> str:
             cells.append(f'<td class="figure"><img alt="{e(figure)} of {e(r.title)}" src="{_data_uri(match[0])}"></td>'
                          if match else '<td class="figure">—</td>')
         parts.append(f"<tr><td>{e(Path(figure).stem)}</td>{''.join(cells)}</tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
+    parts.append("</table>")
+    return parts
+
+
+def _sweep_html(sweep: SweepMaterial) -> str:
+    e = html.escape
+    summary = sweep.summary
+    head = "".join(f"<th>{e(m.removeprefix('test_'))} mean ± std</th><th>min</th><th>max</th>"
+                   for m in summary["metrics"])
+    rows = []
+    for s in summary["settings"]:
+        cells = "".join(f"<td>{e(c)}</td>" for m in summary["metrics"] for c in stat_cells(s["metrics"].get(m)))
+        rows.append(f"<tr><td>{e(s['label'])}</td><td>{s['runs_done']}/{s['runs_total']}</td>{cells}</tr>")
+    notes = "<br>".join(e(line) for line in table_notes(summary))
+    images = "".join(f'<img alt="{e(metric)} over seeds" src="{_data_uri(path)}">' for metric, path in sweep.figures)
+    return (f"<h2>{e(sweep.title)}</h2><table><tr><th>setting</th><th>runs</th>{head}</tr>{''.join(rows)}</table>"
+            f'<p class="note">{notes}</p>{images}')
 
 
 # ---- Markdown -------------------------------------------------------------------------------------------
 
 
-def render_markdown(runs: list[RunMaterial], relative_to: Path) -> str:
+def _link(path: Path, relative_to: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), relative_to.resolve())).as_posix()
+
+
+def render_markdown(runs: list[RunMaterial], relative_to: Path, sweeps: Sequence[SweepMaterial] = ()) -> str:
+    lines = ["# latentcraft report", ""]
+    if runs:
+        lines += _runs_markdown(runs, relative_to)
+    for sweep in sweeps:
+        links = [f"![{m} over seeds]({_link(p, relative_to)})" for m, p in sweep.figures]
+        lines += [f"## {sweep.title}", "", markdown_table(sweep.summary), *links, ""]
+    return "\n".join(lines)
+
+
+def _runs_markdown(runs: list[RunMaterial], relative_to: Path) -> list[str]:
     def cell(v: Any, is_best: bool) -> str:
         text = format_value(v)
         return f"**{text}**" if is_best else text
 
-    lines = ["# latentcraft report", "",
-             "Best value per row in **bold** (↑ higher is better, ↓ lower). DCI: Eastwood & Williams (ICLR 2018), "
+    lines = ["Best value per row in **bold** (↑ higher is better, ↓ lower). DCI: Eastwood & Williams (ICLR 2018), "
              "gradient-boosted trees, classes as one-vs-rest factors, held-out test codes. Shortcut rows: the "
              "write-up's single-factor formula on the same test codes.", "",
              "| metric | " + " | ".join(r.title for r in runs) + " |",
@@ -181,11 +248,9 @@ def render_markdown(runs: list[RunMaterial], relative_to: Path) -> str:
     lines += ["", "## Figures", ""]
     for r in runs:
         lines += [f"### {r.title}", ""]
-        for path in r.figures:
-            rel = Path(os.path.relpath(path.resolve(), relative_to.resolve()))
-            lines.append(f"![{path.stem}]({rel.as_posix()})")
+        lines += [f"![{path.stem}]({_link(path, relative_to)})" for path in r.figures]
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def write_report(
@@ -195,16 +260,13 @@ def write_report(
     """Write the HTML report to `out` and its Markdown twin beside it (same name, .md); returns both paths."""
     if not run_dirs:
         raise ValueError("report needs at least one run folder")
-    from .sweep import add_sweep_sections, is_sweep_dir
-
-    sweep_dirs = [Path(d) for d in run_dirs if is_sweep_dir(d)]  # a sweep shows its spread over seeds (sweep.py)
-    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs if not is_sweep_dir(d)]
     out = Path(out)
+    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs if not shows_as_sweep(d)]
+    # A sweep's figures go beside the report, in <report name>_sweeps/<sweep folder name>/.
+    sweeps = [load_sweep(d, out.parent / f"{out.stem}_sweeps" / Path(d).resolve().name)
+              for d in run_dirs if shows_as_sweep(d)]
     out.parent.mkdir(parents=True, exist_ok=True)
     markdown = out.with_suffix(".md")
-    page, text = render_html(runs), render_markdown(runs, out.parent)
-    if sweep_dirs:
-        page, text = add_sweep_sections(page, text, sweep_dirs, out, keep_run_tables=bool(runs))
-    out.write_text(page)
-    markdown.write_text(text)
+    out.write_text(render_html(runs, sweeps))
+    markdown.write_text(render_markdown(runs, out.parent, sweeps))
     return out, markdown

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shlex
-import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from . import checkpoint as ckpt
 from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_split
 from .locking import holds_folder_lock
-from .metrics import best_by, evaluate_split, metric_key
+from .metrics import best_by, evaluate_split
 from .model import LatentModel
 from .objective import kl_weight
 
@@ -212,38 +209,3 @@ def _rewrite_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     text = "".join(json.dumps(m) + "\n" for m in history)
     ckpt.atomic_write(run_dir / ckpt.METRICS_FILE, lambda tmp: tmp.write_text(text))
 
-
-# ---- several seeds, keep the best ------------------------------------------------------
-
-SEEDS_FILE = "seeds.json"
-_BEST_FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.SUMMARY_FILE)
-
-
-@holds_folder_lock("run_dir", "train")
-def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | None = None,
-                resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train seeds seed..seed+n-1 into run_dir/seed-K, copy the best (by `metric`) to run_dir."""
-    run_dir = Path(run_dir)
-    metric = metric_key(metric or config.train.select_metric)
-    data = load_data(config)
-    results = []
-    for offset in range(seeds):
-        seed = config.train.seed + offset
-        seed_config = replace(config, train=replace(config.train, seed=seed))
-        seed_dir = run_dir / f"seed-{seed}"
-        if (seed_dir / ckpt.SUMMARY_FILE).is_file():
-            summary = ckpt.read_summary(seed_dir)  # finished earlier: keep it
-        else:
-            if seed_config.data.labelled_fraction < 1.0:
-                data = load_data(seed_config)  # the labelled subset depends on the seed
-            summary = train(seed_config, seed_dir, resume=resume or seed_dir.exists(), progress=progress, data=data)
-        value = summary["final"].get(metric)
-        if value is None or math.isnan(value):
-            raise ckpt.RunError(f"metric {metric!r} is not reported by this model; choose one of {sorted(summary['final'])}")
-        results.append({"seed": seed, "run_dir": str(seed_dir), metric: value, "final": summary["final"]})
-    best = best_by(metric, results, lambda r: r[metric])
-    for name in _BEST_FILES:
-        shutil.copyfile(Path(best["run_dir"]) / name, run_dir / name)
-    record = {"metric": metric, "best_seed": best["seed"], "best_value": best[metric], "runs": results}
-    ckpt.write_json(run_dir / SEEDS_FILE, record)
-    return record

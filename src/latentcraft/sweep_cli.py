@@ -1,0 +1,61 @@
+"""The `sweep` command: its options, then define_sweep and run_sweep. cli.py lists it with the others."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    from .cli import add_config_options, at_least  # late: cli.py imports this module for its command table
+
+    p = sub.add_parser(
+        "sweep",
+        help="run every grid setting x seed (on Ray when installed) and summarise mean/std/min/max",
+        description="Run every combination of --grid values for --seeds seeds; each trial is an ordinary run "
+        "folder under OUT/trials/. Writes OUT/sweep.json (the definition), OUT/sweep_summary.json and a Markdown "
+        "table OUT/sweep_summary.md. Re-running the same command skips finished trials and resumes interrupted "
+        "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
+        "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
+    )
+    add_config_options(p)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
+                   "(train.lr) or an unambiguous field name (lr) (repeatable)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="seeds per setting (default: 1)")
+    p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
+    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
+    p.add_argument("--metrics", metavar="M1,M2",
+                   help="metrics to summarise (default: the select metric and test_recon_bce)")
+    p.add_argument("--select-metric", metavar="METRIC",
+                   help="metric that names the best run (default: train.select_metric)")
+    p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
+    p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
+    p.add_argument("--resume", action="store_true",
+                   help="accepted for symmetry with train: re-running a sweep always skips finished trials "
+                   "and resumes interrupted ones")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
+
+
+def run_sweep_command(args: argparse.Namespace) -> None:
+    from .checkpoint import RunError
+    from .cli import shortcut_overrides
+    from .config import resolve_config
+    from .sweep_definition import define_sweep
+    from .sweep_run import run_sweep
+    from .sweep_summary import TABLE_FILE, markdown_table
+
+    config = resolve_config(args.preset, args.config, shortcut_overrides(args))
+    definition = define_sweep(config, args.grid, args.seeds)
+    out = Path(args.out or Path("sweeps") / config.name)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    summary = run_sweep(definition, out, metrics, args.select_metric,
+                        "sequential" if args.sequential else "auto", args.address, not args.no_progress)
+    print()
+    print(markdown_table(summary))
+    print(f"sweep folder: {out} (table in {out / TABLE_FILE})")
+    if summary["failed"]:
+        raise RunError(f"{len(summary['failed'])} of {sum(s['runs_total'] for s in summary['settings'])} trials "
+                       "failed (listed above); re-run the same command to retry them")
