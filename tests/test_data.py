@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from latentcraft.config import resolve_config
 from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from latentcraft.data import (
-    DATA_DIR_ENV, DATASETS, DataError, augment, batch_indices, fetch, hide_labels, load_split, locate, parse_idx,
-    read_idx, verify, write_idx,
+    DATA_DIR_ENV, DATASETS, DataError, augment, batch_indices, fetch, hide_labels, load_config_data, load_split,
+    locate, parse_idx, read_idx, verify, write_idx,
 )
 
 # Label counts of the original MNIST files (shared/data/mnist/README.md).
@@ -78,6 +79,17 @@ def test_floats_are_flat_and_scaled(mnist_dir):
     assert x.min() == 0.0 and x.max() == 1.0
     torch.testing.assert_close(x[1], test.images[5].flatten().float() / 255)
     assert test.images.max() == 255  # scaling worked on a copy, not in place
+
+
+def test_a_config_names_its_data(mnist_dir):
+    config = resolve_config(overrides=["data.train_limit=120", "data.test_limit=40", "data.labelled_fraction=0.5"])
+    # The limits are the config's unless given.
+    train = load_config_data(config, "train", data_dir=mnist_dir)
+    test = load_config_data(config, "test", data_dir=mnist_dir)
+    assert len(train) == 120 and len(test) == 40
+    assert (train.labels != UNLABELLED).all()  # hiding labels is the trainer's business
+    assert torch.equal(test.images, load_split("mnist", "test", limit=40).images)
+    assert len(load_config_data(config, "test", data_dir=mnist_dir, limit=0)) == 10_000
 
 
 def test_locate_prefers_the_explicit_folder_and_accepts_a_dataset_subfolder(tmp_path, mnist_dir, monkeypatch):

@@ -7,9 +7,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft import export
+from latentcraft import export, onnx_graphs, site_bundle
 from latentcraft.checkpoint import load_model
-from latentcraft.config import resolve_config
+from latentcraft.config import preset_names, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data import load_split
 from latentcraft.preprocess import FIT_SIDE, preprocess_drawing
@@ -64,7 +64,8 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert manifest["features"] == {"sliders": True, "drawing": True, "traversal": True, "plane": False}
     assert manifest["conditional"] is False and manifest["files"]["classifier"] is None
     assert "routing" in manifest["techniques"]
-    assert all(err <= export.CHECK_TOLERANCE for err in manifest["check"]["max_abs_error"].values())
+    assert set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder"}
+    assert all(0 <= err <= 1e-4 for err in manifest["check"]["max_abs_error"].values())
     for name in export.ORT_FILES:
         assert (site / export.VENDOR_DIR / name).stat().st_size > 0
     for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "lc.js", "preprocess.js"):
@@ -128,20 +129,20 @@ def test_conditional_decoder_takes_a_label(conditional_site):
 
 def test_classifier_graph_and_decision_regions(classifier_site):
     run, site, manifest = classifier_site
-    assert manifest["classifier"] is True
+    assert manifest["classifier"] is True and set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder", "classifier"}
     model = load_model(run)
     x = load_split("mnist", "test", limit=16).floats()
     with torch.no_grad():
         mu, _ = model.encode(x)
         want = model(x).extras["class_logits"]
-    (logits,) = session(site / export.CLASSIFIER_FILE).run(None, {"z": mu.numpy()})
+    (logits,) = session(site / manifest["files"]["classifier"]).run(None, {"z": mu.numpy()})
     np.testing.assert_allclose(logits, want.numpy(), atol=1e-5)
 
     regions = manifest["plane"]["regions"]
     n = regions["resolution"]
     raster = np.frombuffer((site / regions["file"]).read_bytes(), np.uint8).reshape(n, n)
     x0, x1, y0, y1 = manifest["plane"]["extent"]
-    head = export.classifier_head(model)
+    head = model.techniques["classifier"].predict
     for row, col in [(0, 0), (n - 1, n - 1), (n // 3, 2 * n // 3), (n // 2, n // 5)]:
         point = torch.tensor([[x0 + (col + 0.5) / n * (x1 - x0), y1 - (row + 0.5) / n * (y1 - y0)]])
         with torch.no_grad():
@@ -150,7 +151,7 @@ def test_classifier_graph_and_decision_regions(classifier_site):
 
 def test_self_check_catches_a_mismatched_graph(routed_site, tmp_path, monkeypatch):
     run, _, _ = routed_site
-    real_export = export.onnx_export
+    real_export = onnx_graphs.onnx_export
 
     def export_a_perturbed_copy(module, args, path, inputs, outputs):
         import copy
@@ -161,7 +162,7 @@ def test_self_check_catches_a_mismatched_graph(routed_site, tmp_path, monkeypatc
                 p.add_(1e-3)
         real_export(twin, args, path, inputs, outputs)
 
-    monkeypatch.setattr(export, "onnx_export", export_a_perturbed_copy)
+    monkeypatch.setattr(onnx_graphs, "onnx_export", export_a_perturbed_copy)
     with pytest.raises(export.ExportError, match="disagree on output"):
         export.export_site(run, tmp_path / "site", max_digits=64)
 
@@ -170,14 +171,14 @@ def test_check_graph_names_the_graph_and_output(routed_site):
     run, site, _ = routed_site
     model = load_model(run)
     x = load_split("mnist", "test", limit=8).floats().numpy()
-    assert export.check_graph(site / export.ENCODER_FILE, model.encode, {"x": x}) <= export.CHECK_TOLERANCE
+    assert export.check_graph(site / export.ENCODER_FILE, model.encode, {"x": x}) <= export.CHECK_ATOL
     shifted = lambda t: tuple(v + 1e-3 for v in model.encode(t))  # noqa: E731
     with pytest.raises(export.ExportError, match=r"encoder.onnx.*'mu'"):
         export.check_graph(site / export.ENCODER_FILE, shifted, {"x": x})
 
 
 def test_missing_runtime_is_a_clear_error(routed_site, tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "runtime_sources", lambda: [tmp_path / "nowhere"])
+    monkeypatch.setattr(site_bundle, "runtime_sources", lambda: [tmp_path / "nowhere"])
     with pytest.raises(export.ExportError, match="scripts/setup.sh"):
         export.find_runtime()
 
@@ -220,6 +221,41 @@ def test_routed_sliders_stretch_to_codes_past_three(routed_site):
     model = load_model(run)
     mu = np.zeros((200, 10), dtype=np.float32)
     mu[:, 3] = np.linspace(0.0, 4.2, 200)  # one coordinate's codes reach 4.2
-    ranges = export.slider_ranges(model, mu)
+    ranges = site_bundle.slider_ranges(model, mu)
     assert ranges[3]["max"] == 4.5 and ranges[0]["max"] == 3.0
     assert all(r["min"] == 0.0 and r["step"] == 0.1 for r in ranges)
+
+
+# ---- the self-check's tolerance, and every preset through export ------------------------------------
+
+
+def test_check_graph_tolerance_is_relative_for_large_outputs(tmp_path):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 3)
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) * 1000  # outputs of order 1000
+    onnx_graphs.onnx_export(layer, (torch.from_numpy(x),), tmp_path / "big.onnx", ["x"], ["y"])
+    # A float32 rounding-sized relative difference passes although it is far above CHECK_ATOL in absolute terms ...
+    nudged = lambda t: (layer(t) * (1 + 3 * onnx_graphs.CHECK_RTOL / 10),)  # noqa: E731
+    assert onnx_graphs.check_graph(tmp_path / "big.onnx", nudged, {"x": x}) > 10 * onnx_graphs.CHECK_ATOL
+    # ... and a real disagreement fails, naming graph and output.
+    wrong = lambda t: (layer(t) * (1 + 10 * onnx_graphs.CHECK_RTOL),)  # noqa: E731
+    with pytest.raises(export.ExportError, match=r"big.onnx.*output 'y'"):
+        onnx_graphs.check_graph(tmp_path / "big.onnx", wrong, {"x": x})
+
+
+@pytest.fixture(scope="module")
+def tiny_data(mnist_dir):
+    return load_split("mnist", "train", limit=256), load_split("mnist", "test", limit=200)
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_preset_exports_after_a_short_training(preset, tiny_data, tmp_path):
+    config = resolve_config(preset, overrides=["train.epochs=1", "train.threads=1", "data.train_limit=256",
+                                               "data.test_limit=200"])
+    train(config, tmp_path / "run", progress=False, data=tiny_data)
+    manifest = export.export_site(tmp_path / "run", tmp_path / "site", max_digits=100)
+    assert manifest["name"] == preset and manifest["digits"] == 100
+    graphs = {"encoder", "decoder"} | ({"classifier"} if config.classifier.enabled else set())
+    assert set(manifest["check"]["max_abs_error"]) == graphs
+    for name in graphs:
+        assert (tmp_path / "site" / f"{name}.onnx").stat().st_size > 0

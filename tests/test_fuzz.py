@@ -437,11 +437,12 @@ TEMPLATE_CASES = [("t.npy", v) for v in NPY_CASES] + [("t.png", v) for v in IMAG
 
 
 @pytest.mark.parametrize("file, variant", TEMPLATE_CASES, ids=[f"{f}: {v}" for f, v in TEMPLATE_CASES])
-def test_corrupt_templates(tmp_path, file, variant):
+def test_corrupt_templates(tmp_path, dataset, file, variant):
     good, cases = (GOOD_NPY, NPY_CASES) if file.endswith(".npy") else (GOOD_PNG, IMAGE_CASES)
     corrupt(tmp_path / file, cases[variant], good)
-    assert_clean_failure(["config", "--set", "anchors.enabled=true", "--set", "anchors.weights=[1.0]",
-                          "--set", f"anchors.templates={json.dumps([str(tmp_path / file)])}"])
+    assert_clean_failure(["train", *TINY, "--set", "anchors.enabled=true", "--set", "anchors.weights=[1.0]",
+                          "--set", f"anchors.templates={json.dumps([str(tmp_path / file)])}", "--epochs", "1",
+                          "--data-dir", str(dataset), "--run-dir", str(tmp_path / "run")], names=file)
 
 
 # ---- as a real process: nothing but the one line reaches the terminal ----------------------------

@@ -1,4 +1,4 @@
-"""objective.py: the closed-form KL, the reconstruction terms, the reference loss and β warm-up."""
+"""objective.py: the closed-form KL, the reconstruction terms, the reference loss, β warm-up and the registry."""
 
 import math
 
@@ -6,9 +6,12 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from latentcraft.config import ObjectiveConfig
+from latentcraft.config import Config, ConfigError, ObjectiveConfig
 from latentcraft.constants import IMAGE_PIXELS
-from latentcraft.objective import gaussian_kl, kl_weight, reconstruction_error, reference_loss
+from latentcraft.objective import (
+    ELBO, OBJECTIVES, Autoencoder, Reference, gaussian_kl, kl_weight, make_objective, reconstruction_error,
+    reference_loss,
+)
 
 
 def _diag_normal(mu: torch.Tensor, std: torch.Tensor) -> Independent:
@@ -76,3 +79,39 @@ def test_kl_weight_ramps_linearly_then_holds():
     assert kl_weight(ObjectiveConfig(beta=2.0), 0.0) == 2.0
     ramp = ObjectiveConfig(beta=2.0, kl_warmup_epochs=4)
     assert [kl_weight(ramp, e) for e in (0, 1, 2, 4, 9)] == [0.0, 0.5, 1.0, 2.0, 2.0]
+
+
+# ---- the objective registry: each objective owns its sampling and its loss ------------------------------
+
+
+def test_each_objective_samples_with_its_own_reading_of_the_variance_head():
+    mu, v = torch.tensor([[0.5, -1.0, 2.0]]), torch.tensor([[-0.4, 0.3, -2.0]])
+    config = Config.from_dict({}).objective
+    for objective, std in ((ELBO(config), torch.exp(0.5 * v)), (Reference(config), v)):
+        torch.manual_seed(0)
+        sample = objective.sample(mu, v)
+        torch.manual_seed(0)
+        torch.testing.assert_close(sample, mu + std * torch.randn_like(mu))
+        torch.testing.assert_close(objective.posterior_std(v), std.abs())  # the reference quirk: v is σ, sign aside
+    assert torch.equal(Autoencoder(config).sample(mu, v), mu)
+
+
+def test_make_objective_follows_the_config():
+    assert type(make_objective(Config.from_dict({}))) is ELBO
+    assert type(make_objective(Config.from_dict({"objective": {"kind": "reference"}}))) is Reference
+    assert type(make_objective(Config.from_dict({"model": {"deterministic": True}}))) is Autoencoder
+    assert set(OBJECTIVES) == {"elbo", "reference"}
+    with pytest.raises(ConfigError, match="objective.kind: 'iwae' is not one of elbo, reference"):
+        Config.from_dict({"objective": {"kind": "iwae"}})
+
+
+def test_only_the_elbo_reports_a_gaussian_kl():
+    config = Config.from_dict({}).objective
+    mu, v = torch.randn(4, 3), torch.randn(4, 3)
+    torch.testing.assert_close(ELBO(config).elbo_kl(mu, v), gaussian_kl(mu, v))
+    assert Reference(config).elbo_kl(mu, v) is None and Autoencoder(config).elbo_kl(mu, v) is None
+    x, logits = torch.rand(4, IMAGE_PIXELS), torch.randn(4, IMAGE_PIXELS)
+    recon, kl = Autoencoder(config).loss(x, logits, mu, v, None)
+    assert kl.item() == 0.0 and recon.item() == pytest.approx(reconstruction_error(logits, x, "bce").mean().item())
+    with pytest.raises(ValueError, match="deterministic"):
+        Autoencoder(config).posterior_std(v)

@@ -76,7 +76,8 @@ def test_two_dimensional_figures(tmp_path, test_set):
     scatter = plots.plot_scatter(model, test_set, tmp_path / "s.png")
     _assert_drawn(scatter, size, min_share=0.005)
     assert _coloured_pixels_in_axes(scatter) > 200  # 120 coloured points
-    regions = plots.plot_decision_regions(model, test_set, tmp_path / "d.png")
+    (regions,) = model.techniques["classifier"].figures(model, test_set, tmp_path)  # the head draws its regions
+    assert regions.name == "decision_regions.png"
     _assert_drawn(regions, size, min_share=0.005)
     # The regions are pale (drawn at alpha 0.35) but fill the axes box.
     assert _coloured_pixels_in_axes(regions, min_saturation=20) > 0.8 * 0.8 * 0.68 * size[0] * size[1]
@@ -84,8 +85,9 @@ def test_two_dimensional_figures(tmp_path, test_set):
     _assert_drawn(grid, _pixels(plots.grid_figure_size(plots.GRID_STEPS_2D, plots.GRID_STEPS_2D)))
     with pytest.raises(ValueError, match="2-D"):
         plots.plot_scatter(_model(), test_set, tmp_path / "x.png")
-    with pytest.raises(ValueError, match="classifier"):
-        plots.plot_decision_regions(_model("model.latent_dim=2"), test_set, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="2-D"):
+        plots.plot_decision_regions(_model("classifier.enabled=true"), test_set, tmp_path / "x.png",
+                                    lambda z: z, "regions")
 
 
 def test_conditional_decoder_gets_a_label(tmp_path, test_set):
@@ -97,6 +99,7 @@ def test_conditional_decoder_gets_a_label(tmp_path, test_set):
         plots.decode_images(model, codes)
     written = plots.make_figures(model, test_set, tmp_path)
     assert {p.name for p in written} >= {"scatter.png", "latent_grid.png", "unit_vectors.png"}
+    assert "decision_regions.png" not in {p.name for p in written}  # no head, no regions
 
 
 def test_interpolation_path_moves_the_shift_from_digit_to_digit():

@@ -8,12 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal, kl_divergence
 
+from latentcraft.checkpoint import load_model
 from latentcraft.config import Config, ConfigError, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from latentcraft.data import ImageSet, load_split
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
-from latentcraft.shaping import class_means
+from latentcraft.shaping import check_files, class_means
 from latentcraft.templates import TemplateError, donut, read_file, resolve_template, stick
+from latentcraft.train import train
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 
@@ -195,6 +198,8 @@ def test_user_templates_from_npy_and_png(tmp_path):
     torch.testing.assert_close(read_file(tmp_path / "bar.png"), torch.from_numpy(mask).flatten())
     config = Config.from_dict({"anchors": {"enabled": True, "templates": [str(tmp_path / "bar.png")], "weights": [1.0]}})
     model = LatentModel(config)
+    assert torch.isnan(model.techniques["anchors"].templates[0]).all()  # building reads no file
+    model.fit(ImageSet(torch.zeros(1, IMAGE_SIDE, IMAGE_SIDE, dtype=torch.uint8), torch.zeros(1, dtype=torch.long)))
     torch.testing.assert_close(model.techniques["anchors"].templates[0], torch.from_numpy(mask).flatten())
 
 
@@ -225,7 +230,6 @@ def test_class_mean_template_is_the_mean_labelled_image(mnist_dir):
     ({"model": {"deterministic": True}, "anchors": {"enabled": True}}, "anchors.enabled"),
     ({"anchors": {"enabled": True, "templates": ["donut"], "weights": [1.0, -1.0]}}, "anchors.weights"),
     ({"anchors": {"enabled": True, "templates": ["donut", "class-mean:12"]}}, r"anchors.templates\[1\]"),
-    ({"anchors": {"enabled": True, "templates": ["donut", "no/such/file.npy"]}}, r"anchors.templates\[1\]"),
     ({"anchors": {"enabled": True, "dims": [10]}}, "anchors.dims"),
     ({"classifier": {"enabled": True, "hidden": [0]}}, "classifier.hidden"),
     ({"classifier": {"enabled": True, "weight": -1}}, "classifier.weight"),
@@ -235,16 +239,53 @@ def test_bad_technique_fields_fail_at_config_time(raw, field):
         Config.from_dict(raw)
 
 
-@pytest.mark.parametrize("shape", [(27, 27), (28, 28, 3), (783,)])
-def test_a_template_of_the_wrong_shape_fails_at_config_time(tmp_path, shape):
+@pytest.mark.parametrize("values, problem", [
+    (np.ones((27, 27)), "shape"), (np.ones((28, 28, 3)), "shape"), (np.ones(783), "shape"),
+    (np.full((28, 28), np.nan), "NaN"), (None, "no such file"),
+])
+def test_a_bad_template_file_fails_when_training_starts(tmp_path, values, problem):
     path = tmp_path / "bad.npy"
-    np.save(path, np.ones(shape, dtype=np.float32))
+    if values is not None:
+        np.save(path, values.astype(np.float32))
     config_file = tmp_path / "run.toml"
     config_file.write_text(f'[anchors]\nenabled = true\ntemplates = ["donut", "{path}"]\n')
-    with pytest.raises(ConfigError, match=r"anchors.templates\[1\].*shape"):
-        resolve_config(config_file=config_file)
-    with pytest.raises(TemplateError, match="shape"):
-        read_file(path)
+    config = resolve_config(config_file=config_file)  # parsing reads no template file
+    with pytest.raises(ConfigError, match=rf"anchors.templates\[1\].*{problem}"):
+        check_files(config)
+    with pytest.raises(ConfigError, match=rf"anchors.templates\[1\].*{problem}"):
+        train(config, tmp_path / "run", progress=False)  # before any data is read or any file written
+    assert not (tmp_path / "run").exists()
+    if values is not None:
+        with pytest.raises(TemplateError, match=problem):
+            read_file(path)
+
+
+def test_unfitted_data_templates_refuse_to_score():
+    model = _model({"model": {**SMALL, "latent_dim": 2},
+                    "anchors": {"enabled": True, "templates": ["donut", "class-mean:1"]}})
+    with pytest.raises(RuntimeError, match=r"class-mean:1.*fit"):
+        model.train()(torch.rand(2, IMAGE_PIXELS))
+
+
+def test_a_saved_run_keeps_its_templates_and_loads_from_anywhere(tmp_path, monkeypatch, mnist_dir):
+    mask = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    mask[4:24, 12:16] = 1.0
+    np.save(tmp_path / "bar.npy", mask)
+    monkeypatch.chdir(tmp_path)
+    config = resolve_config(overrides=[
+        "model.encoder_hidden=[16]", "model.decoder_hidden=[16]", "model.latent_dim=2", "anchors.enabled=true",
+        'anchors.templates=["bar.npy", "class-mean:3"]', "anchors.weights=[1, -1]", "train.epochs=1",
+        "data.train_limit=200", "data.test_limit=100", "train.threads=1",
+    ])
+    train(config, tmp_path / "run", progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # "bar.npy" no longer resolves: the weights must carry it
+    templates = load_model(tmp_path / "run").techniques["anchors"].templates
+    torch.testing.assert_close(templates[0], torch.from_numpy(mask).flatten())
+    train_images = load_split("mnist", "train", limit=200)
+    threes = train_images.images[train_images.labels == 3].reshape(-1, IMAGE_PIXELS).float() / 255
+    torch.testing.assert_close(templates[1], threes.mean(0))
 
 
 def test_routing_map_past_the_latent_fails_through_resolve_config():
@@ -277,12 +318,65 @@ def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, m
 
 
 @pytest.mark.parametrize("values, message", [
-    (np.full((28, 28), np.nan, dtype=np.float32), "NaN or infinite"),
-    (np.where(np.eye(28) > 0, np.inf, 0).astype(np.float64), "NaN or infinite"),
+    (np.where(np.eye(28) > 0, np.inf, 0), "NaN or infinite"),
     (np.full((28, 28), "a"), "values; a template is a 28x28 array of numbers"),
 ])
-def test_a_template_of_nan_or_non_numbers_fails_at_config_time(tmp_path, values, message):
+def test_a_template_of_infinities_or_non_numbers_fails_when_training_starts(tmp_path, values, message):
     path = tmp_path / "bad.npy"
     np.save(path, values)
+    config = Config.from_dict({"anchors": {"enabled": True, "templates": [str(path)], "weights": [1.0]}})
     with pytest.raises(ConfigError, match=rf"anchors.templates\[0\]: .*bad.npy: .*{message}"):
-        Config.from_dict({"anchors": {"enabled": True, "templates": [str(path)], "weights": [1.0]}})
+        check_files(config)
+
+
+# ---- a technique owns its read-outs: metrics and figures loop over techniques ----------------------------
+
+
+@pytest.fixture
+def restore_metric_registry():
+    from latentcraft.metric_registry import METRICS
+
+    saved = dict(METRICS)
+    yield
+    METRICS.clear()
+    METRICS.update(saved)
+
+
+def test_a_new_technique_with_a_prediction_and_a_figure_needs_nothing_outside_shaping(
+        monkeypatch, tmp_path, mnist_dir, restore_metric_registry):
+    from latentcraft import shaping
+    from latentcraft.data import load_split
+    from latentcraft.metric_registry import PREDICTION, Metric, registered
+    from latentcraft.metrics import evaluate_split
+    from latentcraft.plots import make_figures
+
+    class SignOfFirstCode(shaping.Technique):
+        """Toy: reads "0" when μ₀ > 0, else "1"."""
+
+        metrics = {"test_sign_accuracy": Metric("sign-of-μ₀ accuracy", True, PREDICTION)}
+        prediction_metric = "sign_accuracy"
+
+        @classmethod
+        def from_config(cls, config):
+            return cls()
+
+        def predict(self, mu):
+            scores = torch.full((len(mu), NUM_CLASSES), -1.0)
+            scores[:, 0], scores[:, 1] = mu[:, 0], -mu[:, 0]
+            return scores
+
+        def figures(self, model, data, out_dir):
+            path = out_dir / "sign.txt"
+            path.write_text(str(len(data)))
+            return [path]
+
+    assert registered()["test_sign_accuracy"].label == "sign-of-μ₀ accuracy"  # defining the class registered it
+    monkeypatch.setitem(shaping.TECHNIQUES, "conditional", SignOfFirstCode)  # borrow an existing config section
+    model = _model({"model": {**SMALL, "latent_dim": 3}, "conditional": {"enabled": True}})
+    test = load_split("mnist", "test", limit=60)
+    with torch.no_grad():
+        mu, _ = model.eval().encode(test.floats())
+    expected = (torch.where(mu[:, 0] > 0, 0, 1) == test.labels).float().mean().item()
+    assert evaluate_split(model, test)["test_sign_accuracy"] == pytest.approx(expected)
+    written = make_figures(model, test, tmp_path, None)
+    assert tmp_path / "sign.txt" in written and (tmp_path / "sign.txt").read_text() == "60"

@@ -10,6 +10,7 @@ import torch
 from latentcraft.checkpoint import load_model, save_model
 from latentcraft.config import Config, preset_names, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.data import load_split
 from latentcraft.model import LatentModel
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
@@ -72,11 +73,18 @@ VARIANTS = {
 TECHNIQUE_SECTIONS = ("routing", "conditional", "prior", "anchors", "classifier")
 
 
+@pytest.fixture(scope="module")
+def train_slice(mnist_dir):  # class-mean anchors are fitted on training images
+    return load_split("mnist", "train", limit=300)
+
+
 @pytest.fixture(params=list(VARIANTS), ids=list(VARIANTS))
-def variant(request, mnist_dir):  # mnist_dir: class-mean anchors read the training images
+def variant(request, train_slice):
     torch.manual_seed(0)
     config = Config.from_dict(VARIANTS[request.param])
-    return config, LatentModel(config)
+    model = LatentModel(config)
+    model.fit(train_slice)
+    return config, model
 
 
 def _batch(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import ConfigError, preset_dict, preset_names, resolve_config
+from .datasets import DATASETS
 from .errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
 from .sweep_cli import add_sweep, run_sweep_command
 
@@ -81,7 +82,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_config_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
-    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="dataset to train on (default: mnist)")
+    p.add_argument("--dataset", choices=list(DATASETS), help="dataset to train on (default: mnist)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
@@ -151,7 +152,7 @@ def _run_config(args: argparse.Namespace) -> None:
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="locate (or --download) a dataset and verify its checksums")
-    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--dataset", default="mnist", choices=list(DATASETS))
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--download", action="store_true")
 
@@ -220,12 +221,11 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 def _run_plot(args: argparse.Namespace) -> None:
     from .checkpoint import load_model
-    from .data import load_split
+    from .data import load_config_data
     from .plots import PlotOptions, make_figures
 
     model = load_model(args.run_dir)
-    d = model.config.data
-    test = load_split(d.dataset, "test", args.data_dir or d.data_dir, d.download, d.test_limit)
+    test = load_config_data(model.config, "test", args.data_dir)
     if args.grid_range == ["data"]:
         grid = None
     else:

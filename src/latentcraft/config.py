@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from .constants import NUM_CLASSES
+from .datasets import DATASETS
 
 
 MAX_LAYER_SIZE = 8192  # units in any layer, the latent included
@@ -32,7 +33,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # "mnist" or "fashion-mnist"
+    dataset: str = "mnist"  # a key of datasets.DATASETS: "mnist" or "fashion-mnist"
     data_dir: str | None = None  # folder with the IDX files; None = search the usual places
     download: bool = False  # fetch missing files from the standard mirrors (checksummed)
     train_limit: int = 0  # use only the first N training images (0 = all 60,000)
@@ -213,8 +214,7 @@ def _type_name(hint: Any) -> str:
 def validate(config: Config) -> None:
     """Cross-field checks that a dataclass type cannot express; messages name the field."""
     choices = {
-        "data.dataset": (config.data.dataset, ("mnist", "fashion-mnist")),
-        "objective.kind": (config.objective.kind, ("elbo", "reference")),
+        "data.dataset": (config.data.dataset, tuple(DATASETS)),
         "objective.reconstruction": (config.objective.reconstruction, ("bce", "gaussian")),
         "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none")),
         "train.precision": (config.train.precision, ("bf16", "fp32")),
@@ -223,10 +223,13 @@ def validate(config: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    from .nets import BODIES  # late import: nets imports torch
+    from .nets import BODIES  # late imports: both registries import torch
+    from .objective import OBJECTIVES
 
-    if config.model.body not in BODIES:
-        raise ConfigError(f"model.body: {config.model.body!r} is not one of {', '.join(BODIES)}")
+    for key, value, registry in (("model.body", config.model.body, BODIES),
+                                 ("objective.kind", config.objective.kind, OBJECTIVES)):
+        if value not in registry:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(registry)}")
     positive = {
         "model.latent_dim": config.model.latent_dim,
         "train.epochs": config.train.epochs,
@@ -274,6 +277,11 @@ def validate(config: Config) -> None:
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
             f"so it needs 2 channel counts, got {config.model.conv_channels}"
         )
+    from .metric_registry import registered
+
+    if config.train.select_metric not in registered():
+        raise ConfigError(f"train.select_metric: {config.train.select_metric!r} is not a metric; "
+                          f"choose one of {', '.join(registered())}")
     if not 0.0 <= config.data.labelled_fraction <= 1.0:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
     if config.train.lr <= 0:
@@ -336,7 +344,7 @@ def _validate_classifier(config: Config) -> None:
 
 
 def _validate_anchors(config: Config) -> None:
-    from .templates import TemplateError, check_template  # late import: templates reads files
+    from .templates import TemplateError, check_name  # late import: templates imports torch
 
     a = config.anchors
     _needs_kl(config, "anchors")
@@ -348,7 +356,7 @@ def _validate_anchors(config: Config) -> None:
         )
     for i, spec in enumerate(a.templates):
         try:
-            check_template(spec)
+            check_name(spec)
         except TemplateError as err:
             raise ConfigError(f"anchors.templates[{i}]: {err}") from None
     if a.dims is not None:

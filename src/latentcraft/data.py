@@ -1,4 +1,4 @@
-"""Datasets: IDX reading, locating/downloading, in-memory batches.
+"""Datasets: IDX reading, locating/downloading, in-memory batches (the known datasets: datasets.py).
 
 The whole dataset lives in memory as a uint8 tensor (60,000 x 28 x 28 is 47 MB);
 batches are drawn by index with no per-sample Python, converted to float and
@@ -17,60 +17,23 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from .datasets import DATASETS
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DATA_DIR_ENV = "LATENTCRAFT_DATA_DIR"
 
 
 class DataError(RuntimeError):
     """A dataset file is missing or malformed; the message names the file and the fix."""
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    files: dict[str, tuple[str, str]]  # split -> (images file, labels file), uncompressed names
-    md5: dict[str, str]  # uncompressed file name -> MD5 of its uncompressed bytes
-    mirrors: tuple[str, ...]  # base URLs serving "<name>.gz"
-    system_dirs: tuple[str, ...]  # where OS packages install it
-
-
-_IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-DATASETS = {
-    "mnist": DatasetSpec(
-        files=_IDX_FILES,
-        md5={
-            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-        },
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        ),
-        system_dirs=("/usr/share/datasets/mnist",),
-    ),
-    "fashion-mnist": DatasetSpec(
-        files=_IDX_FILES,
-        md5={
-            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-        },
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        system_dirs=("/usr/share/datasets/fashion-mnist",),
-    ),
-}
 
 
 # ---- IDX format ---------------------------------------------------------------
@@ -286,6 +249,19 @@ def load_split(
     if limit:
         images, labels = images[:limit], labels[:limit]
     return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+
+
+def load_config_data(config: Config, split: str, data_dir: str | Path | None = None,
+                     limit: int | None = None) -> ImageSet:
+    """The `split` ("train" or "test") of the dataset a config names, with every label.
+
+    data_dir: where to look first (None = the config's data.data_dir, then the usual places);
+    limit: the first N images (None = the config's train_limit / test_limit; 0 = all).
+    """
+    d = config.data
+    if limit is None:
+        limit = d.train_limit if split == "train" else d.test_limit
+    return load_split(d.dataset, split, data_dir or d.data_dir, d.download, limit)
 
 
 def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int) -> torch.Tensor:

@@ -2,18 +2,19 @@
 
 What is measured (all on the test split, using μ, never a sample, for codes):
 reconstruction (BCE and squared error per image), the model's loss, a
-one-sample ELBO and optionally an importance-sampled log p(x); argmax accuracy
-and confusion matrix for routed models; linear and k-NN probes on μ; DCI
-(Eastwood & Williams 2018) and the write-up's single-factor shortcut; routing
-selectivity per coordinate. Probes and DCI trees are fitted on codes of
-training images and scored on the test codes (held out).
+one-sample ELBO and optionally an importance-sampled log p(x); the accuracy of
+each technique's prediction and whatever else a technique reads from the codes
+(routing: confusion matrix and selectivity per coordinate); linear and k-NN
+probes on μ; DCI (Eastwood & Williams 2018) and the write-up's single-factor
+shortcut. Probes and DCI trees are fitted on codes of training images and
+scored on the test codes (held out). Metric names, labels and directions are
+in metric_registry.py.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,44 +22,13 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .constants import NUM_CLASSES
-from .data import load_split
+from .data import load_config_data
 from .dci import dci, dci_shortcut, one_vs_rest
-from .metrics import (
-    confusion_matrix, encode_split, evaluate_split, importance_log_likelihood, probe_accuracies,
-    routed_predictions, routing_selectivity,
-)
+from .metric_registry import METRICS, format_value, metric_label
+from .metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
 
 EVAL_FILE = "eval.json"
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    label: str  # what the table calls it
-    higher_is_better: bool | None  # which way "best" points in the report; None = not comparable across runs
-
-
-# Scalar metrics in eval.json's "metrics", in table order.
-METRICS: dict[str, MetricInfo] = {
-    "test_recon_bce": MetricInfo("reconstruction BCE / image (nats)", False),
-    "test_recon_sq": MetricInfo("reconstruction squared error / image", False),
-    # Each run's own objective: different objectives give numbers on different scales, so no "best".
-    "test_loss": MetricInfo("training loss (eval mode, own objective)", None),
-    "test_elbo": MetricInfo("ELBO / image (nats, 1 sample)", True),
-    "test_log_likelihood": MetricInfo("log p(x) / image (importance-sampled)", True),
-    "test_argmax_accuracy": MetricInfo("argmax accuracy of μ (routed)", True),
-    "test_classifier_accuracy": MetricInfo("classifier head accuracy", True),
-    "linear_probe_accuracy": MetricInfo("linear probe accuracy on μ", True),
-    "knn_probe_accuracy": MetricInfo("k-NN probe accuracy on μ", True),
-    "dci_disentanglement": MetricInfo("DCI disentanglement D", True),
-    "dci_completeness": MetricInfo("DCI completeness C", True),
-    "dci_informativeness": MetricInfo("DCI informativeness I (held-out, one-vs-rest)", True),
-    "shortcut_disentanglement": MetricInfo("shortcut D = Σp² (SPEC §2, not E&W)", True),
-    "shortcut_completeness": MetricInfo("shortcut C = max p (SPEC §2, not E&W)", True),
-    "shortcut_informativeness": MetricInfo("shortcut I (train = test codes)", True),
-    "mean_selectivity": MetricInfo("mean routing selectivity", True),
-}
-
 
 STAGES = ["load data", "reconstruction and ELBO", "encode", "probes", "DCI", "DCI shortcut"]
 
@@ -95,11 +65,9 @@ def evaluate_run(
     run_dir = Path(run_dir)
     model = ckpt.load_model(run_dir)
     config = model.config
-    d = config.data
-    limit = d.test_limit if test_limit is None else test_limit
     stages = _Stages(progress)
-    test = load_split(d.dataset, "test", data_dir or d.data_dir, d.download, limit)
-    fit = load_split(d.dataset, "train", data_dir or d.data_dir, d.download, fit_limit)
+    test = load_config_data(config, "test", data_dir, test_limit)
+    fit = load_config_data(config, "train", data_dir, fit_limit)
     stages.done("load data")
 
     metrics: dict[str, float] = dict(evaluate_split(model, test, config.train.eval_batch_size))
@@ -121,15 +89,10 @@ def evaluate_run(
     mu_fit, _ = encode_split(model, fit, config.train.eval_batch_size)
     stages.done("encode")
 
-    if "routing" in model.techniques:
-        routes = config.route_map()
-        predicted = routed_predictions(mu_test, routes)  # evaluate_split already gave their accuracy
-        record["confusion_matrix"] = confusion_matrix(predicted, test.labels)
-        shares = routing_selectivity(mu_test, test.labels, routes)
-        record["selectivity"] = shares
-        owned = [s for s in shares if s is not None]
-        if owned:
-            metrics["mean_selectivity"] = sum(owned) / len(owned)
+    for technique in model.techniques.values():  # e.g. routing's confusion matrix and selectivity
+        extra_metrics, extra_record = technique.evaluate_codes(mu_test, test.labels)
+        metrics.update(extra_metrics)
+        record.update(extra_record)
 
     metrics.update(probe_accuracies(mu_fit, fit.labels, mu_test, test.labels))
     stages.done("probes")
@@ -159,18 +122,6 @@ def evaluate_run(
 def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / EVAL_FILE
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def metric_label(name: str) -> str:
-    return METRICS[name].label if name in METRICS else name
-
-
-def format_value(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
-    return str(value)
 
 
 def format_table(record: dict[str, Any]) -> str:

@@ -7,9 +7,8 @@ and the functions below. DCI lives in dci.py.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, TypeVar
-
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +16,19 @@ from tqdm.auto import tqdm
 
 from .constants import NUM_CLASSES
 from .data import ImageSet
-from .model import LatentModel
-from .objective import gaussian_kl
+from .metric_registry import best_by, higher_is_better, metric_key  # noqa: F401  (best_by, metric_key: for callers of metrics)
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # the techniques (shaping.py) import the read-outs below, and the model imports them
+    from .model import LatentModel
+
+
+def lower_is_better(metric: str) -> bool:
+    return not higher_is_better(metric)
+
+
+def routed_scores(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
+    """Per label, the largest activation among its routed coordinates.  # (B, C)"""
+    return torch.stack([mu[:, coords].max(dim=1).values for coords in routes], dim=1)
 
 
 def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
@@ -28,23 +36,7 @@ def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tenso
 
     With the default one-coordinate-per-digit map this is argmax of μ (SPEC §1).
     """
-    scores = torch.stack([mu[:, coords].max(dim=1).values for coords in routes], dim=1)  # (B, C)
-    return scores.argmax(dim=1)
-
-
-def metric_key(name: str) -> str:
-    """A metric as the run records name it: bare names mean the test split ("argmax_accuracy")."""
-    return name if name.startswith(("test_", "train_")) else f"test_{name}"
-
-
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric for word in ("loss", "recon", "kl", "error"))
-
-
-def best_by(metric: str, items: Iterable[T], value: Callable[[T], float]) -> T:
-    """The item whose value is best for `metric`: lowest for losses and errors, else highest."""
-    sign = -1 if lower_is_better(metric) else 1
-    return max(items, key=lambda item: sign * value(item))
+    return routed_scores(mu, routes).argmax(dim=1)
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
@@ -65,10 +57,11 @@ def encode_split(model: LatentModel, data: ImageSet, batch_size: int = 2000) -> 
 
 @torch.no_grad()
 def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, prefix: str = "test_") -> dict[str, float]:
-    """Per-image reconstruction errors, KL, loss and (for routed models) argmax accuracy of μ."""
+    """Per-image reconstruction errors, KL, loss, and the accuracy of each technique's prediction from μ."""
     model.eval()
     totals: dict[str, float] = {}
-    predictions = []
+    predictors = {t.prediction_metric: t for t in model.techniques.values() if t.prediction_metric}
+    predictions: dict[str, list[torch.Tensor]] = {name: [] for name in predictors}
     for start in range(0, len(data), batch_size):
         index = slice(start, start + batch_size)
         x, y = data.floats(index), data.labels[index]
@@ -78,22 +71,19 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, p
             "recon_sq": (torch.sigmoid(out.logits) - x).pow(2).sum(1).sum().item(),
             "loss": out.loss.item() * len(x),
         }
-        if model.var_head is not None and not model.reference:
-            batch["kl"] = gaussian_kl(out.mu, out.logvar).sum().item()
-        if "class_logits" in out.extras:  # a classifier head (shaping.py)
-            batch["classifier_correct"] = (out.extras["class_logits"].argmax(1) == y).sum().item()
+        kl = model.objective.elbo_kl(out.mu, out.logvar)
+        if kl is not None:
+            batch["kl"] = kl.sum().item()
         for name, value in batch.items():
             totals[name] = totals.get(name, 0.0) + value
-        if "routing" in model.techniques:
-            predictions.append(routed_predictions(out.mu, model.config.route_map()))
+        for name, technique in predictors.items():
+            predictions[name].append(technique.predict(out.mu).argmax(1))
     n = len(data)
     metrics = {f"{prefix}{name}": value / n for name, value in totals.items()}
-    if "classifier_correct" in totals:
-        metrics[f"{prefix}classifier_accuracy"] = metrics.pop(f"{prefix}classifier_correct")
     if "kl" in totals:
         metrics[f"{prefix}elbo"] = -(totals["recon_bce"] + totals["kl"]) / n
-    if predictions:
-        metrics[f"{prefix}argmax_accuracy"] = accuracy(torch.cat(predictions), data.labels)
+    for name, chunks in predictions.items():
+        metrics[f"{prefix}{name}"] = accuracy(torch.cat(chunks), data.labels)
     return metrics
 
 
@@ -150,11 +140,6 @@ def probe_accuracies(
     return {"linear_probe_accuracy": float(linear.score(xte, yte)), "knn_probe_accuracy": float(knn.score(xte, yte))}
 
 
-def posterior_std(model: LatentModel, logvar: torch.Tensor) -> torch.Tensor:
-    """σ of q(z|x); the reference objective's variance head is used as a standard deviation (SPEC §1 quirk)."""
-    return logvar.abs() if model.reference else torch.exp(0.5 * logvar)
-
-
 def _log_normal(z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, diag std²), summed over the last dim."""
     return (-0.5 * ((z - mean) / std).pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -182,7 +167,7 @@ def importance_log_likelihood(
         index = slice(start, start + batch_size)
         x, y = data.floats(index), data.labels[index]
         mu, logvar = model.encode(x)
-        std = posterior_std(model, logvar).clamp(min=1e-6)
+        std = model.objective.posterior_std(logvar).clamp(min=1e-6)
         eps = torch.randn((samples, *mu.shape), generator=generator)  # (k, B, D)
         z = mu + std * eps
         flat = model.latent_activation(z.reshape(-1, mu.shape[1]))

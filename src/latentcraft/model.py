@@ -1,8 +1,10 @@
 """The VAE: encode -> (μ, log σ²), reparameterize, decode -> logits.
 
-One class serves every variant: the config picks the bodies, the objective and
-the techniques (shaping.py) that hook into the forward pass. The trainer reads
-`ModelOutput.loss` and knows nothing about variants.
+One class serves every variant: the config picks the bodies, the objective
+(objective.OBJECTIVES) and the techniques (shaping.py) that hook into the
+forward pass. The trainer reads `ModelOutput.loss` and knows nothing about
+variants. Building a model reads no file: what techniques derive from data is
+computed by `fit` before training and saved with the weights.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import torch
 from torch import nn
 
 from .config import Config
+from .data import ImageSet
 from .nets import BODIES
-from .objective import gaussian_kl, reconstruction_error, reference_loss
+from .objective import make_objective
 from .shaping import build_techniques
 
 
@@ -42,10 +45,12 @@ class LatentModel(nn.Module):
         self.techniques = build_techniques(config)
         extra = sum(t.decoder_extra_features for t in self.techniques.values())
         self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
+        self.objective = make_objective(config)
 
-    @property
-    def reference(self) -> bool:
-        return self.config.objective.kind == "reference"
+    def fit(self, train: ImageSet) -> None:
+        """Compute what the techniques derive from the training set; once, before training (not on resume)."""
+        for technique in self.techniques.values():
+            technique.fit(train)
 
     # ---- the three stages, usable on their own (plots, export) ----------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,11 +61,7 @@ class LatentModel(nn.Module):
         return mu, logvar
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        if self.var_head is None:
-            return mu
-        # The reference objective's quirk: its variance head is a standard deviation here.
-        std = logvar if self.reference else torch.exp(0.5 * logvar)
-        return mu + std * torch.randn_like(mu)
+        return self.objective.sample(mu, logvar)
 
     def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
         return torch.relu(z) if self.config.model.relu_latent else z
@@ -92,12 +93,7 @@ class LatentModel(nn.Module):
         shifts = [t.kl_target(x, y) for t in self.techniques.values()]
         shifts = [s for s in shifts if s is not None]
         target = torch.stack(shifts).sum(0) if shifts else None
-        objective = self.config.objective
-        if self.reference:
-            recon, kl = reference_loss(x, logits, mu, logvar, objective.reference_recon_weight, target)
-        else:
-            recon = reconstruction_error(logits, x, objective.reconstruction).mean()
-            kl = torch.zeros(()) if self.var_head is None else gaussian_kl(mu, logvar, target).mean()
+        recon, kl = self.objective.loss(x, logits, mu, logvar, target)
         out.parts = {"recon": recon, "kl": kl}
         for technique in self.techniques.values():
             out.extras.update(technique.outputs(out))

@@ -2,6 +2,11 @@
 
 All per-example terms are summed over pixels / latent dims and averaged over
 the batch, except `reference_loss`, which transcribes SPEC §1 exactly.
+
+`OBJECTIVES` maps `objective.kind` to the class that owns how a code is sampled
+from the encoder's (μ, v) and what a batch's loss is; v is the variance head's
+output (a log-variance, except for the reference objective). `make_objective`
+picks one for a config (a deterministic model gets `Autoencoder`).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import ObjectiveConfig
+from .config import Config, ObjectiveConfig
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, target_mu: torch.Tensor | None = None) -> torch.Tensor:
@@ -43,6 +48,86 @@ def reference_loss(
     centred = mu if target_mu is None else mu - target_mu
     kl = (centred.pow(2) + s.exp() - s).mean()
     return recon, kl
+
+
+class Objective:
+    """How codes are sampled and scored; the model calls these and has no branch on the objective's kind."""
+
+    def __init__(self, config: ObjectiveConfig):
+        self.config = config
+
+    def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """One code per example, z ~ q(z|x) (training only; evaluation uses μ).  # (B, D)"""
+        raise NotImplementedError
+
+    def posterior_std(self, v: torch.Tensor) -> torch.Tensor:
+        """σ of q(z|x), positive, for densities (importance sampling).  # (B, D)"""
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, v: torch.Tensor,
+             target_mu: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction, KL) batch terms; target_mu shifts the KL target's mean (techniques)."""
+        raise NotImplementedError
+
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
+        """Per-example KL(q(z|x) || N(0, I)) when the ELBO metric is defined for this objective, else None.  # (B,)"""
+        return None
+
+
+class ELBO(Objective):
+    """The principled objective: reconstruction NLL + KL to N(target, I); v is log σ²."""
+
+    def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return mu + torch.exp(0.5 * v) * torch.randn_like(mu)
+
+    def posterior_std(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.exp(0.5 * v)
+
+    def loss(self, x, logits, mu, v, target_mu):
+        recon = reconstruction_error(logits, x, self.config.reconstruction).mean()
+        return recon, gaussian_kl(mu, v, target_mu).mean()
+
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return gaussian_kl(mu, v)
+
+
+class Autoencoder(ELBO):
+    """A deterministic model (model.deterministic): z = μ, reconstruction only, no KL, no posterior."""
+
+    def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return mu
+
+    def posterior_std(self, v: torch.Tensor) -> torch.Tensor:
+        raise ValueError("a deterministic autoencoder has no posterior: ELBO and log-likelihood are undefined")
+
+    def loss(self, x, logits, mu, v, target_mu):
+        return reconstruction_error(logits, x, self.config.reconstruction).mean(), torch.zeros(())
+
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> None:
+        return None
+
+
+class Reference(Objective):
+    """The original routed VAE's loss (SPEC §1), quirk included: v is a standard deviation when
+    sampling but a log-variance inside the KL-like term (`reference_loss`)."""
+
+    def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return mu + v * torch.randn_like(mu)
+
+    def posterior_std(self, v: torch.Tensor) -> torch.Tensor:
+        return v.abs()  # the sign of a standard deviation does not change the distribution
+
+    def loss(self, x, logits, mu, v, target_mu):
+        return reference_loss(x, logits, mu, v, self.config.reference_recon_weight, target_mu)
+
+
+OBJECTIVES: dict[str, type[Objective]] = {"elbo": ELBO, "reference": Reference}
+
+
+def make_objective(config: Config) -> Objective:
+    if config.model.deterministic:  # config validation allows only kind "elbo" here
+        return Autoencoder(config.objective)
+    return OBJECTIVES[config.objective.kind](config.objective)
 
 
 def kl_weight(objective: ObjectiveConfig, epoch_progress: float) -> float:

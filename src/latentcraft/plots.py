@@ -1,5 +1,6 @@
 """Figures of a trained model: reconstructions, traversals, unit-vector decodes,
-2-D scatter / decoded grid / decision regions, and the routed interpolation GIF.
+2-D scatter / decoded grid, and the figures techniques draw with the helpers
+here (decision regions of a head, the routed interpolation GIF).
 
 Every figure decodes from μ (never a sample). Image figures have a fixed size
 per grid shape (`grid_figure_size`), so their pixel size is known in advance;
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -25,6 +27,7 @@ from .constants import CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES  # noqa: E402
 from .data import ImageSet  # noqa: E402
 from .metrics import encode_split  # noqa: E402
 from .model import LatentModel  # noqa: E402
+from .readouts import central_range, decision_regions  # noqa: E402
 
 DPI = 100  # figure inches -> pixels
 TILE_INCHES = 0.6  # one decoded 28x28 image in a grid figure (60 px at DPI)
@@ -34,7 +37,6 @@ MARGIN_INCHES = (0.9, 0.2, 0.5, 0.6)  # left, right, top, bottom: room for row/c
 PLOT_SIZE = (7.0, 6.0)  # inches of scatter and decision-region figures
 TRAVERSAL_STEPS = 10  # values per traversal row (SPEC §2)
 GRID_STEPS_2D = 15  # decoded images per side of the 2-D latent grid
-REGION_RESOLUTION = 300  # cells per side of the decision-region map
 SCATTER_POINTS = 5000  # at most this many test means drawn (more only hides the colours)
 GIF_SHIFT = 1.5  # units moved from coordinate i to i+1 (SPEC §1)
 GIF_STEPS = 8  # frames per step i -> i+1
@@ -237,8 +239,7 @@ def plot_scatter(model: LatentModel, data: ImageSet, path: Path) -> Path:
 
 def data_range(model: LatentModel, data: ImageSet) -> tuple[float, float]:
     """A square range holding the central 98% of the test means on both axes."""
-    mu = encode_split(model, data)[0].numpy()
-    low, high = np.percentile(mu, [1, 99])
+    low, high = central_range(encode_split(model, data)[0].numpy())
     return float(low), float(high)
 
 
@@ -254,36 +255,29 @@ def plot_latent_grid(model: LatentModel, path: Path, low: float = -3.0, high: fl
     return image_grid_figure(tiles, path, title, row_labels=ticks[::-1], col_labels=ticks, xlabel="z₁", ylabel="z₂")
 
 
-def plot_decision_regions(model: LatentModel, data: ImageSet, path: Path) -> Path:
-    """The classifier head's argmax over the plane, with the test means on top (SPEC §3)."""
+def plot_decision_regions(model: LatentModel, data: ImageSet, path: Path,
+                          scores: Callable[[torch.Tensor], torch.Tensor], title: str) -> Path:
+    """The argmax of `scores` (class scores from μ, e.g. a classifier head) over the plane, test means on top (SPEC §3)."""
     _require_2d(model, "decision regions")
-    if "classifier" not in model.techniques:
-        raise ValueError("decision regions need a classifier head (classifier.enabled)")
-    head = model.techniques["classifier"].head
     mu = encode_split(model, data)[0].numpy()
     labels = data.labels.numpy()
     low, high = np.percentile(mu, [0.5, 99.5], axis=0)  # (2,) each
     pad = 0.1 * (high - low)
-    low, high = low - pad, high + pad
-    xs = np.linspace(low[0], high[0], REGION_RESOLUTION)
-    ys = np.linspace(low[1], high[1], REGION_RESOLUTION)
-    gx, gy = np.meshgrid(xs, ys)
-    with torch.no_grad():
-        points = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)  # (R², 2)
-        regions = head(points).argmax(1).view(REGION_RESOLUTION, REGION_RESOLUTION).numpy()
+    (x0, y0), (x1, y1) = low - pad, high + pad
+    regions = decision_regions(scores, [x0, x1, y0, y1])  # row 0 = top
     fig, ax = plt.subplots(figsize=PLOT_SIZE)
     fig.subplots_adjust(left=0.1, right=0.8, top=0.92, bottom=0.1)
-    ax.imshow(regions, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap=ListedColormap(CLASS_COLOURS),
+    ax.imshow(regions, origin="upper", extent=(x0, x1, y0, y1), cmap=ListedColormap(CLASS_COLOURS),
               vmin=-0.5, vmax=NUM_CLASSES - 0.5, alpha=0.35, aspect="auto", interpolation="nearest")
     keep = _sample_points(len(mu))
     ax.scatter(mu[keep, 0], mu[keep, 1], c=[CLASS_COLOURS[k] for k in labels[keep]], s=3, linewidths=0.2,
                edgecolors="k")
     _legend(ax, _class_names(model))
-    ax.set_xlim(xs[0], xs[-1])
-    ax.set_ylim(ys[0], ys[-1])
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_xlabel("μ₁")
     ax.set_ylabel("μ₂")
-    ax.set_title("classifier head decision regions, test means on top", fontsize=9)
+    ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
 
@@ -313,11 +307,10 @@ def interpolation_codes(routes: list[list[int]], latent_dim: int, shift: float =
     return torch.stack(frames), digits
 
 
-def interpolation_gif(model: LatentModel, path: Path, shift: float = GIF_SHIFT, steps: int = GIF_STEPS) -> Path:
-    """The 0 -> 1 -> ... -> 9 morph along the routed coordinates, as a looping GIF."""
-    if "routing" not in model.techniques:
-        raise ValueError("the interpolation GIF walks routed coordinates: this model has no routing")
-    codes, digits = interpolation_codes(model.config.route_map(), model.config.model.latent_dim, shift, steps)
+def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, shift: float = GIF_SHIFT,
+                      steps: int = GIF_STEPS) -> Path:
+    """The 0 -> 1 -> ... -> 9 morph along the routed coordinates (label -> coordinates), as a looping GIF."""
+    codes, digits = interpolation_codes(routes, model.config.model.latent_dim, shift, steps)
     images = decode_images(model, codes, torch.tensor(digits))
     side = IMAGE_SIDE * GIF_SCALE
     frames = [Image.fromarray(np.uint8(255 * (1 - im))).resize((side, side), Image.NEAREST) for im in images]
@@ -371,10 +364,8 @@ def make_figures(model: LatentModel, data: ImageSet, out_dir: Path, options: Plo
         low, high = o.grid_range if o.grid_range is not None else data_range(model, data)
         written.append(plot_scatter(model, data, out_dir / "scatter.png"))
         written.append(plot_latent_grid(model, out_dir / "latent_grid.png", low, high, o.label))
-        if "classifier" in model.techniques:
-            written.append(plot_decision_regions(model, data, out_dir / "decision_regions.png"))
-    if "routing" in model.techniques and len(model.config.route_map()) == NUM_CLASSES:
-        written.append(interpolation_gif(model, out_dir / "interpolation.gif"))
+    for technique in model.techniques.values():  # e.g. a head's decision regions, routing's interpolation GIF
+        written += technique.figures(model, data, out_dir)
     return written
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .checkpoint import WEIGHTS_FILE, load_model
-from .data import load_split
+from .data import load_config_data
 from .evaluate import DEFAULT_FIT_LIMIT, METRICS, evaluate_run, format_value, metric_label, read_eval
 from .sweep_definition import is_sweep_dir
 from .sweep_summary import markdown_table, read_sweep_summary, stat_cells, table_notes
@@ -78,8 +78,7 @@ def load_run(run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT
     folder = figures_dir(run_dir)
     if not list_figures(folder):
         model = load_model(run_dir)
-        d = model.config.data
-        make_figures(model, load_split(d.dataset, "test", d.data_dir, d.download, d.test_limit), folder)
+        make_figures(model, load_config_data(model.config, "test"), folder)
     if "dci" in record and not (folder / DCI_FIGURE).is_file():
         plot_dci_importance(record["dci"]["importance"], folder / DCI_FIGURE, record["name"])
     return RunMaterial(run_dir, f"{record['name']} ({run_dir.name})", record, list_figures(folder))

@@ -1,39 +1,90 @@
 """Latent-shaping techniques: small parts the one VAE switches on by config.
 
-Each technique may hook into four places of the forward pass; the defaults do
-nothing, so a technique overrides only what it changes:
+Each technique may hook into the forward pass; the defaults do nothing, so a
+technique overrides only what it changes:
 
     route(z, y, mu, epoch) -> z           reshape how gradient flows through the sample
     decoder_inputs(y)    -> (B, k) | None extra decoder inputs appended to z
     kl_target(x, y)      -> (B, D) | None shift of the KL target mean (summed over techniques)
     outputs(out)         -> dict          named tensors for ModelOutput.extras (e.g. class logits)
     extra_losses(out, y) -> dict          named loss terms added to the total
+    fit(train)                            what it derives from the training set, once before training
+
+A technique also owns its read-outs, so metrics, figures and the explorer loop
+over techniques and never ask for one by name:
+
+    predict(mu)          -> (B, 10) | None class scores read from μ; `prediction_metric` names their accuracy
+    evaluate_codes(mu, labels)            extra metrics and record entries of the `evaluate` command
+    figures(model, data, out_dir)         extra figures of the `plot` command
+    coordinate_labels, slider_ranges, manifest_entries, head_graph: what the explorer shows
+    metrics                               registry entries (metric_registry) of the metrics it adds
 
 Every technique that reads labels accepts UNLABELLED (-1) examples: they get
 no label input, the N(0, I) target, or no loss term, as each class says.
 
-`TECHNIQUES` lists (name, is-enabled test, constructor); `build_techniques`
-instantiates the enabled ones in that order.
+`TECHNIQUES` maps a config section to its technique class; `build_techniques`
+instantiates those whose section is enabled, in that order.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Config, PriorConfig
-from .constants import NUM_CLASSES, UNLABELLED
+from .config import Config, ConfigError, PriorConfig
+from .constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from .data import ImageSet
+from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric, register
+from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .nets import mlp
-from .templates import CLASS_MEAN_PREFIX, resolve_template
+from .readouts import central_range
+from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
+
+if TYPE_CHECKING:
+    from .model import LatentModel
+
+
+@dataclass(frozen=True)
+class HeadGraph:
+    """`predict` exported as an ONNX graph μ (B, D) -> class scores (B, 10) that the explorer runs.
+
+    Its argmax also colours the explorer's 2-D plane. `name` is the manifest
+    flag and files key (the file is <name>.onnx); `output` is the output name the pages read.
+    """
+
+    name: str
+    output: str
 
 
 class Technique(nn.Module):
     decoder_extra_features = 0  # width of what decoder_inputs appends
+    kind: str | None = None  # what the explorer calls a model with this technique; the first technique's wins
+    metrics: dict[str, Metric] = {}  # the metrics it adds, registered in metric_registry with the class
+    prediction_metric: str | None = None  # per-split name of the accuracy of `predict`, e.g. "argmax_accuracy"
+    head_graph: HeadGraph | None = None  # `predict` as an explorer graph, if the pages run it
+    absent_manifest: dict[str, Any] = {}  # manifest entries of a model without this technique
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, metric in cls.metrics.items():
+            register(name, metric)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Technique:
+        raise NotImplementedError
+
+    @classmethod
+    def check_files(cls, config: Config) -> None:
+        """Read the files its config section names; ConfigError naming the field if one is bad."""
+
+    # ---- the forward pass ----------------------------------------------------------------
     def route(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         return z
 
@@ -49,9 +100,40 @@ class Technique(nn.Module):
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {}
 
+    def fit(self, train: ImageSet) -> None:
+        """Compute what this technique derives from the training set (once, before training)."""
+
+    # ---- read-outs ------------------------------------------------------------------------
+    def predict(self, mu: torch.Tensor) -> torch.Tensor | None:
+        """Class scores read from the codes μ (argmax = the predicted class).  # (B, 10)"""
+        return None
+
+    def evaluate_codes(self, mu: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        """(metrics, other eval.json entries) from the test codes μ and their labels."""
+        return {}, {}
+
+    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
+        """Figures only this technique can draw, written into out_dir."""
+        return []
+
+    def coordinate_labels(self, class_names: list[str]) -> list[str] | None:
+        """What each latent coordinate means, for the explorer's sliders; None = no claim."""
+        return None
+
+    def slider_ranges(self, mu: np.ndarray) -> list[dict[str, float]] | None:
+        """Explorer slider {min, max, step} per coordinate, given the codes of test digits; None = no claim."""
+        return None
+
+    def manifest_entries(self) -> dict[str, Any]:
+        """Top-level manifest entries the explorer's pages read (keys of `absent_manifest`)."""
+        return {}
+
     def describe(self) -> dict:
         """JSON-able facts for manifests and reports."""
         return {}
+
+
+ROUTED_SLIDER = {"min": 0.0, "max": 3.0, "step": 0.1}  # explorer sliders of routed ReLU codes (SPEC §1)
 
 
 class GradientRouting(Technique):
@@ -62,10 +144,19 @@ class GradientRouting(Technique):
     pass gradient back into the encoder. No label is needed at evaluation.
     """
 
+    kind = "routed"
+    metrics = {
+        "test_argmax_accuracy": Metric("argmax accuracy of μ (routed)", True, PREDICTION),
+        "mean_selectivity": Metric("mean routing selectivity", True, DIAGNOSTIC),
+    }
+    prediction_metric = "argmax_accuracy"
+    absent_manifest = {"routes": None}
+
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
-                 detached_mean_epochs: float = 0):
+                 detached_mean_epochs: float = 0, relu_latent: bool = False):
         super().__init__()
         self.detached_mean_epochs = detached_mean_epochs
+        self.latent_dim, self.relu_latent = latent_dim, relu_latent
         masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
         for label, coords in enumerate(routes):
             masks[label, coords] = 1.0
@@ -91,6 +182,43 @@ class GradientRouting(Technique):
         detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
         return m * z + (1 - m) * detached.detach()
 
+    @classmethod
+    def from_config(cls, c: Config) -> GradientRouting:
+        return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
+                   c.routing.detached_mean_epochs, c.model.relu_latent)
+
+    def predict(self, mu: torch.Tensor) -> torch.Tensor:
+        return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
+
+    def evaluate_codes(self, mu: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        shares = routing_selectivity(mu, labels, self.routes)
+        owned = [s for s in shares if s is not None]
+        metrics = {"mean_selectivity": sum(owned) / len(owned)} if owned else {}
+        return metrics, {"confusion_matrix": confusion_matrix(self.predict(mu).argmax(1), labels), "selectivity": shares}
+
+    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
+        from .plots import interpolation_gif  # late import: matplotlib is slow to import
+
+        return [interpolation_gif(model, self.routes, out_dir / "interpolation.gif")]
+
+    def coordinate_labels(self, class_names: list[str]) -> list[str]:
+        labels = ["free"] * self.latent_dim
+        for label, coords in enumerate(self.routes):
+            for c in coords:
+                labels[c] = class_names[label]
+        return labels
+
+    def slider_ranges(self, mu: np.ndarray) -> list[dict[str, float]] | None:
+        """0-3 step 0.1 for ReLU codes (SPEC §1); a coordinate whose codes reach past 3 (the
+        ELBO-trained routed10's do, to about 4) is stretched to its 99th percentile, rounded up to 0.5."""
+        if not self.relu_latent:
+            return None
+        _, high = central_range(mu, axis=0)
+        return [{**ROUTED_SLIDER, "max": max(ROUTED_SLIDER["max"], math.ceil(h * 2) / 2)} for h in high.tolist()]
+
+    def manifest_entries(self) -> dict[str, Any]:
+        return {"routes": self.routes}
+
     def describe(self) -> dict:
         return {"routes": self.routes, "free": self.free}
 
@@ -107,6 +235,11 @@ class ConditionalDecoder(Technique):
     """
 
     decoder_extra_features = NUM_CLASSES
+    kind = "conditional"
+
+    @classmethod
+    def from_config(cls, c: Config) -> ConditionalDecoder:
+        return cls()
 
     def decoder_inputs(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
         if y is None:
@@ -145,6 +278,10 @@ class ClassPriorMeans(Technique):
         means[:NUM_CLASSES, prior.dims] = class_means(prior)
         self.register_buffer("means", means, persistent=False)
 
+    @classmethod
+    def from_config(cls, c: Config) -> ClassPriorMeans:
+        return cls(c.prior, c.model.latent_dim)
+
     def kl_target(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         if y is None:
             return None
@@ -163,13 +300,36 @@ class ClassifierHead(Technique):
     no cross-entropy.
     """
 
+    metrics = {
+        "test_classifier_accuracy": Metric("classifier head accuracy", True, PREDICTION),
+        "train_class_ce": Metric("training cross-entropy of the head (× classifier.weight)", False, TRAINING),
+    }
+    prediction_metric = "classifier_accuracy"
+    head_graph = HeadGraph("classifier", "class_logits")
+
     def __init__(self, latent_dim: int, hidden: list[int], weight: float):
         super().__init__()
         self.head = mlp([latent_dim, *hidden, NUM_CLASSES], last_activation=False)
         self.weight = weight
+        self.latent_dim = latent_dim
+
+    @classmethod
+    def from_config(cls, c: Config) -> ClassifierHead:
+        return cls(c.model.latent_dim, c.classifier.hidden, c.classifier.weight)
+
+    def predict(self, mu: torch.Tensor) -> torch.Tensor:
+        return self.head(mu).float()  # (B, 10) logits
 
     def outputs(self, out) -> dict[str, torch.Tensor]:
-        return {"class_logits": self.head(out.mu).float()}  # (B, 10)
+        return {"class_logits": self.predict(out.mu)}
+
+    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
+        if self.latent_dim != 2:
+            return []
+        from .plots import plot_decision_regions  # late import: matplotlib is slow to import
+
+        return [plot_decision_regions(model, data, out_dir / "decision_regions.png", self.predict,
+                                      "classifier head decision regions, test means on top")]
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         if y is None:
@@ -181,6 +341,13 @@ class ClassifierHead(Technique):
         return {"class_ce": self.weight * F.cross_entropy(logits[keep], y[keep])}
 
 
+def _template(index: int, spec: str, training: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    try:
+        return resolve_template(spec, training)
+    except TemplateError as err:
+        raise ConfigError(f"anchors.templates[{index}]: {err}") from None
+
+
 class Anchors(Technique):
     """Template scores shift the KL target mean (SPEC §4).
 
@@ -189,19 +356,46 @@ class Anchors(Technique):
     KL" is the same as the target mean −a·s(x) on the anchored coordinates, so
     round digits (s > 0) are pulled to the negative corner and sticks (s < 0)
     to the positive one. No label is read.
+
+    Built-in templates are drawn at construction; class means and files are
+    NaN placeholders until `fit` (or loading the saved weights) fills them.
     """
 
-    def __init__(self, templates: torch.Tensor, weights: list[float], rate: float, dims: list[int], latent_dim: int):
+    def __init__(self, specs: list[str], weights: list[float], rate: float, dims: list[int], latent_dim: int):
         super().__init__()
-        self.register_buffer("templates", templates)  # (K, 784), saved: class means depend on data
+        self.specs = specs
+        unknown = torch.full((IMAGE_PIXELS,), math.nan)
+        templates = torch.stack([BUILT_IN[spec]() if spec in BUILT_IN else unknown for spec in specs])  # (K, 784)
+        self.register_buffer("templates", templates)  # saved: class means depend on the data, files may move
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
         direction = torch.zeros(latent_dim)
         direction[dims] = 1.0
         self.register_buffer("direction", direction, persistent=False)  # (D,) which coordinates move
         self.rate = rate
 
+    @classmethod
+    def from_config(cls, c: Config) -> Anchors:
+        dims = c.anchors.dims if c.anchors.dims is not None else list(range(c.model.latent_dim))
+        return cls(c.anchors.templates, c.anchors.weights, c.anchors.rate, dims, c.model.latent_dim)
+
+    @classmethod
+    def check_files(cls, config: Config) -> None:
+        for i, spec in enumerate(config.anchors.templates):
+            if is_file_spec(spec):
+                _template(i, spec)
+
+    def fit(self, train: ImageSet) -> None:
+        """Class-mean templates from the (possibly partly unlabelled) training set; file templates read now."""
+        for i, spec in enumerate(self.specs):
+            if spec not in BUILT_IN:
+                self.templates[i] = _template(i, spec, (train.images, train.labels))
+
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) per image.  # (B,)"""
+        if torch.isnan(self.templates).any():
+            unfitted = [spec for spec, t in zip(self.specs, self.templates) if torch.isnan(t).any()]
+            raise RuntimeError(f"anchor templates {unfitted} are not computed yet: call model.fit(training set) "
+                               "before training, or load the model from its run folder")
         with torch.autocast(device_type=x.device.type, enabled=False):  # overlaps are ratios; keep fp32
             x = x.float()
             overlaps = x @ self.templates.T / x.sum(1, keepdim=True).clamp_min(1e-6)  # (B, K)
@@ -211,42 +405,28 @@ class Anchors(Technique):
         return -self.rate * self.score(x).unsqueeze(1) * self.direction  # (B, D)
 
 
-def _training_images(config: Config) -> tuple[torch.Tensor, torch.Tensor]:
-    from .data import hide_labels, load_split  # late import: only class-mean templates read data
-
-    d = config.data
-    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
-    return train.images, hide_labels(train.labels, d.labelled_fraction, config.train.seed)
-
-
-def build_anchors(config: Config) -> Anchors:
-    a = config.anchors
-    needs_data = any(spec.startswith(CLASS_MEAN_PREFIX) for spec in a.templates)
-    training = _training_images(config) if needs_data else None
-    templates = torch.stack([resolve_template(spec, training) for spec in a.templates])  # (K, 784)
-    dims = a.dims if a.dims is not None else list(range(config.model.latent_dim))
-    return Anchors(templates, a.weights, a.rate, dims, config.model.latent_dim)
+TECHNIQUES: dict[str, type[Technique]] = {  # config section -> technique, in forward-pass order
+    "routing": GradientRouting,
+    "conditional": ConditionalDecoder,
+    "prior": ClassPriorMeans,
+    "anchors": Anchors,
+    "classifier": ClassifierHead,
+}
 
 
-TechniqueEntry = tuple[str, Callable[[Config], bool], Callable[[Config], Technique]]
-
-TECHNIQUES: list[TechniqueEntry] = [
-    (
-        "routing",
-        lambda c: c.routing.enabled,
-        lambda c: GradientRouting(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
-                                  c.routing.detached_mean_epochs),
-    ),
-    ("conditional", lambda c: c.conditional.enabled, lambda c: ConditionalDecoder()),
-    ("prior", lambda c: c.prior.enabled, lambda c: ClassPriorMeans(c.prior, c.model.latent_dim)),
-    ("anchors", lambda c: c.anchors.enabled, build_anchors),
-    (
-        "classifier",
-        lambda c: c.classifier.enabled,
-        lambda c: ClassifierHead(c.model.latent_dim, c.classifier.hidden, c.classifier.weight),
-    ),
-]
+def _enabled(config: Config) -> dict[str, type[Technique]]:
+    return {name: cls for name, cls in TECHNIQUES.items() if getattr(config, name).enabled}
 
 
 def build_techniques(config: Config) -> nn.ModuleDict:
-    return nn.ModuleDict({name: make(config) for name, enabled, make in TECHNIQUES if enabled(config)})
+    return nn.ModuleDict({name: cls.from_config(config) for name, cls in _enabled(config).items()})
+
+
+def check_files(config: Config) -> None:
+    """Read every file the enabled techniques name (anchor templates); ConfigError naming the field if one is bad.
+
+    Run when training starts, not when a config is parsed: a saved run's config
+    must load from any working directory, and what it read is in its weights.
+    """
+    for cls in _enabled(config).values():
+        cls.check_files(config)

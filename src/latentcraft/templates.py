@@ -7,7 +7,10 @@ A template is named by a string in `anchors.templates`:
     "class-mean:K"   the mean training image of class K (labelled examples only)
     a file path      a .npy array or an image (PNG, JPEG, ...) of 28x28 values
 
-Every template comes back as a flat (784,) float tensor in [0, 1].
+Every template comes back as a flat (784,) float tensor in [0, 1]. Built-in
+templates are computed in code; the others are read when training starts
+(`resolve_template`, called by the anchors technique's `fit`) and then saved
+with the weights, so a trained model never reads them again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ STICK_HALF_WIDTH = 2.0  # half-width of the vertical bar, pixels
 STICK_HALF_HEIGHT = 10.0  # half-height of the vertical bar, pixels (the 20-pixel digit box)
 
 CLASS_MEAN_PREFIX = "class-mean:"
-BUILT_IN = ("donut", "stick")
 
 
 class TemplateError(ValueError):
@@ -53,6 +55,9 @@ def stick() -> torch.Tensor:
     dy, dx = _grid()
     mask = (np.abs(dx) <= STICK_HALF_WIDTH) & (np.abs(dy) <= STICK_HALF_HEIGHT)
     return torch.from_numpy(mask.astype(np.float32)).flatten()
+
+
+BUILT_IN = {"donut": donut, "stick": stick}  # name -> the function drawing it
 
 
 def _class_of(spec: str) -> int:
@@ -125,28 +130,26 @@ def read_file(path: str | Path) -> torch.Tensor:
     array = _read_npy(path) if path.suffix == ".npy" else _read_image(path)
     values = torch.from_numpy(np.asarray(array, dtype=np.float32)).flatten()
     if not torch.isfinite(values).all():
-        raise TemplateError(f"{path}: holds NaN or infinite values; a template is a mask of finite weights")
+        raise TemplateError(f"{path}: has NaN or infinite values; a template is a mask of finite weights")
     if values.min() < 0:
         raise TemplateError(f"{path}: has negative values; a template is a mask of non-negative weights")
     return values / 255.0 if values.max() > 1.0 else values
 
 
-def check_template(spec: str) -> None:
-    """Raise TemplateError if `spec` cannot give a template (files are read; data is not)."""
-    if spec in BUILT_IN:
-        return
+def is_file_spec(spec: str) -> bool:
+    return spec not in BUILT_IN and not spec.startswith(CLASS_MEAN_PREFIX)
+
+
+def check_name(spec: str) -> None:
+    """Raise TemplateError if `spec` is a malformed class-mean name; reads nothing (files are checked by `read_file`)."""
     if spec.startswith(CLASS_MEAN_PREFIX):
         _class_of(spec)
-        return
-    read_file(spec)
 
 
 def resolve_template(spec: str, training: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The (784,) template named by `spec`; class means need `training` = (images, labels)."""
-    if spec == "donut":
-        return donut()
-    if spec == "stick":
-        return stick()
+    if spec in BUILT_IN:
+        return BUILT_IN[spec]()
     if spec.startswith(CLASS_MEAN_PREFIX):
         if training is None:
             raise TemplateError(f"{spec!r}: class-mean templates need the training images")

@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, differences
-from .data import ImageSet, augment, batch_indices, hide_labels, load_split
+from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
 from .locking import holds_folder_lock
 from .metrics import best_by, evaluate_split
 from .model import LatentModel
+from .shaping import check_files
 from .objective import kl_weight
 
 
@@ -33,10 +34,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
-    d = config.data
-    train = load_split(d.dataset, "train", d.data_dir, d.download, d.train_limit)
-    test = load_split(d.dataset, "test", d.data_dir, d.download, d.test_limit)
-    train.labels = hide_labels(train.labels, d.labelled_fraction, config.train.seed)
+    """The training split (labels hidden as data.labelled_fraction says) and the test split."""
+    train, test = load_config_data(config, "train"), load_config_data(config, "test")
+    train.labels = hide_labels(train.labels, config.data.labelled_fraction, config.train.seed)
     return train, test
 
 
@@ -134,6 +134,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     has_checkpoint = (run_dir / ckpt.CHECKPOINT_FILE).is_file()
     if not resume and (run_dir / ckpt.CONFIG_FILE).exists():
         raise ckpt.RunError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new --run-dir")
+    resuming = resume and has_checkpoint
+    if not resuming:
+        check_files(config)  # a saved run has its templates in its weights; a new one reads them now
     # Data first: a run that cannot start must not leave a config.json that blocks rerunning the same command.
     train_set, test_set = data or load_data(config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     optimizer = make_optimizer(model, config)
     start_epoch = 0
     changed: dict[str, Any] = {}
-    if resume and has_checkpoint:
+    if resuming:
         changed = _check_resumable(run_dir, config)
         start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
         if start_epoch > config.train.epochs:
@@ -151,6 +154,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
                 f"cannot resume {run_dir} with train.epochs = {config.train.epochs}: it has already trained "
                 f"{start_epoch} epochs. Resume with --epochs {start_epoch} or more, or train into a new --run-dir."
             )
+    else:
+        model.fit(train_set)
     config.save(run_dir / ckpt.CONFIG_FILE)
     # Keep only the epochs the checkpoint covers (a kill may land between the two writes).
     history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
