@@ -48,6 +48,20 @@ def test_argparse_usage_errors_are_one_line_and_exit_2(capsys):
                                                "got 0 (see latentcraft train --help)")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "run", "--label", "99"], "argument --label: invalid choice: 99"),
+    (["plot", "run", "--range", "nan", "3"], "argument --range: 'nan' is not a finite number"),
+    (["evaluate", "run", "--samples", "-1"], "argument --samples: must be at least 0, got -1"),
+    (["sweep", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
+    (["demo", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+])
+def test_out_of_range_options_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
 def _crash(args):
     raise TypeError("a bug")
 
