@@ -92,7 +92,8 @@ def test_debug_from_the_environment_or_before_the_command(capsys, monkeypatch):
 
 def test_data_with_a_missing_data_dir_is_an_error_not_a_fallback(tmp_path, capsys, mnist_dir):
     assert main(["data", "--data-dir", str(tmp_path / "nonexistent")]) == 1  # $LATENTCRAFT_DATA_DIR is set
-    assert f"data folder {tmp_path / 'nonexistent'} (--data-dir or data.data_dir) does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"data folder {tmp_path / 'nonexistent'} (--data-dir or data.data_dir) does not exist" in err
     assert main(["data", "--data-dir", str(mnist_dir.parent)]) == 0  # the parent of mnist/ is found too
 
 

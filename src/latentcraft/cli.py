@@ -216,7 +216,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unit-value", type=_finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
     p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
-    p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0, help="label for a conditional decoder where no image gives one")
+    p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
+                   help="label (0-9) for a conditional decoder where no image gives one")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
 
 

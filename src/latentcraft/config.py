@@ -21,10 +21,8 @@ from .constants import NUM_CLASSES
 from .datasets import DATASETS
 
 
-MAX_LAYER_SIZE = 8192  # units in any layer, the latent included
-MAX_THREADS = 256
-MAX_SEED = 2**32 - 1
-MAX_FLOAT = 1e300  # larger numbers (e.g. a 400-digit integer) are no config value, and float() would overflow
+# Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
+MAX_LAYER_SIZE, MAX_THREADS, MAX_SEED = 8192, 256, 2**32 - 1
 
 
 class ConfigError(ValueError):
@@ -194,8 +192,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
             continue
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            # NaN and ±inf pass every `<` check below and only blow up inside torch.
-            if abs(value) > MAX_FLOAT or not math.isfinite(value):
+            # NaN and ±inf pass every `<` check below and only blow up inside torch (1e300: float() would overflow).
+            if abs(value) > 1e300 or not math.isfinite(value):
                 raise ConfigError(f"{key}: must be a finite number, got {value!r}")
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
@@ -245,6 +243,7 @@ def validate(config: Config) -> None:
         "data.train_limit": config.data.train_limit,
         "data.test_limit": config.data.test_limit,
         "train.threads": config.train.threads,
+        "train.seed": config.train.seed,
         "objective.beta": config.objective.beta,
         "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs,
         "data.augment_shift": config.data.augment_shift,
@@ -257,21 +256,13 @@ def validate(config: Config) -> None:
         sizes = getattr(config.model, key)
         if any(size < 1 for size in sizes):
             raise ConfigError(f"model.{key}: every layer size must be at least 1, got {sizes}")
-    # Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
-    at_most = {
-        "model.latent_dim": ([config.model.latent_dim], MAX_LAYER_SIZE),
-        "model.encoder_hidden": (config.model.encoder_hidden, MAX_LAYER_SIZE),
-        "model.decoder_hidden": (config.model.decoder_hidden, MAX_LAYER_SIZE),
-        "model.conv_channels": (config.model.conv_channels, MAX_LAYER_SIZE),
-        "classifier.hidden": (config.classifier.hidden, MAX_LAYER_SIZE),
-        "train.threads": ([config.train.threads], MAX_THREADS),
-        "train.seed": ([config.train.seed], MAX_SEED),
-    }
-    for key, (values, limit) in at_most.items():
+    layers = {"model.latent_dim": [config.model.latent_dim], "classifier.hidden": config.classifier.hidden,
+              **{f"model.{k}": getattr(config.model, k) for k in ("encoder_hidden", "decoder_hidden", "conv_channels")}}
+    at_most = [*((k, v, MAX_LAYER_SIZE) for k, v in layers.items()),
+               ("train.threads", [config.train.threads], MAX_THREADS), ("train.seed", [config.train.seed], MAX_SEED)]
+    for key, values, limit in at_most:
         if any(value > limit for value in values):
             raise ConfigError(f"{key}: must be at most {limit}, got {max(values)}")
-    if config.train.seed < 0:
-        raise ConfigError(f"train.seed: must not be negative, got {config.train.seed}")
     if config.model.body == "conv" and len(config.model.conv_channels) != 2:
         raise ConfigError(
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
@@ -402,12 +393,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(text) if kind == "TOML" else json.loads(text)
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 {kind}") from None
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"config file {path} is not valid {kind}: {err}") from None
-    except RecursionError:
-        raise ConfigError(f"config file {path} nests tables or lists too deeply to be a config") from None
-    except OSError as err:
-        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as err:  # RecursionError: [[[[...
+        raise ConfigError(f"config file {path} is not valid {kind}: {str(err) or 'nested too deeply'}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a table of fields, not a {type(raw).__name__}")
     return raw

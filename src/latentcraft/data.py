@@ -158,10 +158,10 @@ def locate(dataset: str, data_dir: str | Path | None = None, download: bool = Fa
         raise DataError(f"data folder {data_dir} (--data-dir or data.data_dir) does not exist; fix the path, "
                         f"or add --download to fetch {dataset} into it")
     searched = ", ".join(str(d) for d in dirs)
-    where = "--data-dir (or data.data_dir) at the folder" if data_dir else f"--data-dir or ${DATA_DIR_ENV} at the folder"
+    where = "--data-dir (or data.data_dir)" if data_dir else f"--data-dir or ${DATA_DIR_ENV}"
     raise DataError(
         f"{dataset} not found: looked for {', '.join(names)} (optionally .gz) in {searched}. "
-        f"Point {where}, or pass --download to fetch it."
+        f"Point {where} at the folder, or pass --download to fetch it."
     )
 
 

@@ -119,7 +119,8 @@ def _divergence_remedy(run_dir: Path, config: Config, epoch: int) -> str:
     if config.train.precision == "bf16":
         command += " --set train.precision=fp32"
     if epoch == 0:
-        return f"No checkpoint exists yet (the first epoch did not finish); start again with a lower train.lr: {command}"
+        return ("No checkpoint exists yet (the first epoch did not finish); start again with a lower train.lr: "
+                + command)
     return f"The checkpoint of epoch {epoch} is kept; continue from it with a lower train.lr: {command}"
 
 
