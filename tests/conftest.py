@@ -21,3 +21,64 @@ def mnist_dir() -> Path:
         return locate("mnist")
     except DataError as err:
         pytest.fail(str(err))
+
+
+# ---- the explorer in a browser: one exported, served site per model kind and session ----------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright; the browser tests skip without either."""
+    from browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set LATENTCRAFT_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _served(site: Path):
+    from browser import serve
+
+    server = serve(site)
+    yield site, server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def routed(tmp_path_factory, mnist_dir):
+    """A routed model after one quick epoch: (site folder, server)."""
+    from browser import quick_site
+
+    yield from _served(quick_site(tmp_path_factory.mktemp("web-routed"), "routed10-original"))
+
+
+@pytest.fixture(scope="session")
+def conditional(tmp_path_factory, mnist_dir):
+    from browser import quick_site
+
+    yield from _served(quick_site(tmp_path_factory.mktemp("web-cvae"), "cvae2d"))
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory, mnist_dir):
+    """A 2-D VAE with a classifier head (clf2d) after one quick epoch."""
+    from browser import quick_site
+
+    yield from _served(quick_site(tmp_path_factory.mktemp("web-clf"), "clf2d"))
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory, mnist_dir):
+    """The fully trained routed model shipped in the package (what `latentcraft demo` shows)."""
+    from browser import SITE_DIGITS
+
+    from latentcraft.export import export_site
+    from latentcraft.pretrained import pretrained_run
+
+    site = tmp_path_factory.mktemp("web-pretrained") / "site"
+    export_site(pretrained_run(), site, max_digits=SITE_DIGITS)
+    yield from _served(site)

@@ -68,7 +68,7 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert all(0 <= err <= 1e-4 for err in manifest["check"]["max_abs_error"].values())
     for name in export.ORT_FILES:
         assert (site / export.VENDOR_DIR / name).stat().st_size > 0
-    for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "lc.js", "preprocess.js"):
+    for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "page.js", "model.js", "preprocess.js", "404.html"):
         assert (site / page).is_file(), page
 
 

@@ -1,116 +1,13 @@
 """The real explorer pages in headless Chromium (Python Playwright), checked against onnxruntime in Python."""
 
-import http.server
-import os
-import threading
-from functools import partial
-from pathlib import Path
-from urllib.parse import urlsplit
+import json
 
 import numpy as np
-import onnxruntime as ort
-import pytest
+from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
 from latentcraft import export
-from latentcraft.config import resolve_config
 from latentcraft.preprocess import preprocess_drawing
-from latentcraft.serve import make_server, url_for
-from latentcraft.train import train
-
-CHROMIUM = os.environ.get("LATENTCRAFT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SITE_DIGITS = 200
-PAGE_TIMEOUT_MS = 30_000
-BROWSER_TOLERANCE = 1e-4  # browser (wasm) vs onnxruntime (CPU) on the same vector
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (set LATENTCRAFT_CHROMIUM)", allow_module_level=True)
-
-
-def quick_site(folder: Path, preset: str) -> Path:
-    config = resolve_config(preset, overrides=["train.epochs=1", "data.train_limit=2000", "data.test_limit=500",
-                                               "train.threads=1"])
-    train(config, folder, progress=False)
-    export.export_site(folder, folder / "site", max_digits=SITE_DIGITS)
-    return folder / "site"
-
-
-def serve(site: Path, plain: bool = False):
-    """latentcraft's server, or (plain=True) the standard library's, as `python -m http.server` runs it."""
-    if plain:
-        handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-        handler.log_message = lambda *a: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    else:
-        server = make_server(site, 0, quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@pytest.fixture(scope="session")
-def routed(tmp_path_factory, mnist_dir):
-    site = quick_site(tmp_path_factory.mktemp("web-routed"), "routed10-original")
-    server = serve(site)
-    yield site, server
-    server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def conditional(tmp_path_factory, mnist_dir):
-    site = quick_site(tmp_path_factory.mktemp("web-cvae"), "cvae2d")
-    server = serve(site)
-    yield site, server
-    server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Page:
-    """A page plus what it logged: console errors, page errors and every request's host."""
-
-    def __init__(self, browser, url, viewport=(1100, 900)):
-        self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-        self.errors, self.hosts = [], set()
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.hosts.add(urlsplit(r.url).hostname))
-        self.page.goto(url)
-        self.wait("window.lc && window.lc.ready")
-
-    def js(self, expression):
-        return self.page.evaluate(expression)
-
-    def wait(self, expression, timeout_ms=PAGE_TIMEOUT_MS):
-        # Polls with evaluate: the pages' CSP forbids the eval that wait_for_function uses.
-        for _ in range(timeout_ms // 20):
-            if self.js(f"!!({expression})"):
-                return
-            self.page.wait_for_timeout(20)
-        raise AssertionError(f"timed out waiting for {expression}; page errors: {self.errors}")
-
-    def assert_clean(self):
-        assert self.errors == [] and self.js("window.lc.errors || []") == []
-        assert self.hosts <= {"127.0.0.1"}, f"requests left 127.0.0.1: {self.hosts}"
-
-    def close(self):
-        self.page.close()
-
-
-def ort_session(site, name):
-    return ort.InferenceSession(str(site / name), providers=["CPUExecutionProvider"])
-
-
-def canvas_pixels(page, selector):
-    return page.js(f"Array.from(document.querySelector('{selector}').getContext('2d')"
-                   f".getImageData(0, 0, 28, 28).data)")
+from latentcraft.serve import url_for
 
 
 def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser):
@@ -122,10 +19,10 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
 
     # The sliders hold the encoding of the shown test digit, computed as Python computes it.
     index = page.js("window.lc.lastDigit")
-    digits = np.frombuffer((site / export.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, 784)
+    digits = site_digits(site)
     (mu, _) = ort_session(site, export.ENCODER_FILE).run(None, {"x": digits[index:index + 1] / np.float32(255)})
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastMu)"), mu[0], atol=BROWSER_TOLERANCE)
-    sliders = page.js("Array.from(document.querySelectorAll('#sliders input'), s => Number(s.value))")
+    sliders = page.js("Array.from(document.querySelectorAll('#slider-groups input'), s => Number(s.value))")
     assert len(sliders) == 10
     np.testing.assert_allclose(sliders, np.clip(np.round(mu[0] / 0.1) * 0.1, 0, 3), atol=1e-6)
 
@@ -148,15 +45,6 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
     assert page.js("document.querySelector('#vector').textContent").startswith("z = [0.00")
     page.assert_clean()
     page.close()
-
-
-def draw_stroke(page, points):
-    box = page.page.locator("#pad").bounding_box()
-    page.page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    page.page.mouse.down()
-    for x, y in points[1:]:
-        page.page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
-    page.page.mouse.up()
 
 
 def test_drawing_is_preprocessed_and_encoded_as_in_python(routed, browser):
@@ -236,6 +124,11 @@ def test_traversal_and_index_pages(routed, browser):
     index = Page(browser, url_for(server, "index.html"))
     links = index.js("Array.from(document.querySelectorAll('#pages a'), a => a.getAttribute('href'))")
     assert links == ["sliders.html", "traversal.html"]  # no plane for a 10-D model
+    # Facts read from the run and the runtime, not the preset's prose ("100 epochs", "SPEC §1").
+    facts = dict(zip(*[index.js(f"Array.from(document.querySelectorAll('#facts {t}'), e => e.textContent)") for t in ("dt", "dd")]))
+    assert "for 1 epoch " in facts["about"] and "SPEC" not in " ".join(facts.values())
+    version = json.loads((site / export.MANIFEST_FILE).read_text())["runtime"]["version"]
+    assert version and facts["runtime"] == f"onnxruntime-web {version}"
     index.assert_clean()
     index.close()
 
@@ -249,24 +142,6 @@ def test_pages_work_from_a_plain_static_server_and_a_narrow_screen(routed, brows
         page.wait("window.lc.lastMu")
         assert page.js("document.documentElement.scrollWidth") <= 360  # nothing forces sideways scrolling
         page.assert_clean()
-        page.close()
-    finally:
-        server.shutdown()
-
-
-@pytest.mark.slow
-def test_a_vertical_stroke_reads_as_one_with_a_trained_routed_model(tmp_path, browser, mnist_dir):
-    from latentcraft.demo import ensure_demo_run
-
-    run = ensure_demo_run(progress=False)  # the demo's fully trained routed model (trains once, cached)
-    export.export_site(run, tmp_path / "site")
-    server = serve(tmp_path / "site")
-    try:
-        page = Page(browser, url_for(server, "sliders.html"))
-        draw_stroke(page, [(140, 40), (140, 240)])
-        page.wait("window.lc.drawCount >= 1")
-        assert page.js("window.lc.lastPrediction") == 1
-        assert page.js("document.querySelector('#prediction').textContent") == "1"
         page.close()
     finally:
         server.shutdown()

@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import Config, ConfigError
+from .devices import accelerator_rng_state, module_device, resolve_device, restore_accelerator_rng
 from .model import LatentModel
 
 CONFIG_FILE = "config.json"
@@ -25,6 +26,7 @@ WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+EVAL_FILE = "eval.json"  # written by `latentcraft evaluate`
 TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: ".<name>.<random>.tmp" beside their target
 
 
@@ -62,7 +64,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    # CPU copies: the file holds no device, so a GPU-trained run loads anywhere.
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
 def save_model(model: LatentModel, run_dir: Path) -> None:
@@ -113,12 +116,12 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path
     model.load_state_dict(tensors)
 
 
-def load_model(run_dir: str | Path) -> LatentModel:
-    """Rebuild a trained model from a run folder, in eval mode."""
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
+    """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on)."""
     run_dir = Path(run_dir)
     model = LatentModel(load_config(run_dir))
     _load_weights(model, _load_tensors(run_dir / WEIGHTS_FILE), run_dir / WEIGHTS_FILE)
-    return model.eval()
+    return model.to(resolve_device(device)).eval()
 
 
 # ---- resumable training state ------------------------------------------------------
@@ -131,8 +134,9 @@ def save_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
     opt_state = optimizer.state_dict()
     for index, state in opt_state["state"].items():
         for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = value.detach().clone().reshape(value.shape)
+            tensors[f"optim.{index}.{key}"] = value.detach().to("cpu", copy=True).reshape(value.shape)
     tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update(accelerator_rng_state(module_device(model)))
     metadata = {"epoch": str(epoch), "param_groups": json.dumps(opt_state["param_groups"])}
     atomic_write(run_dir / CHECKPOINT_FILE, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
@@ -154,6 +158,7 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
                 state.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
         torch.set_rng_state(tensors["rng.torch"])
+        restore_accelerator_rng(module_device(model), tensors)
         epoch = int(metadata["epoch"])
     except (KeyError, ValueError, TypeError, RuntimeError, RecursionError) as err:  # json's error is a ValueError
         raise RunError(f"{path} is damaged ({type(err).__name__}: {str(err)[:80]}); it cannot be resumed, "

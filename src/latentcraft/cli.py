@@ -33,7 +33,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 # Flags that are short for one --set each; a command offers some of them.
-SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset"}
+SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset",
+             "device": "train.device"}
 
 
 def shortcut_overrides(args: argparse.Namespace) -> list[str]:
@@ -43,6 +44,8 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
+    if getattr(args, "tensorboard", False):
+        overrides.append("train.tensorboard=true")
     return overrides
 
 
@@ -93,6 +96,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its last checkpoint (with --run-dir alone: the folder's "
                    "own config; --epochs N extends a run)")
+    p.add_argument("--device", help="shortcut for --set train.device=DEVICE: auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -282,30 +288,39 @@ def _run_report(args: argparse.Namespace) -> None:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="write the in-browser explorer for a run: ONNX graphs, manifest, test digits, pages",
+        help="write the in-browser explorer for one or more runs: ONNX graphs, manifest, test digits, pages",
         description="Export RUN_DIR as a static site that works offline and from any static host: encoder/decoder "
         "(and classifier) ONNX graphs checked against torch, manifest.json, up to 1,000 test digits with their "
-        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN).",
+        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN). Several RUN_DIRs make "
+        "one site with a model picker, an overview of their metrics and a compare view (--out required).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder")
-    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default: RUN_DIR/site)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a trained run folder (several: one site)")
+    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default for one run: RUN_DIR/site)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
                    "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from .export import ExportError, export_site
+    from .export import MANIFEST_FILE, ExportError, export_site, export_sites
     from .serve import SITE_SUBDIR
 
-    out = Path(args.out or Path(args.run_dir) / SITE_SUBDIR)
+    if len(args.run_dirs) > 1 and not args.out:
+        raise SystemExit("latentcraft export: error: several runs make one site: say where with --out SITE_DIR")
+    out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
     try:
-        manifest = export_site(args.run_dir, out, data_dir=args.data_dir)
+        if len(args.run_dirs) == 1:
+            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir)]
+        else:
+            root = export_sites(args.run_dirs, out, data_dir=args.data_dir)
+            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
     except ExportError as err:
         raise SystemExit(f"latentcraft export: error: {err}") from None
-    pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
-    print(f"exported {manifest['kind']} model ({manifest['latent_dim']} latent coordinates) to {out}")
-    print(f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
-          + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
+    for manifest in models:
+        pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
+        print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "
+              f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
+    print(f"site: {out}{' (model picker and compare view)' if len(models) > 1 else ''}")
     print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
 
 
@@ -343,38 +358,44 @@ def _run_serve(args: argparse.Namespace) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="one command: train a quick routed model (cached), export it, serve it, print what to open",
-        description="Train a quick gradient-routed model the first time (cached in ~/.cache/latentcraft/demo-run), "
-        "export the explorer and serve it on 127.0.0.1. --run-dir shows an existing run instead.",
+        help="one command: serve the explorer for the small routed model shipped in the package, print what to open",
+        description="Export the explorer for the pretrained routed model shipped in the package (once, into "
+        "~/.cache/latentcraft/demo-sites) and serve it on 127.0.0.1; nothing trains. --train trains a quick "
+        "routed model instead (cached in ~/.cache/latentcraft/demo-run); --run-dir shows an existing run.",
     )
-    p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the cached demo model")
-    p.add_argument("--epochs", type=at_least(1), help="epochs for the first training (default: 5)")
+    p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the shipped model")
+    p.add_argument("--train", action="store_true", help="train a quick routed model (once, cached) instead of "
+                   "showing the shipped one")
+    p.add_argument("--epochs", type=at_least(1), help="epochs for --train (default: 5)")
     p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
-    p.add_argument("--no-serve", action="store_true", help="train and export only, then print the site folder")
+    p.add_argument("--no-serve", action="store_true", help="export only, then print the site folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from .demo import DEMO_EPOCHS, DEMO_PAGE, ensure_demo_run
+    from .checkpoint import RunError
+    from .demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
     from .export import ExportError
-    from .serve import ServeError, make_server, serve_forever, site_for
+    from .serve import ServeError, make_server, serve_forever
 
+    if args.epochs is not None and not args.train:
+        raise UsageError("--epochs applies to --train only")
     overrides = []
     if args.data_dir:
         overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
     if args.download:
         overrides.append("data.download=true")
-    run_dir = ensure_demo_run(Path(args.run_dir) if args.run_dir else None, args.epochs or DEMO_EPOCHS,
-                              overrides, progress=not args.no_progress)
     try:
-        site = site_for(run_dir)
+        run_dir = demo_run(Path(args.run_dir) if args.run_dir else None, args.train, args.epochs or DEMO_EPOCHS,
+                           overrides, progress=not args.no_progress)
+        site = demo_site(run_dir, args.data_dir, args.download)
         if args.no_serve:
             print(f"site folder: {site}")
             return
         server = make_server(site, args.port, quiet=True)
-    except (ExportError, ServeError) as err:
+    except (ExportError, RunError, ServeError) as err:
         raise SystemExit(f"latentcraft demo: error: {err}") from None
     print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
     serve_forever(server, DEMO_PAGE)

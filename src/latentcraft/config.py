@@ -110,10 +110,12 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate at epoch 0
     lr_decay: float = 0.95  # multiply the learning rate by this after every epoch
     seed: int = 0  # seeds weights, shuffling, noise and the labelled subset
-    precision: str = "bf16"  # "bf16" (autocast matmuls, ~1.7x faster on AVX512-BF16 CPUs) or "fp32"
+    precision: str = "bf16"  # "bf16" (autocast where native: CPUs, Ampere+ GPUs; ~1.7x on AVX512-BF16) or "fp32"
     eval_batch_size: int = 2000  # examples per step when evaluating
     select_metric: str = "test_argmax_accuracy"  # metric that picks the best of several seeds
     threads: int = 0  # torch intra-op threads (0 = torch's default)
+    device: str = "auto"  # "auto" (CUDA, else Apple MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps"
+    tensorboard: bool = False  # also log each epoch to RUN_DIR/tensorboard/ (needs latentcraft[tensorboard])
 
 
 @dataclass
@@ -221,8 +223,11 @@ def validate(config: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    from .nets import BODIES  # late imports: both registries import torch
+    from .devices import check_device_name  # late imports: these import torch
+    from .nets import BODIES
     from .objective import OBJECTIVES
+
+    check_device_name(config.train.device)
 
     for key, value, registry in (("model.body", config.model.body, BODIES),
                                  ("objective.kind", config.objective.kind, OBJECTIVES)):

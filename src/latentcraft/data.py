@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from .datasets import DATASETS
+from .devices import to_device
 
 if TYPE_CHECKING:
     from .config import Config
@@ -222,9 +223,16 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def floats(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """Images at `index` as (B, 784) floats in [0, 1]."""
-        return self.images[index].reshape(-1, IMAGE_PIXELS).float().div_(255.0)
+    def floats(self, index: torch.Tensor | slice = slice(None), device: torch.device | str = "cpu") -> torch.Tensor:
+        """Images at `index` as (B, 784) floats in [0, 1], on `device`.
+
+        The uint8 pixels cross to the device and become floats there: a quarter of the bytes.
+        """
+        return to_device(self.images[index], device).reshape(-1, IMAGE_PIXELS).float().div_(255.0)
+
+    def batch(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 784) as floats in [0, 1] and labels (B,) at `index`, on `device`."""
+        return self.floats(index, device), to_device(self.labels[index], device)
 
 
 def load_split(
@@ -279,13 +287,16 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float) -> torch.Tensor:
-    """Random shift and rotation of a (B, 784) batch, as one affine resampling."""
+    """Random shift and rotation of a (B, 784) batch, as one affine resampling.
+
+    The draws come from the CPU `generator` whatever x's device: a seed means the same augmentation everywhere.
+    """
     batch = x.shape[0]
     angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)
     # affine_grid works in [-1, 1] coordinates: one pixel is 2 / IMAGE_SIDE.
     shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * max_shift * 2 / IMAGE_SIDE
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, [batch, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)  # (B, 28, 28, 2)
+    grid = F.affine_grid(theta.to(x.device), [batch, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)  # (B, 28, 28, 2)
     images = x.view(batch, 1, IMAGE_SIDE, IMAGE_SIDE)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").view(batch, IMAGE_PIXELS)

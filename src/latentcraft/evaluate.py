@@ -27,7 +27,7 @@ from .dci import dci, dci_shortcut, one_vs_rest
 from .metric_registry import METRICS, format_value, metric_label
 from .metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = ckpt.EVAL_FILE
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
 
 STAGES = ["load data", "reconstruction and ELBO", "encode", "probes", "DCI", "DCI shortcut"]
@@ -55,15 +55,16 @@ class _Stages:
 
 def evaluate_run(
     run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, test_limit: int | None = None,
-    data_dir: str | None = None, progress: bool = True, seed: int = 0, write: bool = True,
+    data_dir: str | None = None, progress: bool = True, seed: int = 0, write: bool = True, device: str = "cpu",
 ) -> dict[str, Any]:
     """Evaluate the model in `run_dir`; returns (and by default writes) the eval.json record.
 
     samples: k for the importance-sampled log-likelihood (0 = skip it).
     test_limit: None = the run's own data.test_limit (0 = all 10,000).
+    device: where the model runs ("cpu", "auto", "cuda", ...), whatever it was trained on.
     """
     run_dir = Path(run_dir)
-    model = ckpt.load_model(run_dir)
+    model = ckpt.load_model(run_dir, device)
     config = model.config
     stages = _Stages(progress)
     test = load_config_data(config, "test", data_dir, test_limit)

@@ -1,6 +1,6 @@
-"""Export one trained run as a static explorer site that works offline and from any static host (SPEC §1, §3 demos).
+"""Export trained runs as a static explorer site that works offline and from any static host (SPEC §1, §3 demos).
 
-`export_site(run_dir, out_dir)` writes, in six steps:
+`export_site(run_dir, out_dir)` writes one model's site, in six steps:
 
     data       up to 1,000 test digits and their encoder means
     graphs     encoder.onnx, decoder.onnx and any head graph, each checked against torch (onnx_graphs.py)
@@ -8,6 +8,11 @@
     runtime    vendor/: the onnxruntime-web runtime, from npm, never a CDN
     pages      index.html sliders.html plane.html traversal.html *.js style.css (web/)
     manifest   manifest.json: what the pages need to know about the model, written last
+
+`export_sites([run_a, run_b, ...], out_dir)` writes a site of several models:
+each model's data, graphs, binaries and manifest in models/<name>/, the
+runtime and pages once, and a root manifest.json listing the models with
+their key metrics (the pages' model picker, overview and compare view).
 
 The names below are this package's export interface (the CLI, the server, setup scripts).
 """
@@ -25,11 +30,13 @@ from .metrics import encode_split
 from .model import LatentModel
 from .onnx_graphs import CHECK_ATOL, CHECK_RTOL, DECODER_FILE, ENCODER_FILE, ExportError, check_graph, export_graphs
 from .site_bundle import (
-    DIGITS_FILE, LABELS_FILE, MANIFEST_FILE, MEANS_FILE, ORT_FILES, VENDOR_DIR, build_manifest, copy_pages,
-    copy_runtime, find_runtime, vendor_runtime, write_digits, write_manifest, write_plane,
+    DIGITS_FILE, LABELS_FILE, MANIFEST_FILE, MANIFEST_FORMAT, MEANS_FILE, ORT_FILES, VENDOR_DIR, build_manifest,
+    find_runtime, run_facts, site_entries, vendor_runtime, write_digits, write_manifest, write_plane,
 )
 
 MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
+MODELS_DIR = "models"  # a several-model site keeps each model in models/<name>/
+MODEL_SUMMARY_KEYS = ("kind", "latent_dim", "features", "metrics", "metrics_source")  # in the root manifest
 
 
 def site_data(model: LatentModel, max_digits: int, data_dir: str | Path | None) -> tuple[ImageSet, torch.Tensor]:
@@ -42,22 +49,48 @@ def site_data(model: LatentModel, max_digits: int, data_dir: str | Path | None) 
     return test, mu
 
 
-def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_DIGITS,
-                data_dir: str | Path | None = None) -> dict:
-    """Export the run in `run_dir` as a static explorer site in `out_dir`; returns the manifest."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    model = load_model(run_dir).float()
+def export_model(model: LatentModel, run_dir: Path, out_dir: Path, max_digits: int = MAX_DIGITS,
+                 data_dir: str | Path | None = None) -> dict:
+    """Write one run's data, graphs and binaries into `out_dir`; returns its manifest (not yet written)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     test, mu = site_data(model, max_digits, data_dir)
     errors = export_graphs(model, out_dir, test.floats(), mu)
     means = mu.numpy().astype(np.float32)
     write_digits(out_dir, test, means)
     plane = write_plane(out_dir, model, means)
-    runtime = copy_runtime(out_dir)
-    pages = copy_pages(out_dir)
-    manifest = build_manifest(model, out_dir, len(test), means, plane, errors, runtime, pages)
+    return {**build_manifest(model, out_dir, len(test), means, plane, errors), **run_facts(run_dir)}
+
+
+def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_DIGITS,
+                data_dir: str | Path | None = None) -> dict:
+    """Export the run in `run_dir` as a static explorer site in `out_dir`; returns the manifest."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    manifest = export_model(load_model(run_dir).float(), run_dir, out_dir, max_digits, data_dir)
+    manifest.update(site_entries(out_dir))
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def export_sites(run_dirs: list[str | Path], out_dir: str | Path, max_digits: int = MAX_DIGITS,
+                 data_dir: str | Path | None = None) -> dict:
+    """Export several runs as one site with a model picker and a compare view; returns the root manifest.
+
+    Models are named by their configs, with -2, -3, ... for a name already taken.
+    """
+    out_dir = Path(out_dir)
+    entries: list[dict] = []
+    for run_dir in map(Path, run_dirs):
+        model = load_model(run_dir).float()
+        name, n = model.config.name, 2
+        while name in [e["name"] for e in entries]:
+            name, n = f"{model.config.name}-{n}", n + 1
+        folder = f"{MODELS_DIR}/{name}"
+        manifest = {**export_model(model, run_dir, out_dir / folder, max_digits, data_dir), "name": name}
+        write_manifest(out_dir / folder, manifest)
+        entries.append({"name": name, "dir": folder, **{key: manifest[key] for key in MODEL_SUMMARY_KEYS}})
+    root = {"format": MANIFEST_FORMAT, "models": entries, **site_entries(out_dir)}
+    write_manifest(out_dir, root)
+    return root
 
 
 def is_site(folder: str | Path) -> bool:
@@ -74,7 +107,8 @@ def is_stale(site: Path, run_dir: Path) -> bool:
 
 
 __all__ = [
-    "ExportError", "RunError", "export_site", "check_graph", "vendor_runtime", "find_runtime", "is_site", "is_stale",
+    "ExportError", "RunError", "export_site", "export_sites", "export_model", "check_graph", "vendor_runtime",
+    "find_runtime", "is_site", "is_stale",
     "CHECK_ATOL", "CHECK_RTOL", "MANIFEST_FILE", "ENCODER_FILE", "DECODER_FILE", "DIGITS_FILE", "LABELS_FILE",
     "MEANS_FILE", "ORT_FILES", "VENDOR_DIR", "MAX_DIGITS",
 ]

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .constants import NUM_CLASSES
 from .data import ImageSet
+from .devices import module_device
 from .metric_registry import best_by, higher_is_better, metric_key  # noqa: F401  (best_by, metric_key: for callers of metrics)
 
 if TYPE_CHECKING:  # the techniques (shaping.py) import the read-outs below, and the model imports them
@@ -45,26 +46,27 @@ def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
 
 @torch.no_grad()
 def encode_split(model: LatentModel, data: ImageSet, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ and log σ² of every image, in eval mode.  # (N, D) each"""
+    """μ and log σ² of every image, in eval mode, computed on the model's device.  # (N, D) each, on the CPU"""
     model.eval()
+    device = module_device(model)
     mus, logvars = [], []
     for start in range(0, len(data), batch_size):
-        mu, logvar = model.encode(data.floats(slice(start, start + batch_size)))
+        mu, logvar = model.encode(data.floats(slice(start, start + batch_size), device))
         mus.append(mu)
         logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
+    return torch.cat(mus).cpu(), torch.cat(logvars).cpu()
 
 
 @torch.no_grad()
 def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, prefix: str = "test_") -> dict[str, float]:
     """Per-image reconstruction errors, KL, loss, and the accuracy of each technique's prediction from μ."""
     model.eval()
+    device = module_device(model)
     totals: dict[str, float] = {}
     predictors = {t.prediction_metric: t for t in model.techniques.values() if t.prediction_metric}
     predictions: dict[str, list[torch.Tensor]] = {name: [] for name in predictors}
     for start in range(0, len(data), batch_size):
-        index = slice(start, start + batch_size)
-        x, y = data.floats(index), data.labels[index]
+        x, y = data.batch(slice(start, start + batch_size), device)
         out = model(x, y)
         batch = {
             "recon_bce": F.binary_cross_entropy_with_logits(out.logits, x, reduction="none").sum(1).sum().item(),
@@ -77,7 +79,7 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, p
         for name, value in batch.items():
             totals[name] = totals.get(name, 0.0) + value
         for name, technique in predictors.items():
-            predictions[name].append(technique.predict(out.mu).argmax(1))
+            predictions[name].append(technique.predict(out.mu).argmax(1).cpu())
     n = len(data)
     metrics = {f"{prefix}{name}": value / n for name, value in totals.items()}
     if "kl" in totals:
@@ -160,15 +162,15 @@ def importance_log_likelihood(
     if model.var_head is None:
         raise ValueError("a deterministic autoencoder has no posterior: ELBO and log-likelihood are undefined")
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    device = module_device(model)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
     elbo_sum, ll_sum = 0.0, 0.0
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc=f"log p(x), k={samples}", leave=False, disable=not progress):
-        index = slice(start, start + batch_size)
-        x, y = data.floats(index), data.labels[index]
+        x, y = data.batch(slice(start, start + batch_size), device)
         mu, logvar = model.encode(x)
         std = model.objective.posterior_std(logvar).clamp(min=1e-6)
-        eps = torch.randn((samples, *mu.shape), generator=generator)  # (k, B, D)
+        eps = torch.randn((samples, *mu.shape), generator=generator).to(device)  # (k, B, D)
         z = mu + std * eps
         flat = model.latent_activation(z.reshape(-1, mu.shape[1]))
         logits = model.decode(flat, y.repeat(samples)).view(samples, *x.shape)  # (k, B, 784)

@@ -27,6 +27,7 @@ from .checkpoint import CONFIG_FILE
 HOST = "127.0.0.1"  # loopback only: the explorer is for the person at this machine
 DEFAULT_PORT = 8000
 SITE_SUBDIR = "site"  # a run folder's export goes here unless told otherwise
+NOT_FOUND_PAGE = "404.html"  # the site's own "not found" page, linking back to the index
 MAX_PATH_LENGTH = 2048  # longer request targets are refused (414)
 REQUEST_TIMEOUT = 10.0  # seconds a connection may take to send a request's head, idle time included
 MAX_THREADS = 32  # connections served at once; more wait in a queue (a browser opens about 6)
@@ -226,7 +227,23 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
         if code == 405:
             message = message or f"only {' and '.join(ALLOWED_METHODS)} are served"
             self.extra_headers.append(("Allow", ", ".join(ALLOWED_METHODS)))  # required with 405 (RFC 9110)
+        if code == 404 and self._send_site_page(NOT_FOUND_PAGE, 404):
+            return
         super().send_error(code, message, explain)
+
+    def _send_site_page(self, name: str, code: int) -> bool:
+        """Answer with the site's own page `name` (e.g. its 404 page); False if the site has none."""
+        page = self._inside_site(Path(self.directory) / name)  # a symlink out of the site is not followed
+        if page is None or not page.is_file():
+            return False
+        body = page.read_bytes()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return True
 
     def parse_request(self) -> bool:
         parsed = super().parse_request()

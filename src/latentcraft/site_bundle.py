@@ -13,6 +13,7 @@ comes from its hooks (shaping.Technique); nothing here asks for one by name.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import EVAL_FILE, SUMMARY_FILE
 from .constants import CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE
 from .data import ImageSet
 from .model import LatentModel
@@ -45,6 +47,8 @@ ORT_PACKAGE = "onnxruntime-web"
 # cross-origin isolated (static hosts rarely are), which is what we ask for.
 ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
 VENDOR_DIR = "vendor"
+RUNTIME_BANNER = re.compile(r"ONNX Runtime Web v(\d+\.\d+\.\d+\S*)")  # in the bundle's licence comment
+RUNTIME_BANNER_BYTES = 400  # the comment opens the file
 WEB_DIR = "web"
 REPO_ROOT = Path(__file__).resolve().parents[2]  # meaningful only in a source checkout
 
@@ -87,10 +91,13 @@ def vendor_runtime() -> Path:
 
 
 def runtime_version(folder: Path) -> str | None:
-    package_json = folder.parent / "package.json"  # present for node_modules, absent in the wheel
+    """The runtime's version: from npm's package.json, else from the bundle's banner (a wheel has no package.json)."""
+    package_json = folder.parent / "package.json"
     if package_json.is_file():
         return json.loads(package_json.read_text()).get("version")
-    return None
+    with open(folder / ORT_FILES[0], encoding="utf-8", errors="replace") as bundle:
+        found = RUNTIME_BANNER.search(bundle.read(RUNTIME_BANNER_BYTES))
+    return found.group(1) if found else None
 
 
 def copy_runtime(out_dir: Path) -> dict[str, str | None]:
@@ -199,7 +206,8 @@ def technique_entries(model: LatentModel) -> dict[str, Any]:
 
 
 def build_manifest(model: LatentModel, out_dir: Path, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
-                   errors: dict[str, float], runtime: dict[str, str | None], pages: list[str]) -> dict[str, Any]:
+                   errors: dict[str, float]) -> dict[str, Any]:
+    """One model's manifest; the site adds where the runtime and pages are (`site_entries`)."""
     config = model.config
     flags, head_files = head_entries(model, out_dir)
     return {
@@ -232,10 +240,30 @@ def build_manifest(model: LatentModel, out_dir: Path, digits: int, mu: np.ndarra
             "traversal": True,
             "plane": config.model.latent_dim == 2,
         },
-        "runtime": runtime,
         "check": {"rtol": CHECK_RTOL, "atol": CHECK_ATOL, "max_abs_error": errors},
-        "pages": pages,
     }
+
+
+def run_facts(run_dir: Path) -> dict[str, Any]:
+    """How the run was trained (its summary.json) and how well it does: eval.json's metrics,
+    else the test metrics training logged last; empty entries for a run folder without them."""
+    summary = _read_json(run_dir / SUMMARY_FILE) or {}
+    record = _read_json(run_dir / EVAL_FILE)
+    metrics = record.get("metrics", {}) if record else summary.get("final", {})
+    training = {key: summary[key] for key in ("epochs", "seed", "wall_time_s") if key in summary}
+    return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ExportError(f"{path} cannot be read ({err}); re-run the command that writes it") from None
+
+
+def site_entries(out_dir: Path) -> dict[str, Any]:
+    """The runtime and the pages, copied into `out_dir` once for every model of the site."""
+    return {"runtime": copy_runtime(out_dir), "pages": copy_pages(out_dir)}
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:

@@ -36,6 +36,8 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="accepted for symmetry with train: re-running a sweep always skips finished trials "
                    "and resumes interrupted ones")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log every trial to its own RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
 
 

@@ -9,7 +9,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 import time
@@ -22,11 +21,13 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
+from .devices import autocast, module_device, resolve_device
 from .locking import holds_folder_lock
 from .metrics import best_by, evaluate_split
 from .model import LatentModel
 from .shaping import check_files
 from .objective import kl_weight
+from .tracking import open_tracker
 
 
 class TrainingDiverged(RuntimeError):
@@ -40,12 +41,6 @@ def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
     return train, test
 
 
-def _precision_context(config: Config):
-    if config.train.precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _epoch_generator(config: Config, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(config.train.seed * 100_003 + epoch)
 
@@ -55,17 +50,18 @@ def train_one_epoch(
     progress: bool = True,
 ) -> dict[str, float]:
     model.train()
+    device = module_device(model)
     generator = _epoch_generator(config, epoch)
     batches = batch_indices(len(train), config.train.batch_size, generator)
     sums: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
     for step, index in enumerate(bar):
-        x, y = train.floats(index), train.labels[index]
+        x, y = train.batch(index, device)
         if config.data.augment:
             x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate)
         scale = kl_weight(config.objective, epoch + step / len(batches))
-        with _precision_context(config):
+        with autocast(device, config.train.precision):
             out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
@@ -93,11 +89,14 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> flo
     return lr
 
 
-# Fields a resumed run may change: where the data is, how many threads, how many
-# epochs in all (the schedule depends on the epoch index, not the total), and the
-# remedies for a diverged run, learning rate and precision, which metrics.jsonl records.
+# Fields a resumed run may change: where the data is, how many threads, how
+# many epochs in all (the schedule depends on the epoch index, not the total),
+# the device (a run started on a GPU may finish on a CPU: the numbers then
+# differ in the last bits, as they would between two GPUs), what is logged, and
+# the remedies for a diverged run, learning rate and precision, which metrics.jsonl records.
 _RECORDED_CHANGES = {"train.lr", "train.precision"}
-_RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs", *_RECORDED_CHANGES}
+_RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs", "train.device",
+                      "train.tensorboard", *_RECORDED_CHANGES}
 
 
 def _check_resumable(run_dir: Path, config: Config) -> dict[str, Any]:
@@ -138,12 +137,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     resuming = resume and has_checkpoint
     if not resuming:
         check_files(config)  # a saved run has its templates in its weights; a new one reads them now
+    device = resolve_device(config.train.device)
     # Data first: a run that cannot start must not leave a config.json that blocks rerunning the same command.
     train_set, test_set = data or load_data(config)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)
-    model = LatentModel(config)
+    model = LatentModel(config).to(device)  # before the optimizer, whose state lives beside the weights
     optimizer = make_optimizer(model, config)
     start_epoch = 0
     changed: dict[str, Any] = {}
@@ -157,6 +157,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
             )
     else:
         model.fit(train_set)
+    # Before config.json: a missing tensorboard package must not block rerunning the command.
+    tracker = open_tracker(config, run_dir, test_set, start_epoch)
     config.save(run_dir / ckpt.CONFIG_FILE)
     # Keep only the epochs the checkpoint covers (a kill may land between the two writes).
     history = [m for m in ckpt.read_metrics(run_dir) if m["epoch"] <= start_epoch]
@@ -166,24 +168,26 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     elapsed_before = history[-1]["elapsed_s"] if history else 0.0
     epochs = tqdm(range(start_epoch, config.train.epochs), desc=config.name, disable=not progress,
                   initial=start_epoch, total=config.train.epochs, dynamic_ncols=True)
-    for epoch in epochs:
-        lr = _set_lr(optimizer, config, epoch)
-        try:
-            train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
-        except TrainingDiverged as err:
-            raise TrainingDiverged(f"{err} {_divergence_remedy(run_dir, config, epoch)}") from None
-        test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
-        record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
-                  "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
-        if changed:  # the first epoch after a resume that changed the rate or precision says so
-            record["resumed_with"], changed = changed, {}
-        # Log first, checkpoint second: a kill between the two leaves an extra
-        # line that resuming trims, never a checkpointed epoch without its line.
-        with open(run_dir / ckpt.METRICS_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
-        history.append(record)
-        epochs.set_postfix(_headline(record), refresh=True)
+    with tracker:
+        for epoch in epochs:
+            lr = _set_lr(optimizer, config, epoch)
+            try:
+                train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(f"{err} {_divergence_remedy(run_dir, config, epoch)}") from None
+            test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
+            record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
+                      "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
+            if changed:  # the first epoch after a resume that changed the rate or precision says so
+                record["resumed_with"], changed = changed, {}
+            # Log first, checkpoint second: a kill between the two leaves an extra
+            # line that resuming trims, never a checkpointed epoch without its line.
+            with open(run_dir / ckpt.METRICS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
+            history.append(record)
+            tracker.log_epoch(model, record)
+            epochs.set_postfix(_headline(record), refresh=True)
 
     ckpt.save_model(model, run_dir)
     final = history[-1] if history else {}
@@ -192,6 +196,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
         "seed": config.train.seed,
         "epochs": config.train.epochs,
         "wall_time_s": final.get("elapsed_s", 0.0),
+        "device": str(device),
         "final": {k: v for k, v in final.items() if k.startswith("test_")},
         "best_epoch_by_select_metric": _best_epoch(history, config.train.select_metric),
     }

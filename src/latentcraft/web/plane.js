@@ -1,113 +1,121 @@
-// Plane page (2-D models, SPEC §3): scatter of test means, hover to decode, a digit
-// picker and the all-ten view for conditional decoders, decision regions, prior grid.
-import { loadSite, loadDigits, liveDecoder, drawDigit, showError, setStatus, state, el, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './lc.js';
+// Plane page (2-D models): the scatter of test means on axes with ticks and the origin,
+// hover or drag to decode a point (the decode stays in view beside or above the plot),
+// a digit picker and the all-ten view for conditional decoders, a highlighted class,
+// the head's decision regions and reading, and the prior-sample grid.
+import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
+import { loadModel, liveDecoder } from './model.js';
+import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
+import { ScoreBar } from './scorebar.js';
+import { planeAxes } from './axes.js';
 
 const POINT_RADIUS = 2.2;
 const KEY_STEP = 1 / 50;  // arrow keys move the point by this fraction of the plane
 const REGION_ALPHA = 0.28;
 const GRID_ALPHA = 0.8;  // the prior grid lets the scatter and regions show through a little
+const FADED_ALPHA = 0.18;  // points of the other classes while one class is highlighted
+const $ = (id) => document.getElementById(id);
 
 async function main() {
-  const model = await loadSite({ needEncoder: false });
-  const manifest = model.manifest;
+  const manifest = await readManifest();
   if (!manifest.features.plane) {
-    setStatus(`This model has ${model.latent} latent coordinates; the plane needs 2. Try the sliders or the traversal.`);
+    setStatus(`This model has ${manifest.latent_dim} latent coordinates; the plane needs 2. Try the sliders or the traversal.`);
     state.ready = true;
     return;
   }
+  const model = await loadModel(manifest, { encoder: false, classifier: Boolean(manifest.files.classifier) });
   const digits = await loadDigits(manifest);
-  const [x0, x1, y0, y1] = manifest.plane.extent;
-  const plane = document.getElementById('plane');
-  const ctx = plane.getContext('2d');
-  const W = plane.width, H = plane.height;
-  const toPixel = (x, y) => [(x - x0) / (x1 - x0) * W, (y1 - y) / (y1 - y0) * H];
-  const toLatent = (px, py) => [x0 + px / W * (x1 - x0), y1 - py / H * (y1 - y0)];
-
-  const output = document.getElementById('output');
-  const pointText = document.getElementById('point');
-  const tensBox = document.getElementById('tens');
-  const tensGrid = document.getElementById('tens-grid');
-  let label = 0;
+  const plane = $('plane');
+  const axes = planeAxes(plane, manifest.plane.extent);
+  const names = manifest.class_names;
+  let label = 0;  // the conditional decoder's label
   let point = [0, 0];
+  copyLinkButton($('controls'));
 
-  // ---- layers: regions raster, prior grid, scatter, cursor
-  let regions = null;
-  if (manifest.plane.regions) {
-    const raw = new Uint8Array(await (await fetch(manifest.plane.regions.file)).arrayBuffer());
-    const n = manifest.plane.regions.resolution;
-    regions = document.createElement('canvas');
-    regions.width = n; regions.height = n;
-    const rctx = regions.getContext('2d');
-    const image = rctx.createImageData(n, n);
-    raw.forEach((k, p) => {
-      const c = CLASS_COLOURS[k];
-      image.data.set([parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16), 255], 4 * p);
-    });
-    rctx.putImageData(image, 0, 0);
-    document.getElementById('regions-toggle').hidden = false;
-  }
-  let grid = null;  // canvas of prior decodes, made on first use
+  // ---- layers drawn under the points: the head's decision regions and the prior grid
+  const regions = manifest.plane.regions ? await regionImage(manifest, manifest.plane.regions) : null;
+  $('regions-toggle').hidden = !regions;
+  let grid = null;  // { canvas, label } of prior decodes, made on first use
   async function priorGrid() {
     const { range, steps } = manifest.prior_grid;
     const codes = new Float32Array(steps * steps * 2);
-    const labels = new Array(steps * steps).fill(label);
     for (let r = 0; r < steps; r++) {
       for (let c = 0; c < steps; c++) {
         codes[2 * (r * steps + c)] = -range + (2 * range) * c / (steps - 1);
         codes[2 * (r * steps + c) + 1] = range - (2 * range) * r / (steps - 1);
       }
     }
-    const pixels = await model.decode(codes, labels);
-    const canvas = document.createElement('canvas');
-    canvas.width = W; canvas.height = H;
-    const [gx0, gy0] = toPixel(-range, range), [gx1, gy1] = toPixel(range, -range);
-    const tile = (gx1 - gx0) / (steps - 1);
-    for (let i = 0; i < steps * steps; i++) {
-      const r = Math.floor(i / steps), c = i % steps;
-      drawDigit(canvas, pixels, gx0 + c * tile - tile / 2, gy0 + r * tile - tile / 2, tile, i * PIXELS);
-    }
-    return canvas;
+    const pixels = await model.decode(codes, new Array(steps * steps).fill(label));
+    const canvas = el('canvas', { width: 28 * steps, height: 28 * steps });
+    for (let i = 0; i < steps * steps; i++) drawDigit(canvas, pixels, (i % steps) * 28, Math.floor(i / steps) * 28, 28, i * PIXELS);
+    return { canvas, label };
   }
+
+  const highlighted = () => (manifest.conditional ? label : ($('highlight').value === '' ? null : Number($('highlight').value)));
 
   function render() {
-    ctx.clearRect(0, 0, W, H);
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, 0, W, H);
-    if (regions && document.getElementById('regions').checked) {
-      ctx.globalAlpha = REGION_ALPHA;
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(regions, 0, 0, W, H);
-      ctx.globalAlpha = 1;
+    const ctx = axes.begin();
+    if (regions && $('regions').checked) axes.image(regions, manifest.plane.extent, REGION_ALPHA, false);
+    if (grid && $('grid').checked) {
+      const { range, steps } = manifest.prior_grid;
+      const half = range / (steps - 1);  // tiles are centred on the grid's points
+      axes.image(grid.canvas, [-range - half, range + half, -range - half, range + half], GRID_ALPHA, true);
     }
-    if (grid && document.getElementById('grid').checked) {
-      ctx.globalAlpha = GRID_ALPHA;
-      ctx.drawImage(grid, 0, 0);
-      ctx.globalAlpha = 1;
+    axes.frame();
+    const chosen = highlighted();
+    for (let pass = 0; pass < 2; pass++) {  // faded classes first, the highlighted one on top
+      for (let i = 0; i < digits.count; i++) {
+        const mine = chosen === null || digits.labels[i] === chosen;
+        if (mine !== (pass === 1)) continue;
+        ctx.globalAlpha = mine ? 1 : FADED_ALPHA;
+        ctx.fillStyle = CLASS_COLOURS[digits.labels[i]];
+        const [px, py] = axes.toPixel(digits.means[2 * i], digits.means[2 * i + 1]);
+        ctx.beginPath(); ctx.arc(px, py, chosen !== null && mine ? POINT_RADIUS * 1.4 : POINT_RADIUS, 0, 2 * Math.PI); ctx.fill();
+      }
     }
-    for (let i = 0; i < digits.count; i++) {
-      const [px, py] = toPixel(digits.means[2 * i], digits.means[2 * i + 1]);
-      ctx.fillStyle = CLASS_COLOURS[digits.labels[i]];
-      ctx.beginPath(); ctx.arc(px, py, POINT_RADIUS, 0, 2 * Math.PI); ctx.fill();
-    }
-    const [cx, cy] = toPixel(...point);
-    ctx.strokeStyle = '#000';
-    ctx.lineWidth = 1.5;
-    ctx.beginPath(); ctx.moveTo(cx - 8, cy); ctx.lineTo(cx + 8, cy); ctx.moveTo(cx, cy - 8); ctx.lineTo(cx, cy + 8); ctx.stroke();
+    ctx.globalAlpha = 1;
+    axes.cursor(point);
   }
 
-  // ---- decoding the hovered point
+  // ---- decoding (and, with a head, reading) the chosen point
   const tens = [];
+  const reading = model.predictionSource === 'head' ? new ScoreBar($('reading'), names) : null;
+  $('reading').hidden = !reading;
   const decode = liveDecoder(model, (pixels) => {
-    const all = manifest.conditional && tensBox.checked;
-    drawDigit(output, pixels, 0, 0, null, all ? label * PIXELS : 0);
+    const all = manifest.conditional && $('tens').checked;
+    drawDigit($('output'), pixels, 0, 0, null, all ? label * PIXELS : 0);
     if (all) tens.forEach((canvas, k) => drawDigit(canvas, pixels, 0, 0, null, k * PIXELS));
-    if (!state.ready) { state.ready = true; state.readyAt = performance.now(); setStatus(`Ready: ${manifest.name} (${manifest.kind}).`); }
+    markReady(manifest);
   });
-  function decodePoint(next) {
-    point = next;
+  // ---- another 2-D model of the site decoding the same point (a compare view)
+  let other = null;  // { manifest, decode }
+  async function openOther(name) {
+    const entry = manifest.models.find((m) => m.name === name);
+    $('other-figure').hidden = !entry;
+    if (!entry) { other = null; return; }
+    const otherManifest = await openModel({ models: manifest.models, runtime: manifest.runtime }, name);
+    const otherModel = await loadModel(otherManifest, { encoder: false });
+    $('other-caption').textContent = `${name}, same point`;
+    other = {
+      manifest: otherManifest,
+      decode: liveDecoder(otherModel, (pixels, codes) => {
+        drawDigit($('other'), pixels);
+        state.otherDecoded = pixels;
+        state.otherPoint = Array.from(codes);
+      }, false),
+    };
+    state.otherModel = otherModel;
+  }
+  const others = (manifest.models || []).filter((m) => m.name !== manifest.name && m.features.plane && m.latent_dim === 2);
+  $('compare-picker').hidden = others.length === 0;
+  others.forEach((m) => $('compare').append(el('option', { value: m.name, text: m.name })));
+  $('compare').addEventListener('change', () => openOther($('compare').value).then(() => decodePoint(point)).catch(showError));
+
+  async function decodePoint(next) {
+    point = [Math.fround(next[0]), Math.fround(next[1])];
     state.lastPoint = point;
-    pointText.textContent = `z = (${point[0].toFixed(2)}, ${point[1].toFixed(2)})`;
-    if (manifest.conditional && tensBox.checked) {
+    other?.decode(point, [highlighted() ?? 0]);  // a conditional other model draws the picked digit
+    $('point').textContent = `z = (${point[0].toFixed(2)}, ${point[1].toFixed(2)})`;
+    if (manifest.conditional && $('tens').checked) {
       const codes = new Float32Array(2 * NUM_CLASSES);
       for (let k = 0; k < NUM_CLASSES; k++) codes.set(point, 2 * k);
       decode(codes, [...Array(NUM_CLASSES).keys()]);
@@ -115,55 +123,104 @@ async function main() {
       decode(point, [label]);
     }
     render();
+    saveView();
+    if (reading) {
+      const read = point;
+      const prediction = await model.predict(Float32Array.from(read));
+      $('prediction').textContent = names[prediction.predicted];
+      reading.show(prediction);
+      state.lastPrediction = prediction.predicted;
+      state.predictedPoint = read;
+    }
   }
   state.decodePoint = decodePoint;  // lets tests and the benchmark decode a given point
 
-  const fromEvent = (event) => {
-    const rect = plane.getBoundingClientRect();
-    return toLatent((event.clientX - rect.left) * W / rect.width, (event.clientY - rect.top) * H / rect.height);
-  };
-  plane.addEventListener('pointermove', (event) => decodePoint(fromEvent(event)));
-  plane.addEventListener('pointerdown', (event) => decodePoint(fromEvent(event)));
+  function saveView() {
+    writeHash({
+      p: numbersText(point), label: manifest.conditional ? label : null,
+      hl: manifest.conditional ? null : $('highlight').value || null,
+      tens: $('tens').checked, regions: $('regions').checked, grid: $('grid').checked, vs: other?.manifest.name,
+    });
+  }
+
+  // Mouse hover, or a finger or pen dragged on the plane (touch-action: none keeps the page still).
+  let dragging = false;
+  plane.addEventListener('pointerdown', (event) => {
+    dragging = true;
+    plane.setPointerCapture(event.pointerId);
+    decodePoint(axes.fromEvent(event)).catch(showError);
+  });
+  plane.addEventListener('pointermove', (event) => {
+    if (event.pointerType === 'mouse' || dragging) decodePoint(axes.fromEvent(event)).catch(showError);
+  });
+  for (const end of ['pointerup', 'pointercancel']) plane.addEventListener(end, () => { dragging = false; });
   plane.addEventListener('keydown', (event) => {
+    const [x0, x1, y0, y1] = manifest.plane.extent;
     const dx = (x1 - x0) * KEY_STEP, dy = (y1 - y0) * KEY_STEP;
     const moves = { ArrowLeft: [-dx, 0], ArrowRight: [dx, 0], ArrowUp: [0, dy], ArrowDown: [0, -dy] };
     if (!moves[event.key]) return;
     event.preventDefault();
-    decodePoint([point[0] + moves[event.key][0], point[1] + moves[event.key][1]]);
+    decodePoint([point[0] + moves[event.key][0], point[1] + moves[event.key][1]]).catch(showError);
   });
 
   // ---- legend and controls
-  const legend = document.getElementById('legend');
-  manifest.class_names.forEach((name, k) => legend.append(el('span', { style: `--c: ${CLASS_COLOURS[k]}`, text: name })));
+  names.forEach((name, k) => $('legend').append(el('span', { style: `--c: ${CLASS_COLOURS[k]}`, text: name })));
+  const redraw = () => decodePoint(point).catch(showError);
   if (manifest.conditional) {
-    const picker = document.getElementById('label');
-    manifest.class_names.forEach((name, k) => picker.append(el('option', { value: k, text: name })));
-    document.getElementById('label-picker').hidden = false;
-    document.getElementById('tens-toggle').hidden = false;
-    picker.addEventListener('change', async () => {
-      label = Number(picker.value);
-      if (grid) { grid = await priorGrid(); }
-      decodePoint(point);
-    });
-    tensBox.addEventListener('change', () => {
-      document.getElementById('tens-panel').hidden = !tensBox.checked;
-      decodePoint(point);
-    });
+    names.forEach((name, k) => $('label').append(el('option', { value: k, text: name })));
+    $('label-picker').hidden = false;
+    $('tens-toggle').hidden = false;
+    $('label').addEventListener('change', () => { label = Number($('label').value); updateGrid().then(redraw, showError); });
+    $('tens').addEventListener('change', () => { $('tens-panel').hidden = !$('tens').checked; redraw(); });
     for (let k = 0; k < NUM_CLASSES; k++) {
-      const canvas = el('canvas', { class: 'digit small', width: 28, height: 28, 'aria-label': `digit ${manifest.class_names[k]}` });
+      const canvas = el('canvas', { class: 'digit small', width: 28, height: 28, 'aria-label': `digit ${names[k]}` });
       tens.push(canvas);
-      tensGrid.append(canvas);
+      $('tens-grid').append(canvas);
     }
+  } else {
+    names.forEach((name, k) => $('highlight').append(el('option', { value: k, text: name })));
+    $('highlight-picker').hidden = false;
+    $('highlight').addEventListener('change', redraw);
   }
-  if (manifest.prior_grid) {
-    document.getElementById('grid-toggle').hidden = false;
-    document.getElementById('grid').addEventListener('change', async () => {
-      if (!grid) grid = await priorGrid();
-      render();
-    });
+  async function updateGrid() {
+    if ($('grid').checked && (!grid || grid.label !== label)) grid = await priorGrid();
   }
-  document.getElementById('regions').addEventListener('change', render);
-  decodePoint([0, 0]);
+  $('grid-toggle').hidden = !manifest.prior_grid;
+  $('grid').addEventListener('change', () => updateGrid().then(redraw, showError));
+  $('regions').addEventListener('change', redraw);
+  // Re-lay out on the next frame: resizing inside the observer's callback would re-trigger it.
+  new ResizeObserver(() => requestAnimationFrame(() => { if (axes.fit()) render(); })).observe(plane);
+
+  // ---- the view a link describes
+  const hash = readHash();
+  const saved = readNumbers(hash.p, 2);
+  const savedLabel = readInteger(hash.label, 0, NUM_CLASSES - 1);
+  if (manifest.conditional && savedLabel !== null) { label = savedLabel; $('label').value = String(label); }
+  const savedHighlight = readInteger(hash.hl, 0, NUM_CLASSES - 1);
+  if (!manifest.conditional && savedHighlight !== null) $('highlight').value = String(savedHighlight);
+  $('tens').checked = manifest.conditional && hash.tens === '1';
+  $('tens-panel').hidden = !$('tens').checked;
+  $('regions').checked = Boolean(regions) && hash.regions === '1';
+  $('grid').checked = Boolean(manifest.prior_grid) && hash.grid === '1';
+  if (others.some((m) => m.name === hash.vs)) { $('compare').value = hash.vs; await openOther(hash.vs); }
+  await updateGrid();
+  await decodePoint(saved || [0, 0]);
+}
+
+// The head's argmax on a grid of the plane (row 0 at the top), as a class-coloured image.
+async function regionImage(manifest, { file: name, resolution: n }) {
+  const file = modelFile(manifest, name);
+  const raw = await fetchBytes(file);
+  if (raw.length !== n * n) throw corruptFile(file, `${raw.length} bytes where ${n}×${n} were expected`);
+  const canvas = el('canvas', { width: n, height: n });
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(n, n);
+  raw.forEach((k, p) => {
+    const c = CLASS_COLOURS[k] || '#000000';
+    image.data.set([parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16), 255], 4 * p);
+  });
+  ctx.putImageData(image, 0, 0);
+  return canvas;
 }
 
 main().catch(showError);

@@ -1,154 +1,174 @@
-// Sliders page: one slider per latent coordinate, live decoding, random test digits
-// and free-hand drawing (SPEC §1 demo, with drawing enabled).
-import { loadSite, loadDigits, liveDecoder, drawDigit, formatVector, showError, setStatus, state, el, NUM_CLASSES } from './lc.js';
+// Sliders page: one slider per latent coordinate (grouped as the manifest says), live
+// decoding, random test digits and free-hand drawing with a prediction, and the whole
+// view in the URL so a copied link reproduces it.
+import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from './page.js';
+import { loadModel, liveDecoder } from './model.js';
+import { routedScores, swapDigit } from './coordinates.js';
+import { SliderPanel } from './sliderpanel.js';
+import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
 import { preprocessDrawing } from './preprocess.js';
+import { DrawPad } from './drawpad.js';
+import { ScoreBar } from './scorebar.js';
 
-const PEN_WIDTH = 22;  // pixels on the 280x280 pad: about 2 MNIST pixels after scaling a full-height digit
+const $ = (id) => document.getElementById(id);
 
 async function main() {
-  const model = await loadSite({ needEncoder: true });
-  const manifest = model.manifest;
+  const manifest = await readManifest();
+  const model = await loadModel(manifest, { encoder: true, classifier: Boolean(manifest.files.classifier) });
   const digits = await loadDigits(manifest);
+  const names = manifest.class_names;
   const vector = new Float32Array(model.latent);
-  let label = 0;
+  let label = 0;  // the conditional decoder's label
+  let input = null;  // what the input panel shows: { kind: 'digit', index } | { kind: 'drawing' }, and its mu
+  let picked = null;  // the digit last chosen under "same style, another digit"
+  let restoring = true;
 
-  const output = document.getElementById('output');
-  const input = document.getElementById('input');
-  const caption = document.getElementById('input-caption');
-  const vectorText = document.getElementById('vector');
-  const prediction = document.getElementById('prediction');
-  document.getElementById('plane-link').hidden = !manifest.features.plane;
+  const inputHint = `input: press Random digit${manifest.features.drawing ? ' or draw one' : ''}`;
+  $('input-caption').textContent = inputHint;
+  const scoreBar = new ScoreBar($('reading'), names);
+  $('reading').hidden = model.predictionSource === null;
+  copyLinkButton($('controls'));
 
-  const decode = liveDecoder(model, (pixels) => {
-    drawDigit(output, pixels);
-    if (!state.ready) {
-      state.ready = true;
-      state.readyAt = performance.now();
-      setStatus(`Ready: ${manifest.name} (${manifest.kind}, ${model.latent} latent coordinates).`);
-    }
+  const decode = liveDecoder(model, (pixels, codes) => {
+    drawDigit($('output'), pixels);
+    if (!restoring && codes.every((v, k) => v === vector[k])) markReady(manifest);
   });
   const redecode = () => decode(vector, [label]);
 
-  // ---- sliders
-  const box = document.getElementById('sliders');
-  const sliders = manifest.sliders.map((range, k) => {
-    const id = `z${k}`;
-    const slider = el('input', { type: 'range', id, min: range.min, max: range.max, step: range.step, value: 0 });
-    const value = el('output', { for: id, text: '0.00' });
-    const owner = manifest.coordinate_labels[k];
-    const text = manifest.routes ? `z${k} · ${owner === 'free' ? 'free' : `digit ${owner}`}` : owner;
-    box.append(el('label', { for: id, text }), slider, value);
-    slider.addEventListener('input', () => {
-      vector[k] = Number(slider.value);
-      value.textContent = vector[k].toFixed(2);
-      showVector();
-      redecode();
-    });
-    return { slider, value };
+  const sliders = new SliderPanel($('slider-groups'), manifest, (k, value) => {
+    vector[k] = value;
+    picked = null;
+    changed();
   });
 
-  function showVector() {
-    vectorText.textContent = `z = ${formatVector(vector)}`;
+  // Everything that follows a change of the vector: slider positions, text, staleness, decode, URL.
+  function changed() {
+    sliders.show(vector);
+    $('vector').textContent = `z = ${formatVector(vector)}`;
+    const stale = input !== null && input.mu.some((v, k) => v !== vector[k]);
+    $('input-figure').classList.toggle('stale', stale);
+    $('reading').classList.toggle('stale', stale);
+    state.inputStale = stale;
+    document.querySelectorAll('#swap-buttons button').forEach((b, k) => b.setAttribute('aria-pressed', String(k === picked)));
+    redecode();
+    writeHash({
+      z: numbersText(vector),
+      label: manifest.conditional ? label : null,
+      digit: picked,
+      input: input?.kind === 'digit' ? input.index : null,
+      ink: input?.kind === 'drawing' ? pad.text : null,
+    });
   }
 
-  // Sliders show the nearest position in their range; the vector keeps the exact code.
-  function setVector(values) {
-    vector.set(values);
-    sliders.forEach(({ slider, value }, k) => {
-      slider.value = String(vector[k]);
-      value.textContent = vector[k].toFixed(2);
-    });
-    showVector();
-    redecode();
+  // ---- the input panel: a test digit or a drawing, its encoding and the prediction
+  async function showInput(pixels, caption, source) {
+    drawDigit($('input'), pixels);
+    $('input-caption').textContent = caption;
+    const { mu } = await model.encode(pixels);
+    const prediction = await model.predict(mu);
+    state.lastMu = mu;
+    state.lastPrediction = prediction ? prediction.predicted : null;
+    state.lastScores = prediction ? prediction.values : null;
+    $('prediction').textContent = prediction ? names[prediction.predicted] : '–';
+    scoreBar.show(prediction);
+    input = { ...source, mu: Float32Array.from(mu) };
+    vector.set(mu);
+    picked = null;
+    changed();
+    return prediction;
   }
+
+  function clearInput() {
+    input = null;
+    $('input').getContext('2d').clearRect(0, 0, 28, 28);
+    $('input-caption').textContent = inputHint;
+    $('prediction').textContent = '–';
+    scoreBar.show(null);
+    changed();
+  }
+
+  const digitCaption = (i) => `test digit #${i} (label ${names[digits.labels[i]]})`;
+  async function showDigit(i) {
+    state.lastDigit = i;
+    if (manifest.conditional) setLabel(digits.labels[i]);
+    return showInput(digits.image(i), digitCaption(i), { kind: 'digit', index: i });
+  }
+  state.showDigit = showDigit;
+
+  $('random').addEventListener('click', () => showDigit(Math.floor(Math.random() * digits.count)).catch(showError));
+  $('reset').addEventListener('click', () => { vector.fill(0); picked = null; changed(); });
 
   // ---- conditional decoders need a label
+  function setLabel(k) {
+    label = k;
+    $('label').value = String(k);
+  }
   if (manifest.conditional) {
-    const picker = document.getElementById('label');
-    manifest.class_names.forEach((name, k) => picker.append(el('option', { value: k, text: name })));
-    document.getElementById('label-picker').hidden = false;
-    picker.addEventListener('change', () => { label = Number(picker.value); redecode(); });
-    state.setLabel = (k) => { picker.value = String(k); label = k; redecode(); };
+    names.forEach((name, k) => $('label').append(el('option', { value: k, text: name })));
+    $('label-picker').hidden = false;
+    $('label').addEventListener('change', () => { setLabel(Number($('label').value)); changed(); });
+    state.setLabel = (k) => { setLabel(k); changed(); };
   }
 
-  async function showEncoding(pixels, text) {
-    drawDigit(input, pixels);
-    const { mu } = await model.encode(pixels);
-    state.lastMu = mu;
-    const predicted = model.routedPrediction(mu);
-    state.lastPrediction = predicted;
-    caption.textContent = predicted === null ? text : `${text} · read as ${manifest.class_names[predicted]}`;
-    setVector(mu);
-    return predicted;
+  // ---- routed models: the same style as another digit
+  if (manifest.routes) {
+    $('swap').hidden = false;
+    names.forEach((name, k) => {
+      const button = el('button', { type: 'button', 'aria-pressed': 'false', title: `re-render as a ${name} in this style` }, name);
+      button.addEventListener('click', () => {
+        const scores = routedScores(manifest, vector);
+        const current = scores.indexOf(Math.max(...scores));
+        vector.set(swapDigit(manifest, vector, current, k));
+        picked = k;
+        changed();
+      });
+      $('swap-buttons').append(button);
+    });
   }
-
-  document.getElementById('random').addEventListener('click', async () => {
-    const i = Math.floor(Math.random() * digits.count);
-    state.lastDigit = i;
-    if (manifest.conditional) state.setLabel(digits.labels[i]);
-    await showEncoding(digits.image(i), `test digit #${i} (label ${manifest.class_names[digits.labels[i]]})`);
-  });
-  document.getElementById('reset').addEventListener('click', () => setVector(new Float32Array(model.latent)));
-  state.showDigit = async (i) => {
-    state.lastDigit = i;
-    return showEncoding(digits.image(i), `test digit #${i} (label ${manifest.class_names[digits.labels[i]]})`);
-  };
 
   // ---- drawing
-  if (manifest.features.drawing) setUpDrawing(async (ink, width, height) => {
+  let pad = { text: '' };
+  if (manifest.features.drawing) {
+    $('draw-panel').hidden = false;
+    pad = new DrawPad($('pad'), (ink, width, height) => onInk(ink, width, height).catch(showError));
+    $('clear').addEventListener('click', () => {
+      pad.clear();
+      if (input?.kind === 'drawing') clearInput();
+    });
+    state.pad = pad;
+  }
+  let inkDone = null;
+  async function onInk(ink, width, height) {
     const pixels = preprocessDrawing(ink, width, height);
     state.lastInk = ink;
     state.inkShape = [height, width];
     state.lastPreprocessed = pixels;
-    if (!pixels) return;
-    const predicted = await showEncoding(pixels, 'your drawing');
-    prediction.textContent = predicted === null ? '–' : manifest.class_names[predicted];
+    if (pixels) await showInput(pixels, 'your drawing', { kind: 'drawing' });
     state.drawCount = (state.drawCount || 0) + 1;
-  }, () => { prediction.textContent = '–'; });
+    inkDone?.();
+  }
 
-  for (const id of ['random', 'reset']) document.getElementById(id).disabled = false;
-  showVector();
-  redecode();
-}
+  // ---- the view a link describes, then the first decode
+  await restore(readHash());
+  restoring = false;
+  for (const id of ['random', 'reset']) $(id).disabled = false;
+  changed();
 
-function setUpDrawing(onStroke, onClear) {
-  document.getElementById('draw-panel').hidden = false;
-  const pad = document.getElementById('pad');
-  const ctx = pad.getContext('2d', { willReadFrequently: true });
-  const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, pad.width, pad.height); };
-  clear();
-  ctx.strokeStyle = '#fff';
-  ctx.lineWidth = PEN_WIDTH;
-  ctx.lineCap = 'round';
-  ctx.lineJoin = 'round';
-  let last = null;
-  // The pad may be drawn smaller than its 280x280 pixels on a narrow screen.
-  const point = (event) => {
-    const rect = pad.getBoundingClientRect();
-    return [(event.clientX - rect.left) * pad.width / rect.width, (event.clientY - rect.top) * pad.height / rect.height];
-  };
-  pad.addEventListener('pointerdown', (event) => {
-    pad.setPointerCapture(event.pointerId);
-    last = point(event);
-    ctx.beginPath(); ctx.moveTo(...last); ctx.lineTo(...last); ctx.stroke();
-  });
-  pad.addEventListener('pointermove', (event) => {
-    if (!last) return;
-    const next = point(event);
-    ctx.beginPath(); ctx.moveTo(...last); ctx.lineTo(...next); ctx.stroke();
-    last = next;
-  });
-  const finish = () => {
-    if (!last) return;
-    last = null;
-    const rgba = ctx.getImageData(0, 0, pad.width, pad.height).data;
-    const ink = new Float32Array(pad.width * pad.height);
-    for (let p = 0; p < ink.length; p++) ink[p] = rgba[4 * p] / 255;  // white ink on black: red channel
-    onStroke(ink, pad.width, pad.height).catch(showError);
-  };
-  pad.addEventListener('pointerup', finish);
-  pad.addEventListener('pointercancel', finish);
-  document.getElementById('clear').addEventListener('click', () => { clear(); onClear(); });
+  async function restore(hash) {
+    const strokes = manifest.features.drawing ? DrawPad.parse(hash.ink) : null;
+    const index = readInteger(hash.input, 0, digits.count - 1);
+    if (strokes) {
+      await new Promise((resolve) => { inkDone = resolve; pad.replay(strokes); });
+      inkDone = null;
+    } else if (index !== null) {
+      await showDigit(index);
+    }
+    const saved = readNumbers(hash.z, model.latent);
+    if (saved) vector.set(saved);
+    const savedLabel = readInteger(hash.label, 0, names.length - 1);
+    if (manifest.conditional && savedLabel !== null) setLabel(savedLabel);
+    picked = manifest.routes ? readInteger(hash.digit, 0, names.length - 1) : null;
+  }
 }
 
 main().catch(showError);

@@ -1,64 +1,85 @@
-// Traversal page (SPEC §2): encode one test digit, sweep one coordinate (or all of
-// them, one row each) across its range, decode every step.
-import { loadSite, loadDigits, drawDigit, showError, setStatus, state, el, PIXELS, SIDE } from './lc.js';
+// Traversal page: encode one test digit, sweep one coordinate (or every one, a row
+// each) across its slider range and decode every step. Rows are labelled with the
+// coordinate and the digit that owns it, columns with the values.
+import { readManifest, loadDigits, drawDigit, showError, markReady, shortNumber, state, el, PIXELS, SIDE } from './page.js';
+import { loadModel } from './model.js';
+import { coordinateGroups } from './coordinates.js';
+import { readHash, readInteger, writeHash, copyLinkButton } from './urlstate.js';
 
 const STEPS = 10;  // decodes per row, as in the write-up
+const OWN = 'own';  // the coordinate select's "the digit's own coordinate" choice
+const $ = (id) => document.getElementById(id);
 
 async function main() {
-  const model = await loadSite({ needEncoder: true });
-  const manifest = model.manifest;
+  const manifest = await readManifest();
+  const model = await loadModel(manifest, { encoder: true });
   const digits = await loadDigits(manifest);
-  document.getElementById('plane-link').hidden = !manifest.features.plane;
-  const index = document.getElementById('index');
-  const coordinate = document.getElementById('coordinate');
-  const strip = document.getElementById('strip');
-  index.max = String(digits.count - 1);
-  manifest.coordinate_labels.forEach((owner, k) => {
-    const text = manifest.routes ? `z${k} (${owner === 'free' ? 'free' : `digit ${owner}`})` : owner;
-    coordinate.append(el('option', { value: k, text }));
-  });
-  coordinate.append(el('option', { value: 'all', text: 'all coordinates (one row each)' }));
+  const coordinates = coordinateGroups(manifest).flatMap((group) => group.coordinates).sort((a, b) => a.index - b.index);
+  copyLinkButton($('controls'));
+  $('index').max = String(digits.count - 1);
+  if (manifest.routes) $('coordinate').append(el('option', { value: OWN, text: 'the digit\'s own coordinate' }));
+  for (const c of coordinates) $('coordinate').append(el('option', { value: c.index, text: c.label }));
+  $('coordinate').append(el('option', { value: 'all', text: 'all coordinates (one row each)' }));
 
-  const steps = (k) => {
-    const { min, max } = manifest.sliders[k];
-    return Array.from({ length: STEPS }, (_, s) => min + (max - min) * s / (STEPS - 1));
-  };
+  const steps = ({ min, max }) => Array.from({ length: STEPS }, (_, s) => min + (max - min) * s / (STEPS - 1));
+  // The coordinate a routed model gave this digit's class (its first, if it has several).
+  const ownCoordinate = (label) => manifest.routes[label][0];
+
+  function rowsFor(choice, label) {
+    if (choice === 'all') return coordinates;
+    const k = choice === OWN ? ownCoordinate(label) : Number(choice);
+    return coordinates.filter((c) => c.index === k);
+  }
 
   async function update() {
-    const i = Math.min(digits.count - 1, Math.max(0, Math.floor(Number(index.value) || 0)));
+    const i = Math.min(digits.count - 1, Math.max(0, Math.floor(Number($('index').value) || 0)));
+    $('index').value = String(i);
+    const label = digits.labels[i];
     const image = digits.image(i);
-    drawDigit(document.getElementById('input'), image);
-    document.getElementById('caption').textContent = `#${i}, label ${manifest.class_names[digits.labels[i]]}`;
+    drawDigit($('input'), image);
+    $('caption').textContent = `test digit #${i}, label ${manifest.class_names[label]}`;
+    const rows = rowsFor($('coordinate').value, label);
     const { mu } = await model.encode(image);
-    const rows = coordinate.value === 'all' ? [...Array(model.latent).keys()] : [Number(coordinate.value)];
     const codes = new Float32Array(rows.length * STEPS * model.latent);
-    rows.forEach((k, r) => steps(k).forEach((v, s) => {
+    rows.forEach((c, r) => steps(c).forEach((v, s) => {
       const offset = (r * STEPS + s) * model.latent;
       codes.set(mu, offset);
-      codes[offset + k] = v;
+      codes[offset + c.index] = v;
     }));
-    const labels = new Array(rows.length * STEPS).fill(digits.labels[i]);
-    const pixels = await model.decode(codes, labels);
-    strip.height = SIDE * rows.length;
-    strip.style.aspectRatio = `${STEPS} / ${rows.length}`;
-    for (let n = 0; n < rows.length * STEPS; n++) {
-      drawDigit(strip, pixels, (n % STEPS) * SIDE, Math.floor(n / STEPS) * SIDE, SIDE, n * PIXELS);
-    }
-    document.getElementById('title').textContent = rows.length === 1
-      ? `z${rows[0]} from ${manifest.sliders[rows[0]].min} to ${manifest.sliders[rows[0]].max}`
-      : `every coordinate, each across its own range`;
-    document.getElementById('values').textContent = rows.length === 1
-      ? steps(rows[0]).map((v) => v.toFixed(2)).join('  ') : '';
+    const pixels = await model.decode(codes, new Array(rows.length * STEPS).fill(label));
+    showStrips(rows, pixels);
+    $('title').textContent = rows.length === 1
+      ? `${rows[0].label}: from ${shortNumber(rows[0].min)} to ${shortNumber(rows[0].max)}, the rest of #${i}'s code fixed`
+      : `every coordinate, each across its own range, the rest of #${i}'s code fixed`;
     state.lastDecoded = pixels;
-    state.lastRows = rows;
-    if (!state.ready) { state.ready = true; state.readyAt = performance.now(); setStatus(`Ready: ${manifest.name}.`); }
+    state.lastRows = rows.map((c) => c.index);
+    writeHash({ i, c: $('coordinate').value });
+    markReady(manifest);
   }
+
+  // Column labels when every row shares one range; otherwise each row names its own.
+  function showStrips(rows, pixels) {
+    const shared = rows.every((c) => c.min === rows[0].min && c.max === rows[0].max);
+    const header = shared ? steps(rows[0]).map((v) => el('span', { text: shortNumber(v) })) : [el('span', { text: 'min → max of each row' })];
+    const children = [el('span'), el('div', { class: 'columns', style: shared ? '' : 'grid-template-columns: 1fr' }, ...header)];
+    rows.forEach((c, r) => {
+      const strip = el('canvas', { class: 'strip', width: SIDE * STEPS, height: SIDE, 'aria-label': `decodes along ${c.label}` });
+      for (let s = 0; s < STEPS; s++) drawDigit(strip, pixels, s * SIDE, 0, SIDE, (r * STEPS + s) * PIXELS);
+      const range = shared ? '' : ` (${shortNumber(c.min)} → ${shortNumber(c.max)})`;
+      children.push(el('span', { class: 'row-label', text: c.label + range }), strip);
+    });
+    $('strips').replaceChildren(...children);
+  }
+
+  const hash = readHash();
+  $('index').value = String(readInteger(hash.i, 0, digits.count - 1) ?? 0);
+  const choices = Array.from($('coordinate').options, (o) => o.value);
+  $('coordinate').value = choices.includes(hash.c) ? hash.c : choices[0];
   const run = () => update().catch(showError);
-  index.addEventListener('change', run);
-  coordinate.addEventListener('change', run);
-  const random = document.getElementById('random');
-  random.addEventListener('click', () => { index.value = String(Math.floor(Math.random() * digits.count)); run(); });
-  random.disabled = false;
+  $('index').addEventListener('change', run);
+  $('coordinate').addEventListener('change', run);
+  $('random').addEventListener('click', () => { $('index').value = String(Math.floor(Math.random() * digits.count)); run(); });
+  $('random').disabled = false;
   await update();
 }
 

@@ -1,0 +1,63 @@
+// What each latent coordinate means, read from the manifest: its label, its slider
+// range and the group it belongs to ("digit" coordinates owned by a class, free "style"
+// coordinates, or plain "latent" ones). Pages lay out controls from these groups, so a
+// model with new kinds of coordinates needs a manifest entry, not a page change.
+
+// [{ name, title, coordinates: [{ index, label, owner, min, max, step }] }]
+export function coordinateGroups(manifest) {
+  if (manifest.coordinate_groups) {
+    return manifest.coordinate_groups.map((group) => ({
+      ...group, coordinates: group.coordinates.map((k) => coordinate(manifest, k)),
+    }));
+  }
+  const all = manifest.coordinate_labels.map((_, k) => coordinate(manifest, k));
+  if (!manifest.routes) return [{ name: 'latent', title: 'Latent coordinates', coordinates: all }];
+  const groups = [
+    { name: 'digit', title: 'Digit coordinates (routed: each owned by one digit)', coordinates: all.filter((c) => c.owner !== null) },
+    { name: 'style', title: 'Style coordinates (free: shared by every digit)', coordinates: all.filter((c) => c.owner === null) },
+  ];
+  return groups.filter((group) => group.coordinates.length);
+}
+
+function coordinate(manifest, k) {
+  const owner = ownerOf(manifest, k);
+  const name = owner === null ? (manifest.routes ? 'free' : '') : `digit ${manifest.class_names[owner]}`;
+  return { index: k, owner, label: name ? `z${k} · ${name}` : `z${k}`, ...manifest.sliders[k] };
+}
+
+// The class whose route holds coordinate k, or null (free coordinate or no routing).
+export function ownerOf(manifest, k) {
+  if (!manifest.routes) return null;
+  const owner = manifest.routes.findIndex((coords) => coords.includes(k));
+  return owner < 0 ? null : owner;
+}
+
+// Per class: the largest mean among its routed coordinates (metrics.routed_predictions).
+export function routedScores(manifest, mu) {
+  return manifest.routes.map((coords) => Math.max(...coords.map((c) => mu[c])));
+}
+
+// Re-render a code as another digit in the same style: the current digit's routed
+// coordinates and the target digit's exchange their values; free coordinates stay.
+export function swapDigit(manifest, vector, from, to) {
+  const out = Float32Array.from(vector);
+  const source = manifest.routes[from], target = manifest.routes[to];
+  for (let i = 0; i < Math.max(source.length, target.length); i++) {
+    const s = source[Math.min(i, source.length - 1)], t = target[Math.min(i, target.length - 1)];
+    [out[s], out[t]] = [vector[t], vector[s]];
+  }
+  return out;
+}
+
+// A code of one model as a code of another, coordinate by coordinate label: a routed
+// "3" goes to the other model's "3", "z1" to its "z1"; a coordinate the first model
+// lacks (e.g. a free style coordinate) is 0. Same labels in the same order: the same vector.
+export function mapVector(from, to, vector) {
+  const out = new Float32Array(to.latent_dim);
+  const used = new Set();
+  to.coordinate_labels.forEach((label, j) => {
+    const i = from.coordinate_labels.findIndex((other, k) => other === label && !used.has(k));
+    if (i >= 0) { out[j] = vector[i]; used.add(i); }
+  });
+  return out;
+}

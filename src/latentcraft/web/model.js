@@ -1,0 +1,136 @@
+// The model in the browser: onnxruntime-web sessions for the exported graphs, encode,
+// decode, and a prediction wherever the model can make one. Only the pages that run
+// the model import this file (it loads the runtime).
+import * as ort from './vendor/ort.wasm.bundle.min.mjs';
+import { NUM_CLASSES, PIXELS, state, showError, fetchBytes, corruptFile, modelFile } from './page.js';
+import { routedScores } from './coordinates.js';
+
+state.runtimeVersion = ort.env.versions?.web || null;
+
+// Load the graphs a page needs, all at once; the page is not ready until every one is.
+// The runtime is single-threaded on purpose: threads need cross-origin isolation
+// headers that plain static hosts do not send.
+export async function loadModel(manifest, { encoder = true, classifier = false } = {}) {
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.wasmPaths = { wasm: new URL(manifest.runtime.wasm, location.href).href };
+  const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+  const load = async (name) => {
+    const file = modelFile(manifest, name);
+    const bytes = await fetchBytes(file);
+    try {
+      return await ort.InferenceSession.create(bytes, options);
+    } catch (error) {
+      throw corruptFile(file, `onnxruntime-web cannot load it: ${String(error.message || error).split('\n')[0]}`);
+    }
+  };
+  const files = manifest.files;
+  const wanted = [files.decoder, encoder ? files.encoder : null, classifier ? files.classifier : null];
+  const [decoderSession, encoderSession, classifierSession] = await Promise.all(wanted.map((f) => f && load(f)));
+  const model = new Model(manifest, encoderSession, decoderSession, classifierSession);
+  state.model = model;
+  return model;
+}
+
+export class Model {
+  constructor(manifest, encoder, decoder, classifier) {
+    this.manifest = manifest;
+    this.latent = manifest.latent_dim;
+    this.encoder = encoder;
+    this.decoder = decoder;
+    this.classifier = classifier;
+    this.busy = Promise.resolve();
+  }
+
+  // onnxruntime-web runs one call per session at a time: chain them.
+  serial(task) {
+    const next = this.busy.then(task, task);
+    this.busy = next.catch(() => {});
+    return next;
+  }
+
+  // codes: Float32Array (n * D); labels: n class indices (conditional decoders only).
+  // Returns a Float32Array (n * 784) of pixels in [0, 1].
+  decode(codes, labels = null) {
+    return this.serial(async () => {
+      const n = codes.length / this.latent;
+      const feeds = { z: new ort.Tensor('float32', Float32Array.from(codes), [n, this.latent]) };
+      if (this.manifest.conditional) {
+        const oneHot = new Float32Array(n * NUM_CLASSES);
+        for (let i = 0; i < n; i++) oneHot[i * NUM_CLASSES + ((labels && labels[i]) || 0)] = 1;
+        feeds.label = new ort.Tensor('float32', oneHot, [n, NUM_CLASSES]);
+      }
+      const out = await this.decoder.run(feeds);
+      state.decodeCount += 1;
+      return out.image.data;
+    });
+  }
+
+  // images: Float32Array (n * 784) in [0, 1] -> { mu, logvar } Float32Arrays (n * D).
+  encode(images) {
+    return this.serial(async () => {
+      const n = images.length / PIXELS;
+      const out = await this.encoder.run({ x: new ort.Tensor('float32', images, [n, PIXELS]) });
+      return { mu: out.mu.data, logvar: out.logvar.data };
+    });
+  }
+
+  // codes (n * D) -> class logits (n * 10) from the classifier head.
+  classify(codes) {
+    return this.serial(async () => {
+      const n = codes.length / this.latent;
+      const out = await this.classifier.run({ z: new ort.Tensor('float32', Float32Array.from(codes), [n, this.latent]) });
+      return out.class_logits.data;
+    });
+  }
+
+  // Which prediction this model makes: its classifier head, else the argmax of its routes.
+  get predictionSource() {
+    if (this.classifier) return 'head';
+    return this.manifest.routes ? 'routes' : null;
+  }
+
+  // One encoder mean (D) -> { predicted, values (probabilities or routed means), scores
+  // (the values scaled into [0, 1] for a bar), source }, or null when it cannot predict.
+  async predict(mu) {
+    const source = this.predictionSource;
+    if (source === null) return null;
+    const raw = source === 'head' ? softmax(await this.classify(mu)) : routedScores(this.manifest, mu);
+    const predicted = raw.indexOf(Math.max(...raw));
+    const top = Math.max(...raw.map((v) => Math.max(v, 0))) || 1;
+    return { predicted, values: raw, scores: raw.map((v) => Math.max(v, 0) / top), source };
+  }
+}
+
+function softmax(logits) {
+  const top = Math.max(...logits);
+  const exps = Array.from(logits, (v) => Math.exp(v - top));
+  const total = exps.reduce((a, b) => a + b, 0);
+  return exps.map((v) => v / total);
+}
+
+// A decode scheduler for live controls: at most one decode in flight, and only
+// the latest request runs next, so dragging never queues stale work. `track`: record
+// the result as the page's main decode (window.lc.lastDecoded / lastVector).
+export function liveDecoder(model, onResult, track = true) {
+  let pending = null, running = false;
+  async function pump() {
+    running = true;
+    while (pending) {
+      const { codes, labels } = pending;
+      pending = null;
+      try {
+        const pixels = await model.decode(codes, labels);
+        if (track) {
+          state.lastDecoded = pixels;
+          state.lastVector = codes;
+        }
+        onResult(pixels, codes, labels);
+      } catch (error) { showError(error); }
+    }
+    running = false;
+  }
+  return (codes, labels = null) => {
+    pending = { codes: Float32Array.from(codes), labels };
+    if (!running) pump();
+  };
+}

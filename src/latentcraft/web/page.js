@@ -1,0 +1,220 @@
+// Shared by every page, with no onnxruntime in it (the overview page loads no model):
+// the status line, the ready block, the header's navigation, fetching site files with
+// errors a user can act on, the shipped test digits and small drawing helpers.
+
+export const SIDE = 28;
+export const PIXELS = SIDE * SIDE;
+export const NUM_CLASSES = 10;
+// Ten distinguishable colours (Tableau 10), one per class, for scatters, legends and bars.
+export const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+  '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+export const MANIFEST_FILE = 'manifest.json';
+const MANIFEST_FORMAT = 1;  // the manifest layout these pages read
+const EXPORT_HINT = 're-run `latentcraft export RUN_DIR --out SITE_DIR` to rewrite the site';
+
+// Every page: [feature flag in the manifest, file, title, what it does].
+export const PAGES = [
+  ['sliders', 'sliders.html', 'Sliders', 'one slider per latent coordinate, random test digits, draw your own'],
+  ['plane', 'plane.html', 'Plane', 'hover the 2-D latent plane to decode any point'],
+  ['traversal', 'traversal.html', 'Traversal', 'sweep one coordinate of an encoded digit across its range'],
+];
+
+// State the browser tests and benchmarks read (window.lc); pages add their own fields.
+export const state = { ready: false, decodeCount: 0, lastDecoded: null, lastVector: null, errors: [] };
+window.lc = state;
+
+export function setStatus(text) {
+  const box = document.getElementById('status');
+  if (box) box.textContent = text;
+}
+
+export function showError(error) {
+  const message = error?.message || String(error);
+  state.errors.push(message);
+  state.failed = true;
+  const box = document.getElementById('status');
+  if (box) { box.textContent = `Error: ${message}`; box.classList.add('error'); }
+}
+
+// The one "ready" block: every page calls it once its first result is on screen.
+export function markReady(manifest, detail = '') {
+  if (state.ready || state.failed) return;
+  state.ready = true;
+  state.readyAt = performance.now();
+  setStatus(`Ready: ${manifest.name} (${manifest.kind}, ${manifest.latent_dim} latent coordinates)${detail}.`);
+}
+
+// A site file, or an error naming it and saying how to get it back.
+export async function fetchOk(path) {
+  let response;
+  try {
+    response = await fetch(path);
+  } catch (error) {
+    throw new Error(`${path} could not be fetched (${error.message}); is the server still running?`);
+  }
+  if (!response.ok) {
+    const why = response.status === 404 ? 'is missing from this folder' : `could not be read (HTTP ${response.status})`;
+    throw new Error(`${path} ${why}; ${EXPORT_HINT}.`);
+  }
+  return response;
+}
+
+export async function fetchBytes(path) {
+  return new Uint8Array(await (await fetchOk(path)).arrayBuffer());
+}
+
+export function corruptFile(path, detail) {
+  return new Error(`${path} is damaged (${detail}); ${EXPORT_HINT}.`);
+}
+
+// The model this page shows. A site exported from one run has that run's manifest at its
+// root; a site of several runs has a root manifest listing them ("models": [{name, dir,
+// ...}]) and each model's manifest in its own folder, picked by the URL's #model=NAME.
+export async function readManifest() {
+  const root = await readJson(MANIFEST_FILE);
+  const manifest = await openModel(root, readHash().model);
+  state.manifest = manifest;
+  showNavigation(manifest);
+  return manifest;
+}
+
+// The site's root manifest: a model's own, or the list of a several-model site.
+export async function readSite() {
+  return readJson(MANIFEST_FILE);
+}
+
+// The manifest of the model `name` (the first when absent or unknown) in the site `root`.
+export async function openModel(root, name) {
+  let manifest = root, base = '';
+  if (Array.isArray(root.models)) {
+    if (!root.models.length) throw corruptFile(MANIFEST_FILE, 'it lists no models');
+    const entry = root.models.find((m) => m.name === name) || root.models[0];
+    base = `${entry.dir}/`;
+    manifest = { ...await readJson(`${base}${MANIFEST_FILE}`), runtime: root.runtime };
+  }
+  if (!manifest.files || !manifest.latent_dim) throw corruptFile(`${base}${MANIFEST_FILE}`, 'it lacks "files" or "latent_dim"');
+  manifest.base = base;  // prefix of the model's files, relative to the site
+  manifest.models = root.models || null;
+  return manifest;
+}
+
+async function readJson(path) {
+  const text = await (await fetchOk(path)).text();
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw corruptFile(path, `not valid JSON: ${error.message}`);
+  }
+  if (typeof value !== 'object' || value === null) throw corruptFile(path, 'not a JSON object');
+  if (value.format > MANIFEST_FORMAT) {
+    throw new Error(`${path} has format ${value.format}, newer than these pages (${MANIFEST_FORMAT}); ${EXPORT_HINT}.`);
+  }
+  return value;
+}
+
+// A model file's path relative to the site.
+export function modelFile(manifest, name) {
+  return `${manifest.base || ''}${name}`;
+}
+
+// The header's links: every page this model supports, the current one marked, and a
+// model picker when the site holds several models.
+export function showNavigation(manifest) {
+  const nav = document.querySelector('header nav');
+  if (!nav) return;
+  const here = location.pathname.split('/').pop() || 'index.html';
+  const pages = [['index', 'index.html', 'Overview'], ...PAGES, ['compare', 'compare.html', 'Compare']]
+    .filter(([feature]) => feature === 'index' || (feature === 'compare' ? manifest.models?.length > 1 : manifest.features[feature]));
+  nav.replaceChildren(...pages.map(([, href, title]) => el('a', { href, text: title, ...(href === here ? { 'aria-current': 'page' } : {}) })));
+  if (manifest.models?.length > 1 && here !== 'compare.html') {
+    const picker = el('select', { id: 'model', 'aria-label': 'model' },
+      ...manifest.models.map((m) => el('option', { value: m.name, text: m.name })));
+    picker.value = manifest.name;
+    // Another model has other coordinates: start its view afresh.
+    picker.addEventListener('change', () => {
+      history.replaceState(null, '', `#model=${encodeURIComponent(picker.value)}`);
+      location.reload();
+    });
+    nav.append(el('label', { class: 'model-picker' }, 'Model ', picker));
+  }
+}
+
+// The URL's hash as { key: value } ("#model=a&z=1,2"); see urlstate.js for writing it.
+export function readHash() {
+  const values = {};
+  for (const part of location.hash.replace(/^#/, '').split('&')) {
+    if (!part) continue;
+    const at = part.indexOf('=');
+    const key = decodeURIComponent(at < 0 ? part : part.slice(0, at));
+    values[key] = at < 0 ? '' : decodeURIComponent(part.slice(at + 1));
+  }
+  return values;
+}
+
+// The shipped test digits: uint8 pixels, labels and float32 encoder means.
+export async function loadDigits(manifest) {
+  const [digitsFile, labelsFile, meansFile] = ['digits', 'labels', 'means'].map((k) => modelFile(manifest, manifest.files[k]));
+  const [pixels, labels, means] = await Promise.all([digitsFile, labelsFile, meansFile].map(fetchBytes));
+  const count = manifest.digits;
+  const expected = [[digitsFile, pixels, count * PIXELS], [labelsFile, labels, count],
+    [meansFile, means, count * manifest.latent_dim * 4]];
+  for (const [file, bytes, size] of expected) {
+    if (bytes.length !== size) throw corruptFile(file, `${bytes.length} bytes where the manifest implies ${size}`);
+  }
+  return {
+    count,
+    pixels,
+    labels,
+    means: new Float32Array(means.buffer),
+    image(i) {  // Float32Array (784) in [0, 1], exactly as the Python side divides by 255
+      const out = new Float32Array(PIXELS);
+      for (let p = 0; p < PIXELS; p++) out[p] = this.pixels[i * PIXELS + p] / 255;
+      return out;
+    },
+  };
+}
+
+// Draw 784 intensities (white ink on black, like MNIST) into a canvas at (x, y), scaled to size.
+const scratch = document.createElement('canvas');
+scratch.width = SIDE; scratch.height = SIDE;
+export function drawDigit(canvas, pixels, x = 0, y = 0, size = null, offset = 0) {
+  const sctx = scratch.getContext('2d');
+  const image = sctx.createImageData(SIDE, SIDE);
+  for (let p = 0; p < PIXELS; p++) {
+    const v = Math.round(255 * Math.min(1, Math.max(0, pixels[offset + p])));
+    image.data[4 * p] = v; image.data[4 * p + 1] = v; image.data[4 * p + 2] = v; image.data[4 * p + 3] = 255;
+  }
+  sctx.putImageData(image, 0, 0);
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(scratch, x, y, size ?? canvas.width, size ?? canvas.height);
+}
+
+// Two decimals, without the "-0.00" of a tiny negative value.
+export function fixed2(value) {
+  return (Math.abs(value) < 0.005 ? 0 : value).toFixed(2);
+}
+
+export function formatVector(values) {
+  return '[' + Array.from(values, fixed2).join(', ') + ']';
+}
+
+// A short number for labels: at most two decimals, no trailing zeros ("0.5", "3", "-1.25").
+export function shortNumber(value) {
+  return String(Number(value.toFixed(2)));
+}
+
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === 'text') node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// Every page reports uncaught failures in its status line (and to the tests).
+window.addEventListener('error', (event) => showError(event.error || event.message));
+window.addEventListener('unhandledrejection', (event) => showError(event.reason));

@@ -1,0 +1,118 @@
+"""Several models in one site: the overview lists each with its metrics, every page has a
+model picker, and the compare view decodes the same input or vector with two models, each
+equal to onnxruntime in Python."""
+
+import json
+
+import numpy as np
+import pytest
+from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
+
+from latentcraft import export
+from latentcraft.pretrained import pretrained_run
+from latentcraft.serve import url_for
+
+SITE_DIGITS = 100
+
+
+@pytest.fixture(scope="session")
+def several(routed, classifier, conditional, tmp_path_factory):
+    """The shipped routed10, a quick routed10-original, clf2d and cvae2d, exported into one site."""
+    runs = [pretrained_run(), routed[0].parent, classifier[0].parent, conditional[0].parent]
+    site = tmp_path_factory.mktemp("web-several") / "site"
+    manifest = export.export_sites(runs, site, max_digits=SITE_DIGITS)
+    server = serve(site)
+    yield site, server, manifest
+    server.shutdown()
+
+
+def model_dir(site, manifest, name):
+    return site / next(m["dir"] for m in manifest["models"] if m["name"] == name)
+
+
+def test_several_models_share_one_runtime_and_list_their_metrics(several, browser):
+    site, server, manifest = several
+    assert [m["name"] for m in manifest["models"]] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
+    assert json.loads((site / export.MANIFEST_FILE).read_text()) == manifest
+    assert all((model_dir(site, manifest, m["name"]) / export.ENCODER_FILE).is_file() for m in manifest["models"])
+    assert not (site / export.ENCODER_FILE).exists() and (site / export.VENDOR_DIR).is_dir()
+    shipped = json.loads((pretrained_run() / "eval.json").read_text())["metrics"]
+    assert manifest["models"][0]["metrics"]["test_argmax_accuracy"] == shipped["test_argmax_accuracy"]
+
+    page = Page(browser, url_for(server, "index.html"))
+    rows = page.js("Array.from(document.querySelectorAll('#models tbody tr'), r => Array.from(r.cells, c => c.textContent))")
+    assert [r[0] for r in rows] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
+    header = page.js("Array.from(document.querySelectorAll('#models thead th'), c => c.textContent)")
+    accuracy = rows[0][header.index("argmax acc.")]
+    assert accuracy == f"{100 * shipped['test_argmax_accuracy']:.2f}%"
+    assert rows[2][header.index("head acc.")].endswith("%")  # from clf2d's training summary
+    page.assert_clean()
+    page.close()
+
+
+def test_the_model_picker_opens_another_model(several, browser):
+    site, server, manifest = several
+    page = Page(browser, url_for(server, "sliders.html"))
+    assert page.js("window.lc.manifest.name") == "routed10"
+    page.page.select_option("#model", "clf2d")  # another model: the page reloads
+    page.wait("window.lc && window.lc.ready && window.lc.manifest.name === 'clf2d'")
+    assert page.js("location.hash").startswith("#model=clf2d")
+    page.js("window.lc.showDigit(4)")
+    page.wait("window.lc.lastDigit === 4 && window.lc.inputStale === false")
+    folder = model_dir(site, manifest, "clf2d")
+    (mu, _) = ort_session(folder, export.ENCODER_FILE).run(None, {"x": site_digits(folder)[4:5] / np.float32(255)})
+    np.testing.assert_allclose(page.js("Array.from(window.lc.lastMu)"), mu[0], atol=BROWSER_TOLERANCE)
+    page.assert_clean()
+    page.close()
+
+
+def test_compare_decodes_one_input_and_one_vector_with_both_models(several, browser):
+    site, server, manifest = several
+    page = Page(browser, url_for(server, "compare.html#a=routed10&b=routed10-original"))
+    sides = {name: model_dir(site, manifest, name) for name in ("routed10", "routed10-original")}
+    x = site_digits(sides["routed10"])[7:8] / np.float32(255)
+
+    def decoded(side):
+        return np.array(page.js(f"Array.from(window.lc.compare.{side}.decoded)"), np.float32)
+
+    def ort_decode(name, z):
+        return ort_session(sides[name], export.DECODER_FILE).run(None, {"z": np.asarray(z, np.float32)[None]})[0][0]
+
+    # The same test digit: each model encodes it and decodes its own code.
+    page.js("window.lc.showDigit(7)")
+    page.wait("window.lc.compare.a.decoded && window.lc.hash && window.lc.hash.includes('input=7')")
+    for side, name in (("a", "routed10"), ("b", "routed10-original")):
+        (mu, _) = ort_session(sides[name], export.ENCODER_FILE).run(None, {"x": x})
+        np.testing.assert_allclose(decoded(side), ort_decode(name, mu[0]), atol=BROWSER_TOLERANCE)
+
+    # A slider move: both decode the left model's vector (same coordinate names: the same vector).
+    page.page.focus("#z3")
+    for _ in range(10):
+        page.page.keyboard.press("ArrowRight")
+    page.wait("window.lc.hash.includes('mode=vector') && Math.abs(window.lc.compare.a.code[3] - document.querySelector('#z3').value) < 1e-6")
+    page.page.wait_for_timeout(200)
+    vector = np.array(page.js("Array.from(window.lc.compare.a.code)"), np.float32)
+    np.testing.assert_array_equal(page.js("Array.from(window.lc.compare.b.code)"), vector)
+    for side, name in (("a", "routed10"), ("b", "routed10-original")):
+        np.testing.assert_allclose(decoded(side), ort_decode(name, vector), atol=BROWSER_TOLERANCE)
+    assert np.abs(decoded("a") - decoded("b")).max() > 1e-3  # two different decoders
+    page.assert_clean()
+    page.close()
+
+
+def test_the_plane_decodes_the_hovered_point_with_a_second_model(several, browser):
+    site, server, manifest = several
+    page = Page(browser, url_for(server, "plane.html#model=clf2d&hl=6&vs=cvae2d"))
+    page.wait("window.lc.otherDecoded")
+    box = page.page.locator("#plane").bounding_box()
+    page.page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.7)
+    page.wait("window.lc.otherPoint && window.lc.otherPoint[0] === window.lc.lastPoint[0]")
+    page.page.wait_for_timeout(100)
+    point = np.array(page.js("window.lc.lastPoint"), np.float32)[None]
+    (clf,) = ort_session(model_dir(site, manifest, "clf2d"), export.DECODER_FILE).run(None, {"z": point})
+    (cvae,) = ort_session(model_dir(site, manifest, "cvae2d"), export.DECODER_FILE).run(
+        None, {"z": point, "label": np.eye(10, dtype=np.float32)[[6]]})  # the highlighted digit
+    np.testing.assert_allclose(page.js("Array.from(window.lc.lastDecoded)"), clf[0], atol=BROWSER_TOLERANCE)
+    np.testing.assert_allclose(page.js("Array.from(window.lc.otherDecoded)"), cvae[0], atol=BROWSER_TOLERANCE)
+    page.assert_clean()
+    page.close()
