@@ -1,4 +1,4 @@
-"""Shared fixtures: real MNIST from $LATENTCRAFT_DATA_DIR (default ../shared/data/mnist)."""
+"""Shared fixtures: real MNIST from $LATENTCRAFT_DATA_DIR (default ../shared/data/mnist), or its mnist/ subfolder."""
 
 import os
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from latentcraft.data import DATA_DIR_ENV
+from latentcraft.data import DATA_DIR_ENV, DataError, locate
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -16,10 +16,11 @@ torch.set_num_threads(1)  # tests are small; one thread avoids oversubscribing C
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    path = Path(os.environ[DATA_DIR_ENV])
-    if not (path / "train-images-idx3-ubyte.gz").exists() and not (path / "train-images-idx3-ubyte").exists():
-        pytest.fail(f"MNIST not found in {path}; set ${DATA_DIR_ENV}")
-    return path
+    """The folder holding MNIST, found as the library finds it ($LATENTCRAFT_DATA_DIR or its mnist/ subfolder)."""
+    try:
+        return locate("mnist")
+    except DataError as err:
+        pytest.fail(str(err))
 
 
 # ---- the explorer in a browser: one exported, served site per model kind and session ----------------

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from latentcraft import checkpoint as ckpt
 from latentcraft.config import resolve_config
@@ -87,3 +87,39 @@ def test_training_checkpoint_restores_model_optimizer_and_rng(tmp_path):
         m(x, y).loss.backward()
         opt.step()
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_holding_nan_or_inf_are_refused_naming_file_and_tensor(tmp_path, bad):
+    ckpt.save_model(_model(), tmp_path)
+    tensors = load_file(str(tmp_path / ckpt.WEIGHTS_FILE))
+    name = sorted(tensors)[0]
+    tensors[name].view(-1)[0] = bad
+    save_file(tensors, str(tmp_path / ckpt.WEIGHTS_FILE))
+    with pytest.raises(ckpt.RunError, match=rf"{ckpt.WEIGHTS_FILE}: tensor '{name}' holds NaN or infinite values"):
+        ckpt.load_model(tmp_path)
+
+
+def test_weights_of_another_shape_name_the_tensor_not_a_torch_traceback(tmp_path):
+    ckpt.save_model(_model(), tmp_path)
+    ckpt.save_model(_model("model.latent_dim=4"), tmp_path / "other")
+    (tmp_path / "other" / ckpt.WEIGHTS_FILE).replace(tmp_path / ckpt.WEIGHTS_FILE)
+    with pytest.raises(ckpt.RunError, match=r"does not match its config.*is \(4, 32\), the config needs \(10, 32\)"):
+        ckpt.load_model(tmp_path)
+
+
+def test_a_damaged_config_json_names_the_file(tmp_path):
+    ckpt.save_model(_model(), tmp_path)
+    (tmp_path / ckpt.CONFIG_FILE).write_text('{"train": {"epochs": "many"}}')
+    with pytest.raises(ckpt.RunError, match=rf"{ckpt.CONFIG_FILE}: train.epochs: expected int"):
+        ckpt.load_model(tmp_path)
+
+
+def test_a_damaged_training_checkpoint_is_a_clear_error(tmp_path):
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters())
+    ckpt.save_checkpoint(tmp_path, model, optimizer, epoch=1)
+    tensors = load_file(str(tmp_path / ckpt.CHECKPOINT_FILE))
+    save_file(tensors, str(tmp_path / ckpt.CHECKPOINT_FILE), metadata={"epoch": "1"})  # param_groups lost
+    with pytest.raises(ckpt.RunError, match=r"checkpoint.safetensors is damaged \(KeyError: 'param_groups'\)"):
+        ckpt.load_checkpoint(tmp_path, model, optimizer)

@@ -1,11 +1,16 @@
 """cli.py: each foundation subcommand end to end through `main(argv)`, and errors as exit codes."""
 
 import json
+import re
+import shlex
 
 import pytest
 
 from latentcraft import checkpoint as ckpt
+from latentcraft import cli
 from latentcraft.cli import main
+from latentcraft.config import ConfigError
+from latentcraft.errors import DEBUG_ENV
 
 TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",
         "--set", "model.decoder_hidden=[32]", "--epochs", "1", "--no-progress"]
@@ -28,10 +33,76 @@ def test_config_prints_the_resolved_config(capsys):
     assert config["train"]["epochs"] == 3 and config["objective"]["kind"] == "reference"
 
 
-def test_config_errors_are_one_line_and_exit_1(capsys):
-    assert main(["config", "--set", "trian.epochs=3"]) == 1
+def test_config_errors_are_one_line_and_exit_2(capsys):
+    assert main(["config", "--set", "trian.epochs=3"]) == 2  # a usage error
     err = capsys.readouterr().err
     assert err.startswith("latentcraft config: error: unknown config key trian") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_argparse_usage_errors_are_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == ("latentcraft train: error: argument --seeds: must be at least 1, "
+                                               "got 0 (see latentcraft train --help)")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "run", "--label", "99"], "argument --label: invalid choice: 99"),
+    (["plot", "run", "--range", "nan", "3"], "argument --range: 'nan' is not a finite number"),
+    (["evaluate", "run", "--samples", "-1"], "argument --samples: must be at least 0, got -1"),
+    (["sweep", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
+    (["demo", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+])
+def test_out_of_range_options_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def _crash(args):
+    raise TypeError("a bug")
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_an_unexpected_error_is_one_line_unless_debugging(capsys, monkeypatch, debug):
+    monkeypatch.setattr(cli, "COMMANDS", [(add, _crash if add is cli._add_presets else run)
+                                          for add, run in cli.COMMANDS])
+    if debug:
+        with pytest.raises(TypeError, match="a bug"):  # the traceback reaches the terminal
+            main(["presets", *debug])
+        return
+    assert main(["presets"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("latentcraft presets: error: internal error (TypeError: a bug). This is a bug")
+    assert "--debug" in err and len(err.splitlines()) == 1
+
+
+def test_debug_from_the_environment_or_before_the_command(capsys, monkeypatch):
+    with pytest.raises(ConfigError):
+        main(["--debug", "config", "--set", "trian.epochs=3"])
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(ConfigError):
+        main(["config", "--set", "trian.epochs=3"])
+    monkeypatch.setenv(DEBUG_ENV, "0")
+    assert main(["config", "--set", "trian.epochs=3"]) == 2
+
+
+def test_data_with_a_missing_data_dir_is_an_error_not_a_fallback(tmp_path, capsys, mnist_dir):
+    assert main(["data", "--data-dir", str(tmp_path / "nonexistent")]) == 1  # $LATENTCRAFT_DATA_DIR is set
+    err = capsys.readouterr().err
+    assert f"data folder {tmp_path / 'nonexistent'} (--data-dir or data.data_dir) does not exist" in err
+    assert main(["data", "--data-dir", str(mnist_dir.parent)]) == 0  # the parent of mnist/ is found too
+
+
+def test_demo_help_states_the_epochs_it_trains(capsys):
+    from latentcraft.demo import DEMO_EPOCHS
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert f"(default: {DEMO_EPOCHS})" in " ".join(capsys.readouterr().out.split())
 
 
 def test_data_verifies_mnist(capsys, mnist_dir):
@@ -75,7 +146,29 @@ def test_resume_applies_flags_on_top_of_the_run_folders_config(tmp_path, capsys,
     assert main(["train", "--resume", "--run-dir", str(run), "--epochs", "2", "--no-progress"]) == 0
     assert [m["epoch"] for m in ckpt.read_metrics(run)] == [1, 2]
     capsys.readouterr()
-    assert main(["train", "--resume", "--run-dir", str(run), "--set", "train.lr=0.1", "--no-progress"]) == 1
-    assert "differs in train.lr." in capsys.readouterr().err  # only the field that really differs
-    assert main(["train", "--resume", "--run-dir", str(tmp_path / "nothing"), "--no-progress"]) == 1
+    assert main(["train", "--resume", "--run-dir", str(run), "--set", "train.batch_size=50", "--no-progress"]) == 1
+    assert "differs in train.batch_size." in capsys.readouterr().err  # only the field that really differs
+    assert main(["train", "--resume", "--run-dir", str(tmp_path / "nothing"), "--no-progress"]) == 2  # usage
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_first_epoch_divergence_says_no_checkpoint_exists_and_its_command_works(tmp_path, capsys, mnist_dir):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--set", "train.lr=1e30", "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "loss became nan at epoch 1" in err and "No checkpoint exists yet" in err
+    command = shlex.split(err.split(": latentcraft ", 1)[1].strip())
+    command = [re.sub(r"train.lr=.*", "train.lr=0.001", word) for word in command]  # any sane rate
+    assert main([*command, "--no-progress"]) == 0
+    assert [m["epoch"] for m in ckpt.read_metrics(run)] == [1]
+    assert ckpt.load_model(run).config.train.lr == 0.001  # finite weights, trained at the rate given
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_nan_from_the_command_line_is_refused_before_anything_is_written(tmp_path, capsys, value):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "routed10-original", *TINY, "--set", f"train.lr={value}",
+                 "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"latentcraft train: error: train.lr: must be a finite number, got {float(value)}"
+    assert not run.exists()

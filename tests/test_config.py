@@ -148,3 +148,35 @@ def test_bad_config_files(tmp_path):
     broken_json.write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         resolve_config(config_file=broken_json)
+
+
+@pytest.mark.parametrize("override", ["train.lr=NaN", "train.lr=Infinity", "objective.beta=-Infinity",
+                                      "train.lr_decay=1e999", "data.augment_rotate=NaN", "classifier.weight=NaN",
+                                      "prior.points=[[0, NaN]]", "train.lr=1" + "0" * 400])
+def test_nan_and_infinity_are_rejected_in_every_float_field_from_set(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^{key}(\[0\]\[1\])?: must be a finite number"):
+        resolve_config(overrides=[override])
+
+
+@pytest.mark.parametrize("name, text", [
+    ("run.toml", "[train]\nlr = nan\n"),
+    ("run.toml", "[objective]\nbeta = inf\n"),
+    ("run.toml", "[anchors]\nrate = -inf\n"),
+    ("run.json", '{"train": {"lr": NaN}}'),
+    ("run.json", '{"objective": {"beta": Infinity}}'),
+    ("run.json", '{"prior": {"radius": -Infinity}}'),
+])
+def test_nan_and_infinity_are_rejected_from_toml_and_json(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=r"^\w+\.\w+: must be a finite number"):
+        resolve_config(config_file=tmp_path / name)
+
+
+def test_config_files_that_are_not_text_or_not_a_table(tmp_path):
+    (tmp_path / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.toml is not UTF-8 text"):
+        resolve_config(config_file=tmp_path / "latin1.toml")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="list.json must hold a table of fields, not a list"):
+        resolve_config(config_file=tmp_path / "list.json")

@@ -108,11 +108,21 @@ def test_missing_dataset_says_where_it_looked_and_how_to_fix(tmp_path, monkeypat
     monkeypatch.setitem(DATASETS, "mnist", DATASETS["mnist"].__class__(
         files=DATASETS["mnist"].files, md5=DATASETS["mnist"].md5, mirrors=(), system_dirs=()))
     with pytest.raises(DataError) as err:
-        locate("mnist", tmp_path / "given")
+        locate("mnist")
     text = str(err.value)
-    for folder in ("given", "env", "cache"):
+    for folder in ("env", "cache"):
         assert str(tmp_path / folder) in text
-    assert "--download" in text and DATA_DIR_ENV in text
+    assert "--download" in text and DATA_DIR_ENV in text and "\n" not in text
+
+
+def test_a_given_data_dir_is_the_only_place_looked_in(tmp_path, mnist_dir, monkeypatch):
+    """A typo in --data-dir must not silently fall back to $LATENTCRAFT_DATA_DIR's copy."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(mnist_dir))
+    with pytest.raises(DataError, match=r"data folder .*nonexistent \(--data-dir or data.data_dir\) does not exist"):
+        locate("mnist", tmp_path / "nonexistent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=rf"mnist not found: .* in {tmp_path / 'empty'}, {tmp_path / 'empty' / 'mnist'}\."):
+        locate("mnist", tmp_path / "empty")
     with pytest.raises(DataError, match="unknown dataset"):
         locate("cifar10")
 

@@ -139,7 +139,7 @@ def test_a_gpu_trained_run_loads_evaluates_and_resumes_on_a_cpu_machine(tmp_path
     # Resuming by folder keeps its config, so the missing GPU is named, in one line ...
     code = main(["train", "--run-dir", str(tmp_path), "--resume", "--epochs", "2", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and "train.device: 'cuda:0' is not available" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "train.device: 'cuda:0' is not available" in err and len(err.strip().splitlines()) == 1
     # ... and the device is not a "config changed" reason: the same run continues on the CPU.
     code = main(["train", "--run-dir", str(tmp_path), "--resume", "--epochs", "2", "--device", "cpu", "--no-progress"])
     assert code == 0
@@ -151,7 +151,7 @@ def test_asking_for_a_missing_gpu_fails_before_writing_anything(tmp_path, no_acc
     run_dir = tmp_path / "run"
     code = main(["train", "--preset", "routed10", "--device", "cuda", "--run-dir", str(run_dir), "--no-progress"])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and len(err.splitlines()) == 1
+    assert code == 2 and len(err.splitlines()) == 1  # a config value this machine cannot honour: usage
     assert err.startswith("latentcraft train: error: train.device: 'cuda' is not available")
     assert not run_dir.exists()
 

@@ -317,6 +317,18 @@ def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, m
         assert zeros[d] < ones[d]  # round digits in the negative corner, sticks in the positive one
 
 
+@pytest.mark.parametrize("values, message", [
+    (np.where(np.eye(28) > 0, np.inf, 0), "NaN or infinite"),
+    (np.full((28, 28), "a"), "values; a template is a 28x28 array of numbers"),
+])
+def test_a_template_of_infinities_or_non_numbers_fails_when_training_starts(tmp_path, values, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, values)
+    config = Config.from_dict({"anchors": {"enabled": True, "templates": [str(path)], "weights": [1.0]}})
+    with pytest.raises(ConfigError, match=rf"anchors.templates\[0\]: .*bad.npy: .*{message}"):
+        check_files(config)
+
+
 # ---- a technique owns its read-outs: metrics and figures loop over techniques ----------------------------
 
 

@@ -71,7 +71,7 @@ def test_without_the_package_the_flag_is_one_clear_error_and_blocks_no_rerun(tmp
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # what a missing package looks like to import
     args = ["train", "--preset", "routed10", "--run-dir", str(tmp_path / "run"), "--tensorboard", "--no-progress",
             *[f"--set={o}" for o in SLICE[:2]]]
-    assert main(args) == 1
+    assert main(args) == 2  # a ConfigError: exit code 2, like every config value that cannot be used
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "train.tensorboard: the tensorboard package is not installed; pip install 'latentcraft[tensorboard]'" in err

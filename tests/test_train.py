@@ -1,6 +1,8 @@
 """train.py: end-to-end runs on small slices of real MNIST, resume, several seeds, divergence."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -62,8 +64,8 @@ def test_refuses_to_overwrite_a_run(tmp_path, data):
     train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
     with pytest.raises(ckpt.RunError, match="already holds a run"):
         train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
-    with pytest.raises(ckpt.RunError, match="differs in train.lr"):
-        train(_config("train.epochs=1", "train.lr=0.01"), tmp_path, resume=True, progress=False, data=data)
+    with pytest.raises(ckpt.RunError, match="differs in train.batch_size"):
+        train(_config("train.epochs=1", "train.batch_size=50"), tmp_path, resume=True, progress=False, data=data)
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
@@ -104,11 +106,25 @@ def test_divergence_stops_with_advice_and_keeps_the_last_checkpoint(tmp_path, da
             return out
 
     monkeypatch.setattr(train_module, "LatentModel", Diverging)
-    with pytest.raises(TrainingDiverged, match="epoch 2, step 0.*lower train.lr"):
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 0.*checkpoint of epoch 1 is kept.*lower train.lr") as err:
         train(_config(), tmp_path, progress=False, data=data)
+    assert f"latentcraft train --resume --run-dir {tmp_path} --set train.lr=0.00033" in str(err.value)
     assert not (tmp_path / ckpt.WEIGHTS_FILE).exists()
     assert (tmp_path / ckpt.CHECKPOINT_FILE).exists()
     assert [m["epoch"] for m in ckpt.read_metrics(tmp_path)] == [1]
+
+
+def test_resume_may_lower_the_rate_and_change_precision_and_records_it(tmp_path, data):
+    """The divergence remedy: continue from the checkpoint with another rate; metrics.jsonl says so."""
+    train(_config("train.epochs=1", "train.precision=bf16"), tmp_path, progress=False, data=data)
+    train(_config("train.epochs=3", "train.lr=3e-4", "train.precision=fp32"), tmp_path, resume=True,
+          progress=False, data=data)
+    history = ckpt.read_metrics(tmp_path)
+    assert [m.get("resumed_with") for m in history] == [None, {"train.lr": 3e-4, "train.precision": "fp32"}, None]
+    decay = _config().train.lr_decay
+    assert [m["lr"] for m in history] == pytest.approx([1e-3, 3e-4 * decay, 3e-4 * decay**2])
+    with pytest.raises(ckpt.RunError, match="differs in train.batch_size"):  # what is trained still may not change
+        train(_config("train.epochs=4", "train.batch_size=50"), tmp_path, resume=True, progress=False, data=data)
 
 
 def test_train_seeds_keeps_the_best_and_reuses_finished_seeds(tmp_path, data, monkeypatch):
@@ -215,3 +231,35 @@ def test_resuming_with_more_epochs_continues_the_same_run(tmp_path, data):
     straight, extended = _weights(tmp_path / "straight"), _weights(tmp_path / "extended")
     assert all(torch.equal(straight[k], extended[k]) for k in straight)
     assert [m["epoch"] for m in ckpt.read_metrics(tmp_path / "extended")] == [1, 2]
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from latentcraft.checkpoint import CHECKPOINT_FILE, atomic_write
+
+def half_then_killed(tmp):
+    tmp.write_bytes(Path(sys.argv[1], CHECKPOINT_FILE).read_bytes()[:1000])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(Path(sys.argv[1], CHECKPOINT_FILE), half_then_killed)
+"""
+
+
+def test_temp_files_left_by_a_kill_mid_write_are_removed_on_the_next_start(tmp_path, data):
+    train(_config("train.epochs=1"), tmp_path, progress=False, data=data)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)])
+    assert killed.returncode == -9
+    (leftover,) = tmp_path.glob(f".{ckpt.CHECKPOINT_FILE}.*{ckpt.TEMP_SUFFIX}")
+    assert leftover.stat().st_size == 1000
+    train(_config("train.epochs=2"), tmp_path, resume=True, progress=False, data=data)  # the real file is intact
+    assert not leftover.exists()
+    assert [m["epoch"] for m in ckpt.read_metrics(tmp_path)] == [1, 2]
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_refused(tmp_path, data):
+    train(_config("train.epochs=2"), tmp_path, progress=False, data=data)
+    with pytest.raises(ckpt.RunError, match=r"train.epochs = 1: it has already trained 2 epochs.*--epochs 2"):
+        train(_config("train.epochs=1"), tmp_path, resume=True, progress=False, data=data)
+    assert json.loads((tmp_path / ckpt.CONFIG_FILE).read_text())["train"]["epochs"] == 2
+    assert ckpt.read_summary(tmp_path)["epochs"] == 2

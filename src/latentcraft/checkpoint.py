@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import Config
+from .config import Config, ConfigError
 from .devices import accelerator_rng_state, module_device, resolve_device, restore_accelerator_rng
 from .model import LatentModel
 
@@ -27,6 +27,7 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 EVAL_FILE = "eval.json"  # written by `latentcraft evaluate`
+TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: ".<name>.<random>.tmp" beside their target
 
 
 class RunError(RuntimeError):
@@ -36,7 +37,7 @@ class RunError(RuntimeError):
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp_path), then rename tmp over `path` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -44,6 +45,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Delete the temp files a kill in the middle of atomic_write left in `folder`.
+
+    Call it only while holding the folder's lock: another writer's temp file
+    would otherwise be pulled from under it.
+    """
+    leftovers = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -61,25 +74,53 @@ def save_model(model: LatentModel, run_dir: Path) -> None:
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, each checked to hold only finite numbers."""
     if not path.is_file():
         raise RunError(f"{path} does not exist")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise RunError(f"{path} is not a readable safetensors file ({err})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise RunError(f"{path}: tensor {name!r} holds NaN or infinite values; these weights are unusable "
+                           "(retrain, or resume from a checkpoint written before the loss diverged)")
+    return tensors
+
+
+def load_config(run_dir: Path) -> Config:
+    """The config a run folder was trained with; a damaged one is a RunError naming the file."""
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+    try:
+        return Config.load(config_path)
+    except ConfigError as err:
+        message = str(err)
+        raise RunError(message if str(config_path) in message else f"{config_path}: {message}") from None
+
+
+def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    wrong_shape = [f"{k} is {tuple(tensors[k].shape)}, the config needs {tuple(v.shape)}"
+                   for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or wrong_shape:
+        details = "; ".join(filter(None, [
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+            "; ".join(wrong_shape[:3]),
+        ]))
+        raise RunError(f"{path} does not match its config in {CONFIG_FILE} ({details}); "
+                       "were they copied from different runs?")
+    model.load_state_dict(tensors)
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
     """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on)."""
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
-    model = LatentModel(Config.load(config_path))
-    tensors = _load_tensors(run_dir / WEIGHTS_FILE)
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{run_dir / WEIGHTS_FILE} does not match its config: missing {missing}, unexpected {unexpected}")
+    model = LatentModel(load_config(run_dir))
+    _load_weights(model, _load_tensors(run_dir / WEIGHTS_FILE), run_dir / WEIGHTS_FILE)
     return model.to(resolve_device(device)).eval()
 
 
@@ -108,16 +149,36 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
 
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
-    torch.set_rng_state(tensors["rng.torch"])
-    restore_accelerator_rng(module_device(model), tensors)
-    return int(metadata["epoch"])
+    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}, path)
+    try:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+        torch.set_rng_state(tensors["rng.torch"])
+        restore_accelerator_rng(module_device(model), tensors)
+        epoch = int(metadata["epoch"])
+    except (KeyError, ValueError, TypeError, RuntimeError, RecursionError) as err:  # json's error is a ValueError
+        raise RunError(f"{path} is damaged ({type(err).__name__}: {str(err)[:80]}); it cannot be resumed, "
+                       "so train into a new --run-dir") from None
+    parameters = sum(len(group["params"]) for group in optimizer.param_groups)
+    # After an epoch Adam holds moments; none at all, or for parameters that do not exist, means damage.
+    if epoch < 0 or (epoch > 0 and not state) or any(not 0 <= index < parameters for index in state):
+        raise RunError(f"{path} is damaged (epoch {epoch}, optimizer state for {len(state)} of {parameters} "
+                       "parameters); it cannot be resumed, so train into a new --run-dir")
+    return epoch
+
+
+def read_json(path: Path, remedy: str) -> Any:
+    """A JSON file latentcraft wrote; a missing or damaged one is a RunError naming it and saying `remedy`."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist; {remedy}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise RunError(f"{path} is damaged: not valid JSON ({str(err)[:80]}); {remedy}") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -125,15 +186,23 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return []
-    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    damaged = "the run's log is damaged; remove that line (its epoch's numbers are lost) or train into a new --run-dir"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: is not UTF-8 text; {damaged}") from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     records = []
     for number, line in lines:
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             if number == lines[-1][0]:
                 break  # that epoch's checkpoint was never written either, so resuming redoes it
-            raise RunError(f"{path}: line {number} is not valid JSON; the run's log is damaged") from None
+            raise RunError(f"{path}: line {number} is not valid JSON; {damaged}") from None
+        if not isinstance(record, dict) or type(record.get("epoch")) is not int:
+            raise RunError(f"{path}: line {number} is not an epoch record; {damaged}")
+        records.append(record)
     return records
 
 
@@ -141,4 +210,9 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         raise RunError(f"{path} does not exist: the run has not finished (resume it with --resume)")
-    return json.loads(path.read_text())
+    remedy = "delete it and resume the run (--resume) to write it again"
+    summary = read_json(path, remedy)
+    final = summary.get("final") if isinstance(summary, dict) else None
+    if not isinstance(final, dict) or not all(type(v) in (int, float, type(None)) for v in final.values()):
+        raise RunError(f"{path} is damaged: it has no 'final' table of metric values; {remedy}")
+    return summary

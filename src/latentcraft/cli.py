@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .config import ConfigError, preset_dict, preset_names, resolve_config
+from .constants import NUM_CLASSES
 from .datasets import DATASETS
+from .errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
 from .sweep_cli import add_sweep, run_sweep_command
 
 
@@ -46,6 +49,30 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: a whole number no smaller than `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _finite(text: str) -> float:
+    """argparse type: a number, not NaN or infinity."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 # ---- train -------------------------------------------------------------------------------
 
 
@@ -63,7 +90,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
     p.add_argument("--resume", action="store_true",
@@ -81,11 +108,12 @@ def _train_config(args: argparse.Namespace):
         overrides.append("data.download=true")
     if args.resume and args.run_dir and not (args.preset or args.config):
         # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
-        from .checkpoint import CONFIG_FILE
+        from .checkpoint import CONFIG_FILE, load_config
 
         saved = Path(args.run_dir) / CONFIG_FILE
         if not saved.is_file():
             raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; start it with --preset or --config")
+        load_config(Path(args.run_dir))  # a damaged file is named as such, apart from bad flags
         return resolve_config(config_file=saved, overrides=overrides)
     return resolve_config(args.preset, args.config, overrides)
 
@@ -155,11 +183,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "trees are fitted on codes of training images and scored on the test codes.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--samples", type=int, default=0, metavar="K",
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
                    help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
-    p.add_argument("--fit-limit", type=int, default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
                    help="training images whose codes fit the probes and DCI trees (default: 10000)")
-    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test images (default: the run's)")
+    p.add_argument("--test-limit", type=at_least(1), metavar="N", help="evaluate on the first N test images (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -189,12 +217,13 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
                    help="test images for the traversal grids; A also for the single row (default: 0 1)")
     p.add_argument("--coordinate", type=int, default=0, help="latent coordinate of the single traversal row (default: 0)")
-    p.add_argument("--range", type=float, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
+    p.add_argument("--range", type=_finite, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
                    help="traversal values (default: -3 3)")
-    p.add_argument("--unit-value", type=float, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
+    p.add_argument("--unit-value", type=_finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
     p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
-    p.add_argument("--label", type=int, default=0, help="label for a conditional decoder where no image gives one")
+    p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
+                   help="label (0-9) for a conditional decoder where no image gives one")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
 
 
@@ -207,10 +236,13 @@ def _run_plot(args: argparse.Namespace) -> None:
     test = load_config_data(model.config, "test", args.data_dir)
     if args.grid_range == ["data"]:
         grid = None
-    elif len(args.grid_range) == 2:
-        grid = (float(args.grid_range[0]), float(args.grid_range[1]))
     else:
-        raise SystemExit("latentcraft plot: error: --grid-range takes LOW HIGH or 'data'")
+        try:
+            grid = tuple(_finite(value) for value in args.grid_range)
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"--grid-range: {err}") from None
+        if len(grid) != 2:
+            raise UsageError(f"--grid-range takes LOW HIGH or 'data', got {' '.join(args.grid_range)}")
     options = PlotOptions(images=tuple(args.images), coordinate=args.coordinate, low=args.range[0],
                           high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
     out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
@@ -232,9 +264,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default: report.html)")
-    p.add_argument("--samples", type=int, default=0, metavar="K",
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
                    help="importance samples for runs evaluated now (default: skip log p(x))")
-    p.add_argument("--fit-limit", type=int, default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
                    help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -292,6 +324,13 @@ def _run_export(args: argparse.Namespace) -> None:
     print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
 
 
+def _port(text: str) -> int:
+    """--port: 1-65535, or 0 for any free port."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0 for any free port)")
+    return int(text)
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -300,22 +339,19 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "than the weights), on 127.0.0.1 only, and print the URL to open.",
     )
     p.add_argument("path", metavar="RUN_DIR|SITE_DIR", help="a run folder or an exported site folder")
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--quiet", action="store_true", help="do not log requests")
 
 
 def _run_serve(args: argparse.Namespace) -> None:
     from .export import ExportError
-    from .serve import make_server, serve_forever, site_for
+    from .serve import ServeError, make_server, serve_forever, site_for
 
     try:
         site = site_for(args.path)
         server = make_server(site, args.port, args.quiet)
-    except ExportError as err:
+    except (ExportError, ServeError) as err:
         raise SystemExit(f"latentcraft serve: error: {err}") from None
-    except OSError as err:
-        raise SystemExit(f"latentcraft serve: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
-                         "try another --port") from None
     serve_forever(server, "index.html")
 
 
@@ -330,8 +366,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the shipped model")
     p.add_argument("--train", action="store_true", help="train a quick routed model (once, cached) instead of "
                    "showing the shipped one")
-    p.add_argument("--epochs", type=int, help="epochs for --train (default: 5)")
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
+    p.add_argument("--epochs", type=at_least(1), help="epochs for --train (default: 5)")
+    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
     p.add_argument("--no-serve", action="store_true", help="export only, then print the site folder")
@@ -342,10 +378,10 @@ def _run_demo(args: argparse.Namespace) -> None:
     from .checkpoint import RunError
     from .demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
     from .export import ExportError
-    from .serve import make_server, serve_forever
+    from .serve import ServeError, make_server, serve_forever
 
     if args.epochs is not None and not args.train:
-        raise SystemExit("latentcraft demo: error: --epochs applies to --train only")
+        raise UsageError("--epochs applies to --train only")
     overrides = []
     if args.data_dir:
         overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
@@ -359,11 +395,8 @@ def _run_demo(args: argparse.Namespace) -> None:
             print(f"site folder: {site}")
             return
         server = make_server(site, args.port, quiet=True)
-    except (ExportError, RunError) as err:
+    except (ExportError, RunError, ServeError) as err:
         raise SystemExit(f"latentcraft demo: error: {err}") from None
-    except OSError as err:
-        raise SystemExit(f"latentcraft demo: error: cannot listen on 127.0.0.1:{args.port} ({err.strerror}); "
-                         "try another --port") from None
     print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
     serve_forever(server, DEMO_PAGE)
 
@@ -383,40 +416,44 @@ COMMANDS: list[tuple[Callable, Callable]] = [
 ]
 
 
+DEBUG_HELP = f"on an error, show the Python traceback (also: {DEBUG_ENV}=1)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error, pointing to --help instead of printing the usage."""
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="latentcraft",
         description="Train VAEs whose latent space means what you chose, measure them, explore them in a browser.",
     )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     runners = {}
     for add, run in COMMANDS:
         before = set(sub.choices)
         add(sub)
         (name,) = set(sub.choices) - before
+        # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before.
+        sub.choices[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         runners[name] = run
     return parser, runners
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import RunError
-    from .data import DataError
-    from .train import TrainingDiverged
-
+    """Run one command; returns the exit code: 0 done, 1 the work failed, 2 a usage error, 130 Ctrl+C."""
     parser, runners = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
-        return 2
-    try:
-        runners[args.command](args)
-    except (ConfigError, DataError, RunError, TrainingDiverged) as err:
-        print(f"latentcraft {args.command}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; continue with the same command plus --resume", file=sys.stderr)
-        return 130
-    return 0
+        return USAGE_ERROR
+    resumable = args.command in ("train", "sweep")
+    return run_command(f"latentcraft {args.command}", lambda: runners[args.command](args), args.debug,
+                       "interrupted; continue with the same command plus --resume" if resumable else "interrupted")
 
 
 if __name__ == "__main__":

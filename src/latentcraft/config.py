@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +19,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from .constants import NUM_CLASSES
 from .datasets import DATASETS
+
+
+# Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
+MAX_LAYER_SIZE, MAX_THREADS, MAX_SEED = 8192, 256, 2**32 - 1
 
 
 class ConfigError(ValueError):
@@ -189,6 +194,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
             continue
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # NaN and ±inf pass every `<` check below and only blow up inside torch (1e300: float() would overflow).
+            if abs(value) > 1e300 or not math.isfinite(value):
+                raise ConfigError(f"{key}: must be a finite number, got {value!r}")
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -240,6 +248,7 @@ def validate(config: Config) -> None:
         "data.train_limit": config.data.train_limit,
         "data.test_limit": config.data.test_limit,
         "train.threads": config.train.threads,
+        "train.seed": config.train.seed,
         "objective.beta": config.objective.beta,
         "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs,
         "data.augment_shift": config.data.augment_shift,
@@ -252,6 +261,13 @@ def validate(config: Config) -> None:
         sizes = getattr(config.model, key)
         if any(size < 1 for size in sizes):
             raise ConfigError(f"model.{key}: every layer size must be at least 1, got {sizes}")
+    layers = {"model.latent_dim": [config.model.latent_dim], "classifier.hidden": config.classifier.hidden,
+              **{f"model.{k}": getattr(config.model, k) for k in ("encoder_hidden", "decoder_hidden", "conv_channels")}}
+    at_most = [*((k, v, MAX_LAYER_SIZE) for k, v in layers.items()),
+               ("train.threads", [config.train.threads], MAX_THREADS), ("train.seed", [config.train.seed], MAX_SEED)]
+    for key, values, limit in at_most:
+        if any(value > limit for value in values):
+            raise ConfigError(f"{key}: must be at most {limit}, got {max(values)}")
     if config.model.body == "conv" and len(config.model.conv_channels) != 2:
         raise ConfigError(
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
@@ -376,13 +392,17 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {err}") from None
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 {kind}") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as err:  # RecursionError: [[[[...
+        raise ConfigError(f"config file {path} is not valid {kind}: {str(err) or 'nested too deeply'}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a table of fields, not a {type(raw).__name__}")
+    return raw
 
 
 def preset_names() -> list[str]:
@@ -412,6 +432,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=5")
     key, raw_value = text.split("=", 1)
+    if not all(part.strip() for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key before '=' must be a field path such as train.epochs")
     return key.strip().split("."), parse_value(raw_value)
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,16 +42,24 @@ class DataError(RuntimeError):
 # dimensions, then each dimension as a big-endian uint32; then the raw data.
 
 
+MAX_IDX_BYTES = 128 * 2**20  # the largest MNIST-format file is 47 MB; a bigger one (or gzip bomb) is not one
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed if it is gzip, read no further than MAX_IDX_BYTES."""
+    compressed = False
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            compressed = file.read(2) == b"\x1f\x8b"
+            file.seek(0)
+            raw = (gzip.GzipFile(fileobj=file) if compressed else file).read(MAX_IDX_BYTES + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: corrupt gzip stream ({err}); delete it and fetch it again") from None
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
-            raise DataError(f"{path}: corrupt gzip stream ({err}); delete it and fetch it again") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: holds more than {MAX_IDX_BYTES // 2**20} MB{' once decompressed' * compressed}, "
+                        "more than any MNIST-format file; is it the right file?")
     return raw
 
 
@@ -118,13 +127,15 @@ def cache_dir(dataset: str) -> Path:
 
 
 def search_dirs(dataset: str, data_dir: str | Path | None = None) -> list[Path]:
-    """Where a dataset is looked for, in order: --data-dir, $LATENTCRAFT_DATA_DIR, the cache, OS packages.
+    """Where a dataset is looked for: a given --data-dir only; else $LATENTCRAFT_DATA_DIR, the cache, OS packages.
 
-    Each given folder may hold the files directly or in a subfolder named after the dataset.
+    A given folder is the only place looked in, so a typo in it is an error, not
+    a silent fallback to another copy. Each given folder may hold the files
+    directly or in a subfolder named after the dataset.
     """
-    roots = [Path(data_dir)] if data_dir else []
-    if os.environ.get(DATA_DIR_ENV):
-        roots.append(Path(os.environ[DATA_DIR_ENV]))
+    if data_dir:
+        return [Path(data_dir), Path(data_dir) / dataset]
+    roots = [Path(os.environ[DATA_DIR_ENV])] if os.environ.get(DATA_DIR_ENV) else []
     dirs = [d for root in roots for d in (root, root / dataset)]
     dirs.append(cache_dir(dataset))
     dirs.extend(Path(d) for d in DATASETS[dataset].system_dirs)
@@ -144,10 +155,14 @@ def locate(dataset: str, data_dir: str | Path | None = None, download: bool = Fa
         target = Path(data_dir) / dataset if data_dir else cache_dir(dataset)
         fetch(dataset, target)
         return target
-    searched = "\n  ".join(str(d) for d in dirs)
+    if data_dir and not Path(data_dir).is_dir():
+        raise DataError(f"data folder {data_dir} (--data-dir or data.data_dir) does not exist; fix the path, "
+                        f"or add --download to fetch {dataset} into it")
+    searched = ", ".join(str(d) for d in dirs)
+    where = "--data-dir (or data.data_dir)" if data_dir else f"--data-dir or ${DATA_DIR_ENV}"
     raise DataError(
-        f"{dataset} not found. Looked for {', '.join(names)} (optionally .gz) in:\n  {searched}\n"
-        f"Point --data-dir or ${DATA_DIR_ENV} at the folder, or pass --download to fetch it."
+        f"{dataset} not found: looked for {', '.join(names)} (optionally .gz) in {searched}. "
+        f"Point {where} at the folder, or pass --download to fetch it."
     )
 
 
@@ -228,6 +243,8 @@ def load_split(
     image_path, label_path = _find_file(folder, image_name), _find_file(folder, label_name)
     images = read_idx(image_path, ndim=3)
     labels = read_idx(label_path, ndim=1)
+    if len(images) == 0:
+        raise DataError(f"{image_path}: holds no images; delete it and fetch it again")
     if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
     if len(images) != len(labels):

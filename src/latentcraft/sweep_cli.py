@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_config_options  # late: cli.py imports this module for its command table
+    from .cli import add_config_options, at_least  # late: cli.py imports this module for its command table
 
     p = sub.add_parser(
         "sweep",
@@ -22,7 +22,7 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
                    "(train.lr) or an unambiguous field name (lr) (repeatable)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per setting (default: 1)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="seeds per setting (default: 1)")
     p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")

@@ -24,6 +24,7 @@ from typing import Any, get_type_hints
 
 from . import checkpoint as ckpt
 from .config import Config, ConfigError, apply_override, differences, parse_value
+from .locking import LOCK_FILE
 
 SWEEP_FILE = "sweep.json"
 TRIALS_DIR = "trials"
@@ -205,7 +206,11 @@ def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
     """Write sweep.json, after checking that the one already there (if any) has the same base and grid."""
     path = sweep_dir / SWEEP_FILE
     if path.is_file():
-        saved = SweepDefinition.from_dict(json.loads(path.read_text()))
+        remedy = "restore it from a backup, or choose another output folder"
+        try:
+            saved = SweepDefinition.from_dict(ckpt.read_json(path, remedy))
+        except (KeyError, TypeError, AttributeError):
+            raise ckpt.RunError(f"{path} is damaged: it does not define a sweep; {remedy}") from None
         differing = [f"{key}: {format_setting(a)} in the folder, {format_setting(b)} now"
                      for key, a, b in differences(_comparable(saved), _comparable(definition))]
         if differing:
@@ -215,7 +220,7 @@ def prepare_sweep_dir(sweep_dir: Path, definition: SweepDefinition) -> None:
             )
         if saved.seeds == definition.seeds:
             return
-    elif sweep_dir.exists() and any(sweep_dir.iterdir()):
+    elif sweep_dir.exists() and any(p.name != LOCK_FILE for p in sweep_dir.iterdir()):
         raise ckpt.RunError(f"{sweep_dir} exists and is not a sweep folder (no {SWEEP_FILE}); "
                             "choose another output folder")
     ckpt.write_json(path, definition.to_dict())

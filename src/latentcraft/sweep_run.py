@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from . import checkpoint as ckpt
 from .config import Config, ConfigError
+from .locking import holds_folder_lock
 from .metrics import metric_key
 from .sweep_definition import SweepDefinition, Trial, prepare_sweep_dir
 from .sweep_summary import default_metrics, format_stat, summarise, write_summary
@@ -208,6 +209,7 @@ def _choose_executor(executor: str, address: str | None, log: Callable[[str], No
 # ---- the whole sweep ---------------------------------------------------------------------
 
 
+@holds_folder_lock("sweep_dir", "sweep")
 def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[str] | None = None,
               select_metric: str | None = None, executor: str = "auto", address: str | None = None,
               progress: bool = True, log: Callable[[str], None] = print,
@@ -221,6 +223,7 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
     sweep_dir = Path(sweep_dir).resolve()  # workers need an absolute path; their cwd is not ours
     select_metric = metric_key(select_metric or definition.base["train"]["select_metric"])
     metrics = [metric_key(m) for m in (metrics or default_metrics(select_metric))]
+    ckpt.remove_partial_writes(sweep_dir)  # left by a kill mid-write; the lock says no one else is writing
     prepare_sweep_dir(sweep_dir, definition)
     trials = definition.trials()
 

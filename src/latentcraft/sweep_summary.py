@@ -6,7 +6,6 @@ is the same as a Markdown table to paste into a README.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
@@ -120,8 +119,9 @@ def table_notes(summary: dict[str, Any]) -> list[str]:
              "deviation over seeds (n−1)."]
     if summary["best_run"]:
         b = summary["best_run"]
-        notes.append(f"Best run by {summary['select_metric']}: `{b['run_dir']}` ({format_stat(b['value'])}); "
-                     f"best setting by mean: `{summary['best_setting']['setting']}`.")
+        best_setting = summary["best_setting"]  # None when the select metric is not among --metrics
+        notes.append(f"Best run by {summary['select_metric']}: `{b['run_dir']}` ({format_stat(b['value'])})"
+                     + (f"; best setting by mean: `{best_setting['setting']}`." if best_setting else "."))
     if summary["failed"]:
         notes.append(f"{len(summary['failed'])} trial(s) failed (full errors in {SUMMARY_FILE}):")
         notes += [f"- `{f['run_dir']}`: {_first_sentence(f['error'])}" for f in summary["failed"]]
@@ -156,4 +156,4 @@ def read_sweep_summary(sweep_dir: str | Path) -> dict[str, Any]:
     path = Path(sweep_dir) / SUMMARY_FILE
     if not path.is_file():
         raise ckpt.RunError(f"{path} does not exist: run the sweep (or re-run it to finish) first")
-    return json.loads(path.read_text())
+    return ckpt.read_json(path, "re-run the sweep to write it again")

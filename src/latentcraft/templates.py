@@ -76,25 +76,58 @@ def class_mean(label: int, images: torch.Tensor, labels: torch.Tensor) -> torch.
     return mean / 255.0 if images.dtype == torch.uint8 else mean
 
 
+_SHAPES = ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_PIXELS,))
+
+
+def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
+    if tuple(shape) not in _SHAPES:
+        raise TemplateError(f"{path}: shape {tuple(shape)}, expected ({IMAGE_SIDE}, {IMAGE_SIDE}) or ({IMAGE_PIXELS},)")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A .npy array, its header checked before any data is read (a header can promise terabytes)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version not in readers:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _, dtype = readers[version](file)
+    except (ValueError, EOFError, OSError) as err:  # numpy reports a damaged header as ValueError
+        raise TemplateError(f"{path}: not a readable .npy array ({err})") from None
+    _check_shape(path, shape)
+    if dtype.kind not in "biuf":  # bool, int, unsigned, float
+        raise TemplateError(f"{path}: holds {dtype} values; a template is a 28x28 array of numbers")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as err:
+        raise TemplateError(f"{path}: not a readable .npy array ({err})") from None
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """An image file in grey levels, its size checked before it is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    # PIL's decoders report a damaged file as any of these.
+    damaged = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
+    try:
+        image = Image.open(path)
+    except damaged as err:
+        raise TemplateError(f"{path}: not a readable image ({err})") from None
+    with image:
+        _check_shape(path, image.size[::-1])
+        try:
+            return np.asarray(image.convert("L"))
+        except damaged as err:
+            raise TemplateError(f"{path}: not a readable image ({err})") from None
+
+
 def read_file(path: str | Path) -> torch.Tensor:
     """A .npy array or an image file as a (784,) float tensor in [0, 1]."""
     path = Path(path)
     if not path.is_file():
         raise TemplateError(f"{path}: no such file (expected 'donut', 'stick', '{CLASS_MEAN_PREFIX}K' or a file)")
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise TemplateError(f"{path}: not a readable .npy array ({err})") from None
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            array = np.asarray(Image.open(path).convert("L"))
-        except (UnidentifiedImageError, OSError) as err:
-            raise TemplateError(f"{path}: not a readable image ({err})") from None
-    if array.shape not in ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_PIXELS,)):
-        raise TemplateError(f"{path}: shape {tuple(array.shape)}, expected ({IMAGE_SIDE}, {IMAGE_SIDE}) or ({IMAGE_PIXELS},)")
+    array = _read_npy(path) if path.suffix == ".npy" else _read_image(path)
     values = torch.from_numpy(np.asarray(array, dtype=np.float32)).flatten()
     if not torch.isfinite(values).all():
         raise TemplateError(f"{path}: has NaN or infinite values; a template is a mask of finite weights")

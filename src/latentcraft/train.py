@@ -10,6 +10,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from . import checkpoint as ckpt
 from .config import Config, differences
 from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
 from .devices import autocast, module_device, resolve_device
+from .locking import holds_folder_lock
 from .metrics import best_by, evaluate_split
 from .model import LatentModel
 from .shaping import check_files
@@ -63,10 +65,7 @@ def train_one_epoch(
             out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
-            raise TrainingDiverged(
-                f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}). "
-                "The last good checkpoint is kept; lower train.lr or use train.precision=fp32 and --resume."
-            )
+            raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}).")
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -93,25 +92,43 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: Config, epoch: int) -> flo
 # Fields a resumed run may change: where the data is, how many threads, how
 # many epochs in all (the schedule depends on the epoch index, not the total),
 # the device (a run started on a GPU may finish on a CPU: the numbers then
-# differ in the last bits, as they would between two GPUs) and what is logged.
+# differ in the last bits, as they would between two GPUs), what is logged, and
+# the remedies for a diverged run, learning rate and precision, which metrics.jsonl records.
+_RECORDED_CHANGES = {"train.lr", "train.precision"}
 _RESUMABLE_CHANGES = {"data.data_dir", "data.download", "train.threads", "train.epochs", "train.device",
-                      "train.tensorboard"}
+                      "train.tensorboard", *_RECORDED_CHANGES}
 
 
-def _check_resumable(run_dir: Path, config: Config) -> None:
-    saved = Config.load(run_dir / ckpt.CONFIG_FILE)
-    differing = [k for k, _, _ in differences(saved.to_dict(), config.to_dict()) if k not in _RESUMABLE_CHANGES]
+def _check_resumable(run_dir: Path, config: Config) -> dict[str, Any]:
+    """Refuse a resume that changes what is trained; return the recorded changes, {key: new value}."""
+    changes = differences(ckpt.load_config(run_dir).to_dict(), config.to_dict())
+    differing = [k for k, _, _ in changes if k not in _RESUMABLE_CHANGES]
     if differing:
         raise ckpt.RunError(
             f"cannot resume {run_dir}: its config differs in {', '.join(differing)}. "
             "Resume with the same settings (or none: the run folder's config is used)."
         )
+    return {k: new for k, _, new in changes if k in _RECORDED_CHANGES}
 
 
+def _divergence_remedy(run_dir: Path, config: Config, epoch: int) -> str:
+    """What to type after the loss diverged in (0-based) `epoch`: it works whether or not a checkpoint exists."""
+    command = (f"latentcraft train --resume --run-dir {shlex.quote(str(run_dir))} "
+               f"--set train.lr={config.train.lr / 3:.2g}")
+    if config.train.precision == "bf16":
+        command += " --set train.precision=fp32"
+    if epoch == 0:
+        return ("No checkpoint exists yet (the first epoch did not finish); start again with a lower train.lr: "
+                + command)
+    return f"The checkpoint of epoch {epoch} is kept; continue from it with a lower train.lr: {command}"
+
+
+@holds_folder_lock("run_dir", "train")
 def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
           data: tuple[ImageSet, ImageSet] | None = None) -> dict[str, Any]:
     """Train `config` into `run_dir`; returns the summary (also written to summary.json)."""
     run_dir = Path(run_dir)
+    ckpt.remove_partial_writes(run_dir)  # left by a kill mid-write; the lock says no one else is writing
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     has_checkpoint = (run_dir / ckpt.CHECKPOINT_FILE).is_file()
@@ -129,9 +146,15 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     model = LatentModel(config).to(device)  # before the optimizer, whose state lives beside the weights
     optimizer = make_optimizer(model, config)
     start_epoch = 0
+    changed: dict[str, Any] = {}
     if resuming:
-        _check_resumable(run_dir, config)
+        changed = _check_resumable(run_dir, config)
         start_epoch = ckpt.load_checkpoint(run_dir, model, optimizer)
+        if start_epoch > config.train.epochs:
+            raise ckpt.RunError(
+                f"cannot resume {run_dir} with train.epochs = {config.train.epochs}: it has already trained "
+                f"{start_epoch} epochs. Resume with --epochs {start_epoch} or more, or train into a new --run-dir."
+            )
     else:
         model.fit(train_set)
     # Before config.json: a missing tensorboard package must not block rerunning the command.
@@ -148,10 +171,15 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     with tracker:
         for epoch in epochs:
             lr = _set_lr(optimizer, config, epoch)
-            train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+            try:
+                train_metrics = train_one_epoch(model, optimizer, train_set, config, epoch, progress)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(f"{err} {_divergence_remedy(run_dir, config, epoch)}") from None
             test_metrics = evaluate_split(model, test_set, config.train.eval_batch_size)
             record = {"epoch": epoch + 1, "lr": lr, **train_metrics, **test_metrics,
                       "elapsed_s": round(elapsed_before + time.perf_counter() - started, 2)}
+            if changed:  # the first epoch after a resume that changed the rate or precision says so
+                record["resumed_with"], changed = changed, {}
             # Log first, checkpoint second: a kill between the two leaves an extra
             # line that resuming trims, never a checkpointed epoch without its line.
             with open(run_dir / ckpt.METRICS_FILE, "a") as f:

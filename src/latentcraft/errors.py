@@ -1,0 +1,106 @@
+"""How a command's failure reaches the terminal.
+
+An expected failure (a bad option, a damaged file, a locked folder, a
+diverged run) is one line that names the file, key or value and says what to
+do, with exit code 2 for a usage error and 1 for work that failed. Anything
+else is a bug: one line saying so. The traceback is shown only on request,
+with --debug or LATENTCRAFT_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from typing import Callable
+
+DEBUG_ENV = "LATENTCRAFT_DEBUG"
+USAGE_ERROR = 2  # the command line or a config asks for something invalid
+WORK_FAILED = 1  # the work could not be done: data, run folders, files, the training itself
+INTERRUPTED = 130  # Ctrl+C, as shells report SIGINT
+
+# What to do about the operating-system errors a user can fix.
+_OS_ADVICE = {
+    errno.ENOENT: "check the path",
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+    errno.ENOSPC: "free some disk space and run the same command again",
+    errno.ENOTDIR: "a file is in the way where a folder is expected; choose another path",
+    errno.EEXIST: "a file is in the way; choose another path",
+    errno.EISDIR: "this is a folder, but a file is expected; choose another path",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+
+
+class UsageError(ValueError):
+    """A command-line value that argparse could not check on its own."""
+
+
+def debug_requested(flag: bool = False) -> bool:
+    return flag or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+
+
+def _expected_failures() -> list[tuple[type[BaseException], int]]:
+    from .checkpoint import RunError
+    from .config import ConfigError
+    from .data import DataError
+    from .locking import FolderInUse
+    from .serve import ServeError
+    from .templates import TemplateError
+    from .train import TrainingDiverged
+
+    return [
+        (UsageError, USAGE_ERROR),
+        (ConfigError, USAGE_ERROR),
+        (DataError, WORK_FAILED),
+        (RunError, WORK_FAILED),
+        (TemplateError, WORK_FAILED),
+        (TrainingDiverged, WORK_FAILED),
+        (FolderInUse, WORK_FAILED),
+        (ServeError, WORK_FAILED),
+        (MemoryError, WORK_FAILED),
+        (OSError, WORK_FAILED),
+    ]
+
+
+def describe(error: BaseException) -> tuple[str, int]:
+    """(one-line message, exit code) for a failure."""
+    for kind, code in _expected_failures():
+        if isinstance(error, kind):
+            return _one_line(_message(error)), code
+    return (f"internal error ({type(error).__name__}: {_one_line(str(error))}). This is a bug: run the same "
+            f"command with --debug (or {DEBUG_ENV}=1) for the traceback, and report it"), WORK_FAILED
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "out of memory; use a smaller model or batch (model.*, train.batch_size, train.eval_batch_size)"
+    if isinstance(error, OSError) and error.strerror and type(error).__str__ is OSError.__str__:
+        where = f"{error.filename}: " if error.filename else ""
+        advice = _OS_ADVICE.get(error.errno)
+        return f"{where}{error.strerror}" + (f"; {advice}" if advice else "")
+    return str(error)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_command(name: str, command: Callable[[], None], debug: bool = False, interrupted: str = "interrupted") -> int:
+    """Run `command`, turning a failure into one line on stderr and an exit code (0 if it succeeded).
+
+    `interrupted` is what to print after Ctrl+C.
+    """
+    try:
+        command()
+    except KeyboardInterrupt:
+        print(f"\n{name}: {interrupted}", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:
+        if debug_requested(debug):
+            raise
+        message, code = describe(error)
+        print(f"{name}: error: {message}", file=sys.stderr)
+        return code
+    return 0
