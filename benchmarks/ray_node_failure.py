@@ -1,9 +1,9 @@
 """Fault drill (not a unit test): a Ray sweep on a real two-node cluster loses its worker node mid-trial.
 
-Both nodes run on this machine, on a loopback address (NODE_IP), each a `ray start --block` in its
-own session and process group, so the group's lifetime is the node's: a head that offers no CPUs,
-so trials run only on workers, and a worker node with one CPU. `latentcraft sweep --address` trains
-2 seeds x 3 epochs; as soon as a trial has logged its first epoch the worker node's process group
+Both nodes run on this machine, on a loopback address (NODE_IP), each a `ray start --block` in a
+session and process group of its own, which dies with the node: a head that offers no CPUs, so
+trials run only on workers, and a worker node with one CPU. `latentcraft sweep --address` trains
+2 seeds x 3 epochs; as soon as a trial has logged its first epoch every process of the worker node
 is SIGKILLed, as if its machine had crashed, and a replacement worker node joins --replace-after
 seconds later. What must happen: Ray reruns the lost trial on the new node, the rerun resumes from
 the trial's last epoch checkpoint, and the sweep ends with every trial recorded and trained for
@@ -67,8 +67,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def session_processes(session_ids: set[int]) -> list[str]:
-    """'PID NAME' of every live process in one of these sessions (a `start_new_session` child's pid is its id)."""
+def session_processes(session_id: int) -> list[tuple[int, int, str]]:
+    """(pid, process group, name) of every live process in a session (a `start_new_session` child's pid is its id)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -76,9 +76,13 @@ def session_processes(session_ids: set[int]) -> list[str]:
         except OSError:
             continue  # the process ended while we looked
         name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        if int(fields[3]) in session_ids and fields[0] != "Z":  # fields: state, ppid, pgrp, session
-            found.append(f"{stat.parent.name} {name}")
+        if int(fields[3]) == session_id and fields[0] != "Z":  # fields: state, ppid, pgrp, session
+            found.append((int(stat.parent.name), int(fields[2]), name))
     return found
+
+
+def described(processes: list[tuple[int, int, str]]) -> list[str]:
+    return [f"{pid} {name}" for pid, _, name in processes]
 
 
 class RayNode:
@@ -101,14 +105,27 @@ class RayNode:
                 raise RuntimeError(f"ray node {self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
             time.sleep(0.5)
 
-    def alive(self) -> list[str]:
-        """The node's processes still running: its group, and the Ray workers that moved to groups of their own."""
-        return session_processes({self.process.pid})
+    def alive(self) -> list[tuple[int, int, str]]:
+        """The node's live processes: its group, and the Ray workers that raylet moved to groups of their own."""
+        return session_processes(self.process.pid)
 
-    def crash(self) -> None:
-        """SIGKILL the node's process group at once, as `kill -9 -PGID` would: nothing of it says goodbye."""
+    def crash(self) -> list[str]:
+        """SIGKILL every process of the node at once, as a power cut would; returns those outside its group.
+
+        raylet moves each Ray worker to a process group of its own, so killing only the node's group
+        leaves the worker running a trial alive for a second or two (until it notices its raylet is
+        gone): enough to finish the trial and hand its result to the driver, and then nothing is rerun.
+        """
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        deadline = time.monotonic() + 5
+        while any(group == self.process.pid for _, group, _ in self.alive()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the kernel delivers SIGKILL asynchronously
+        outside_group = described(self.alive())
+        self._signal(signal.SIGKILL)
+        if not self.wait_gone(10):
+            raise RuntimeError(f"ray node {self.name} survived SIGKILL: {described(self.alive())}")
+        return outside_group
 
     def wait_gone(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -121,15 +138,17 @@ class RayNode:
     def stop(self) -> None:
         """SIGTERM every process of the node, SIGKILL what still runs after 5 s, until none is left."""
         for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 30)):
-            pids = [int(line.split()[0]) for line in self.alive()]
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass  # it ended meanwhile
+            self._signal(sig)
             self.process.poll()  # reap `ray start` itself once it exits
             if self.wait_gone(grace):
                 return
+
+    def _signal(self, sig: int) -> None:
+        for pid, _, _ in self.alive():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass  # it ended meanwhile
 
 
 @dataclass
@@ -163,7 +182,7 @@ class LocalCluster:
         for node in self.nodes:
             node.stop()
         shutil.rmtree(self.root, ignore_errors=True)
-        return [line for node in self.nodes for line in node.alive()]
+        return [line for node in self.nodes for line in described(node.alive())]
 
 
 def local_cluster() -> LocalCluster:
@@ -177,26 +196,16 @@ def metrics_lines(run_dir: Path) -> list[str]:
 
 def crash_mid_trial(sweep_dir: Path, node: RayNode, timeout: float,
                     sweep_running: Callable[[], bool] = lambda: True) -> dict[str, Any]:
-    """Crash `node` once some trial has logged an epoch but not finished; returns what that trial had then.
-
-    Killing the group leaves the Ray worker processes (raylet moves each to a group of its own); they
-    notice their raylet is gone and exit by themselves. The drill times that: had one gone on
-    training, its writes would overlap with those of the trial's rerun.
-    """
+    """Crash `node` once some trial has logged an epoch but not finished; returns what that trial had then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and sweep_running():
         for metrics in sorted(sweep_dir.glob("trials/*/seed-*/metrics.jsonl")):
             run_dir = metrics.parent
             lines = metrics_lines(run_dir)
             if lines and not (run_dir / "summary.json").exists():
-                node.crash()
-                crashed_at = time.monotonic()
-                left = node.alive()
-                exited = node.wait_gone(30)
+                outside_group = node.crash()
                 return {"run_dir": str(run_dir.relative_to(sweep_dir)), "lines_at_crash": lines,
-                        "crashed_at": crashed_at, "left_by_group_kill": left,
-                        "left_exited_within_s": round(time.monotonic() - crashed_at, 1) if exited else None,
-                        "lines_after_they_exited": len(metrics_lines(run_dir))}
+                        "crashed_at": time.monotonic(), "killed_outside_its_group": outside_group}
         time.sleep(0.1)
     raise RuntimeError(f"no trial under {sweep_dir} logged an epoch (within {timeout:.0f} s, while the sweep ran); "
                        "nothing was crashed")

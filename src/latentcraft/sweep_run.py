@@ -182,8 +182,9 @@ def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, addres
                     "token (~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) in this shell"
                 ) from None
         else:
-            # A private single-node instance on loopback with this machine's cores; no dashboard.
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
+            # A private single-node instance on loopback with this machine's cores (at least one trial's
+            # worth, or a trial asking for more threads than there are cores would never start); no dashboard.
+            ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False)
     try:
         task = ray.remote(num_cpus=threads, max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)(run_trial)
         env = _passed_env()
@@ -248,11 +249,11 @@ class _NodeWatch:
         if self.since is None:
             self.since = time.monotonic()
             self.log(f"no alive Ray node offers the {self.threads} CPU(s) a trial needs (worker nodes lost, or "
-                     f"none joined yet): waiting up to {self.wait:.0f} s for one to join (`{self.join}`)")
+                     f"none joined yet): waiting up to {self.wait:g} s for one to join (`{self.join}`)")
             return None
         if time.monotonic() - self.since < self.wait:
             return None
-        return (f"no alive Ray node offered the {self.threads} CPU(s) a trial needs for {self.wait:.0f} s; "
+        return (f"no alive Ray node offered the {self.threads} CPU(s) a trial needs for {self.wait:g} s; "
                 f"add a node (`{self.join}`) and re-run the same command: it resumes this trial")
 
 
