@@ -39,9 +39,11 @@ from typing import Any, Callable
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[1] / "src"
 OBJECT_STORE_BYTES = 100 * 1024**2  # Ray's default is 30% of the machine's memory, per node
-# A loopback address, but not 127.0.0.1: `ray start --address` (a worker node) refuses to run with
-# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, Ray's only switch that keeps 127.0.0.1, and without it Ray
-# rewrites 127.0.0.1 and localhost (only those) to the machine's network address.
+# The nodes' address: loopback, but not 127.0.0.1. `ray start --address` (a worker node) refuses
+# to run with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, Ray's only switch that keeps 127.0.0.1 (and binds
+# every server to it); without it Ray rewrites 127.0.0.1 and localhost, and only those, to the
+# machine's network address. On 127.0.0.2 the nodes talk over loopback, though GCS and raylet
+# listen on every interface, as on any multi-node cluster (the throwaway token guards them).
 NODE_IP = "127.0.0.2"
 
 
@@ -50,9 +52,7 @@ def ray_environment(node: bool) -> dict[str, str]:
 
     A driver given an explicit address sends its token only with RAY_AUTH_MODE=token. The token is
     read from (or put into) this process's environment, so a driver in this process agrees with it.
-    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which latentcraft sets for a driver on loopback, so that
-    it keeps 127.0.0.1 as its address) would make `ray start --address` refuse to join, so nodes get
-    1 and bind to loopback through --node-ip-address instead.
+    Nodes get RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1 whatever this process has (see NODE_IP).
     """
     os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
