@@ -11,7 +11,9 @@ never stops the others.
 Each trial uses train.threads torch threads (1 when 0) under every executor, so
 the numbers match between Ray and the fallback. On a multi-node cluster the
 sweep folder must sit on a filesystem every node sees at the same path, and
-latentcraft and the dataset must be installed on every node.
+latentcraft and the dataset must be installed on every node. A trial whose node
+dies is rerun by Ray and resumes from its last epoch checkpoint; a cluster left
+with no node that can run a trial ends the sweep after NODE_WAIT_S, not never.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ from .sweep_summary import default_metrics, format_stat, summarise, write_summar
 
 FAILED_FILE = "failed.json"
 RAY_HINT = "for parallel or cluster runs install Ray: pip install 'latentcraft[ray]'"
+# Reruns of a trial whose worker process or node died. Ray's own task retry, not a loop of ours:
+# Ray sees the death first, reschedules the task on a node that is alive (one that joins later
+# included) and counts only such system failures; retry_exceptions stays off, since run_trial
+# returns its own errors as records and a diverged trial would diverge again. The rerun resumes
+# from the trial's last epoch checkpoint (run_trial resumes whenever its folder exists), so a
+# lost node costs the epoch in progress, not the trial.
+NODE_LOSS_RETRIES = 3
+# Seconds the sweep waits while no alive node offers the CPUs a trial asks for (every worker
+# node lost, or a head started with --num-cpus=0 and no worker yet). Ray would keep such tasks
+# pending forever; after this the unfinished trials are recorded as failed, their checkpoints kept.
+NODE_WAIT_S = 300.0
+POLL_S = 5.0  # how often the Ray loop looks at the cluster while no trial finishes
 
 
 # ---- one trial (runs in a Ray worker or in this process) ---------------------------------
@@ -145,7 +159,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, address: str | None = None,
-               threads: int = 1) -> None:
+               threads: int = 1, log: Callable[[str], None] = print, node_wait: float = NODE_WAIT_S) -> None:
     """Each trial is a Ray task asking for `threads` CPUs, so Ray never runs more trials than cores."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
     if address:
@@ -169,28 +183,79 @@ def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, addres
                     "token (~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) in this shell"
                 ) from None
         else:
-            # A private single-node instance on loopback with this machine's cores; no dashboard.
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
+            # A private single-node instance on loopback with this machine's cores (at least one trial's
+            # worth, or a trial asking for more threads than there are cores would never start); no dashboard.
+            ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False)
     try:
-        task = ray.remote(num_cpus=threads, max_retries=1)(run_trial)
+        task = ray.remote(num_cpus=threads, max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)(run_trial)
         env = _passed_env()
         pending = {task.remote(t.config, str(sweep_dir / t.run_dir), threads, False, env): t for t in trials}
         try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                trial = pending.pop(ready[0])
-                try:
-                    result = ray.get(ready[0])
-                except Exception as err:  # the worker died (OOM, node lost): Ray's error is the record
-                    result = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0}
-                on_result(trial, result)
+            _collect(pending, on_result, _NodeWatch(threads, node_wait, address, log))
         except KeyboardInterrupt:
-            for ref in pending:
-                ray.cancel(ref, force=True)  # checkpoints stay; the next run resumes them
+            _cancel(pending)  # checkpoints stay; the next run resumes them
             raise
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _collect(pending: dict[Any, Trial], on_result: OnResult, watch: _NodeWatch) -> None:
+    """Hand each trial's result to on_result as it comes; give up on the rest once no node can run them."""
+    import ray
+
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+        if not ready:
+            error = watch.stalled()
+            if error:
+                _cancel(pending)
+                for trial in pending.values():
+                    on_result(trial, {"status": "failed", "error": error, "seconds": 0.0})
+                return
+            continue
+        trial = pending.pop(ready[0])
+        try:
+            result = ray.get(ready[0])
+        except Exception as err:  # Ray's retries are spent (the node died again, OOM): its error is the record
+            result = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0}
+        on_result(trial, result)
+
+
+def _cancel(pending: dict[Any, Trial]) -> None:
+    import ray
+
+    for ref in pending:
+        ray.cancel(ref, force=True)
+
+
+class _NodeWatch:
+    """Notices a cluster where no alive node offers the CPUs a trial needs, and for how long."""
+
+    def __init__(self, threads: int, wait: float, address: str | None, log: Callable[[str], None]):
+        self.threads, self.wait, self.log = threads, wait, log
+        self.join = f"ray start --address={address} --num-cpus={threads}" if address else "ray start --address=..."
+        self.since: float | None = None
+
+    def stalled(self) -> str | None:
+        """None while trials can run (or the wait is not over); else the error to record for the rest."""
+        import ray
+
+        capable = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= self.threads]
+        if capable:
+            if self.since is not None:
+                self.log(f"a Ray node with {self.threads} CPU(s) is back: the trials continue")
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = time.monotonic()
+            self.log(f"no alive Ray node offers the {self.threads} CPU(s) a trial needs (worker nodes lost, or "
+                     f"none joined yet): waiting up to {self.wait:g} s for one to join (`{self.join}`)")
+            return None
+        if time.monotonic() - self.since < self.wait:
+            return None
+        return (f"no alive Ray node offered the {self.threads} CPU(s) a trial needs for {self.wait:g} s; "
+                f"add a node (`{self.join}`) and re-run the same command: it resumes this trial")
 
 
 def _choose_executor(executor: str, address: str | None, log: Callable[[str], None]) -> str:
@@ -213,12 +278,13 @@ def _choose_executor(executor: str, address: str | None, log: Callable[[str], No
 def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[str] | None = None,
               select_metric: str | None = None, executor: str = "auto", address: str | None = None,
               progress: bool = True, log: Callable[[str], None] = print,
-              threads: int | None = None) -> dict[str, Any]:
+              threads: int | None = None, node_wait: float = NODE_WAIT_S) -> dict[str, Any]:
     """Run every trial not finished yet, then write and return the summary.
 
     executor: "auto" (Ray if installed, else sequential), "ray" or "sequential".
     threads: torch threads per sequential trial; None = the same as on Ray (see trial_threads),
     0 = each config's train.threads (torch's default when that is 0).
+    node_wait: seconds a Ray sweep waits for a node that can run trials before recording the rest as failed.
     """
     sweep_dir = Path(sweep_dir).resolve()  # workers need an absolute path; their cwd is not ours
     select_metric = metric_key(select_metric or definition.base["train"]["select_metric"])
@@ -251,7 +317,7 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
         log(f"[{count[0]}/{len(trials)}] {labels[trial.run_dir]} seed {trial.seed}: {what} ({result['seconds']:.0f} s)")
 
     if todo and executor == "ray":
-        run_on_ray(sweep_dir, todo, on_result, address, trial_threads(definition.base))
+        run_on_ray(sweep_dir, todo, on_result, address, trial_threads(definition.base), log, node_wait)
     elif todo:
         run_sequential(sweep_dir, todo, on_result, progress, threads)
 
