@@ -298,23 +298,22 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="SITE_DIR", help="output folder (default for one run: RUN_DIR/site)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
                    "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
+    p.add_argument("--force", action="store_true", help="replace SITE_DIR even if it is not a site latentcraft "
+                   "exported (everything in it is deleted); without it such a non-empty folder is refused")
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from .export import MANIFEST_FILE, ExportError, export_site, export_sites
+    from .export import MANIFEST_FILE, export_site, export_sites
     from .serve import SITE_SUBDIR
 
     if len(args.run_dirs) > 1 and not args.out:
-        raise SystemExit("latentcraft export: error: several runs make one site: say where with --out SITE_DIR")
+        raise UsageError("several runs make one site: say where with --out SITE_DIR")
     out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
-    try:
-        if len(args.run_dirs) == 1:
-            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir)]
-        else:
-            root = export_sites(args.run_dirs, out, data_dir=args.data_dir)
-            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
-    except ExportError as err:
-        raise SystemExit(f"latentcraft export: error: {err}") from None
+    if len(args.run_dirs) == 1:
+        models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force)]
+    else:
+        root = export_sites(args.run_dirs, out, data_dir=args.data_dir, force=args.force)
+        models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
     for manifest in models:
         pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
         print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "

@@ -46,6 +46,7 @@ def _expected_failures() -> list[tuple[type[BaseException], int]]:
     from .config import ConfigError
     from .data import DataError
     from .locking import FolderInUse
+    from .onnx_graphs import ExportError
     from .serve import ServeError
     from .templates import TemplateError
     from .train import TrainingDiverged
@@ -58,6 +59,7 @@ def _expected_failures() -> list[tuple[type[BaseException], int]]:
         (TemplateError, WORK_FAILED),
         (TrainingDiverged, WORK_FAILED),
         (FolderInUse, WORK_FAILED),
+        (ExportError, WORK_FAILED),
         (ServeError, WORK_FAILED),
         (MemoryError, WORK_FAILED),
         (OSError, WORK_FAILED),

@@ -182,16 +182,13 @@ def write_plane(out_dir: Path, model: LatentModel, mu: np.ndarray) -> dict[str, 
     return {"extent": extent, "regions": {"file": REGIONS_FILE, "resolution": REGION_RESOLUTION}}
 
 
-def head_entries(model: LatentModel, out_dir: Path) -> tuple[dict[str, bool], dict[str, str | None]]:
-    """Manifest flag and file of every head graph a technique can have; files of absent heads are removed."""
+def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """Manifest flag and file of every head graph a technique can have (None for the model's absent heads)."""
     exported = {t.head_graph.name for t in model.techniques.values() if t.head_graph is not None}
     flags, files = {}, {}
     for head in (cls.head_graph for cls in TECHNIQUES.values() if cls.head_graph is not None):
-        graph = f"{head.name}.onnx"
         flags[head.name] = head.name in exported
-        files[head.name] = graph if head.name in exported else None
-        if head.name not in exported:
-            (out_dir / graph).unlink(missing_ok=True)  # left by an earlier export of another model
+        files[head.name] = f"{head.name}.onnx" if head.name in exported else None
     return flags, files
 
 
@@ -205,11 +202,11 @@ def technique_entries(model: LatentModel) -> dict[str, Any]:
     return entries
 
 
-def build_manifest(model: LatentModel, out_dir: Path, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
+def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
                    errors: dict[str, float]) -> dict[str, Any]:
     """One model's manifest; the site adds where the runtime and pages are (`site_entries`)."""
     config = model.config
-    flags, head_files = head_entries(model, out_dir)
+    flags, head_files = head_entries(model)
     return {
         "format": MANIFEST_FORMAT,
         "name": config.name,
