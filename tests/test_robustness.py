@@ -47,14 +47,23 @@ def test_rotation_turns_counter_clockwise_about_the_centre():
     assert torch.allclose(rotate(image, 0.0), image, atol=1e-6)
 
 
-def test_dilation_thickens_a_line_by_one_pixel_each_side_and_erosion_undoes_it():
+def test_dilation_thickens_a_line_by_one_pixel_and_erosion_undoes_it():
     line = _field()
     line[0, 5:20, 12] = 0.5  # vertical, 1 px wide, 15 long, half ink
     thick = dilate(line)
-    assert torch.equal(thick[0, 10, 10:15], torch.tensor([0.0, 0.5, 0.5, 0.5, 0.0]))  # 3 px wide
-    assert (thick[0] > 0).sum().item() == 3 * 17  # and one pixel longer at each end
+    assert torch.equal(thick[0, 10, 10:15], torch.tensor([0.0, 0.0, 0.5, 0.5, 0.0]))  # 2 px wide
+    assert (thick[0] > 0).sum().item() == 2 * 16  # and one pixel longer
     assert torch.equal(erode(thick), line)
-    assert erode(line).sum().item() == 0.0  # a 1-px line has no interior: erosion removes it
+    assert erode(line).sum().item() == 0.0  # a 1-px line is thinner than the window: erosion removes it
+
+
+def test_a_three_pixel_window_grows_a_line_one_pixel_on_each_side():
+    line = _field()
+    line[0, 5:20, 12] = 1.0
+    thick = dilate(line, kernel=3)
+    assert torch.equal(thick[0, 10, 10:15], torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0]))
+    assert (thick[0] > 0).sum().item() == 3 * 17
+    assert torch.equal(erode(thick, kernel=3), line)
 
 
 def _variance(mass: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:

@@ -43,8 +43,8 @@ class JudgeError(RuntimeError):
 class JudgeRecipe:
     epochs: int = 3  # passes over the training split
     batch_size: int = 128  # images per Adam step
-    lr: float = 1e-3  # Adam's step size in the first epoch
-    lr_decay: float = 0.5  # per-epoch factor on lr
+    lr: float = 2e-3  # Adam's step size in the first epoch
+    lr_decay: float = 0.4  # per-epoch factor on lr (3 epochs: 2e-3, 8e-4, 3.2e-4)
     augment_shift: float = 2.0  # max random shift, pixels: makes the judge read off-centre renders
     augment_rotate: float = 10.0  # max random rotation, degrees
     seed: int = 0  # initial weights and batch order
@@ -97,7 +97,7 @@ def _one_thread() -> Iterator[None]:
 def train_judge(train: ImageSet, test: ImageSet, recipe: JudgeRecipe = JudgeRecipe(),
                 progress: bool = True) -> tuple[DigitJudge, dict[str, Any]]:
     """Train a judge on `train`, score it on `test`; returns it with its info record."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with _one_thread():
         torch.manual_seed(recipe.seed)
         judge = DigitJudge()
@@ -120,7 +120,8 @@ def train_judge(train: ImageSet, test: ImageSet, recipe: JudgeRecipe = JudgeReci
     info = {
         "version": JUDGE_VERSION, "test_accuracy": accuracy, "n_train": len(train), "n_test": len(test),
         "train_checksum": data_checksum(train), "recipe": asdict(recipe),
-        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_seconds": round(time.perf_counter() - started, 1),  # wall clock
+        "train_cpu_seconds": round(time.process_time() - cpu_started, 1),  # this process only (shared machines)
     }
     return judge.eval(), info
 
