@@ -8,8 +8,8 @@ import torch
 from latentcraft import judge as judge_module
 from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES
 from latentcraft.judge import (
-    INFO_FILE, JUDGE_MIN_ACCURACY, WEIGHTS_FILE, DigitJudge, JudgeError, JudgeRecipe, ensure_judge, load_judge,
-    save_judge,
+    INFO_FILE, JUDGE_MIN_ACCURACY, WEIGHTS_FILE, DigitJudge, JudgeError, JudgeRecipe, LazyJudge, ensure_judge,
+    load_judge, save_judge,
 )
 
 TINY = JudgeRecipe(epochs=2, batch_size=32)
@@ -88,3 +88,17 @@ def test_ensure_judge_trains_once_then_reuses_and_retrains_a_damaged_cache(tmp_p
 def test_the_full_judge_reads_mnist_well(tmp_path, mnist_dir):
     _, info = ensure_judge("mnist", folder=tmp_path, progress=False)
     assert info["test_accuracy"] >= JUDGE_MIN_ACCURACY
+
+
+def test_the_lazy_judge_loads_only_when_first_asked_to_read(monkeypatch):
+    calls = []
+    torch.manual_seed(0)
+    network = DigitJudge().eval()
+    monkeypatch.setattr(judge_module, "ensure_judge",
+                        lambda *args, **kwargs: calls.append(args) or (network, {"test_accuracy": 0.99}))
+    lazy = LazyJudge("mnist", "/nowhere", progress=False)
+    assert calls == [] and lazy.info is None
+    x = torch.rand(3, IMAGE_PIXELS)
+    assert torch.equal(lazy(x), network.predict(x))
+    lazy(x)
+    assert calls == [("mnist", "/nowhere", False)] and lazy.info == {"test_accuracy": 0.99}

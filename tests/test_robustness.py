@@ -3,9 +3,16 @@
 import pytest
 import torch
 
-from latentcraft.constants import IMAGE_SIDE
+from latentcraft.config import resolve_config
+from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.data import ImageSet
+from latentcraft.metric_registry import registered
+from latentcraft.model import LatentModel
 from latentcraft.preprocess import preprocess_drawing
-from latentcraft.robustness import TRANSFORMS, dilate, erode, preprocess_batch, robustness_table, rotate, shift
+from latentcraft.robustness import (
+    TRANSFORMS, dilate, erode, preprocess_batch, robustness_table, rotate, shift, technique_classifier,
+    transformed_sets,
+)
 
 
 def _field() -> torch.Tensor:
@@ -85,10 +92,26 @@ def test_the_table_scores_known_cases_and_counts_emptied_images_as_wrong():
         rows, cols = ink.sum(2), ink.sum(1)
         return (_variance(rows, axis) > _variance(cols, axis)).long()  # tall ink -> 1
 
-    table = robustness_table(by_spread, bars, labels)
+    sets = transformed_sets(ImageSet((bars * 255).to(torch.uint8), labels))
+    table = robustness_table(by_spread, sets)
     assert list(table) == list(TRANSFORMS)
-    eroded = [name for name in table if "erosion" in name]
-    assert [table[name] for name in eroded] == [0.0]  # 1-px bars vanish
-    assert all(value == 1.0 for name, value in table.items() if name not in eroded)
-    flipped = robustness_table(lambda x: 1 - by_spread(x), bars, labels, {"none": lambda images: images})
-    assert flipped == {"none": 0.0}
+    assert table.pop("thinner") == 0.0  # 1-px bars vanish under erosion, and an empty image is never right
+    assert set(table.values()) == {1.0}
+    flipped = robustness_table(lambda x: 1 - by_spread(x), {"preprocessed": sets["preprocessed"]})
+    assert flipped == {"preprocessed": 0.0}
+
+
+def test_every_prediction_has_a_registered_robustness_metric_per_transform():
+    names = registered()
+    for key, transform in TRANSFORMS.items():
+        assert names[f"argmax_accuracy_{key}"].label.endswith(transform.label)
+        assert names[f"classifier_accuracy_{key}"].higher_is_better
+
+
+def test_a_technique_classifier_reads_its_predict_in_batches():
+    torch.manual_seed(0)
+    model = LatentModel(resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]"]))
+    routing = model.techniques["routing"]
+    x = torch.rand(7, IMAGE_PIXELS)
+    expected = model.encode(x)[0][:, :NUM_CLASSES].argmax(1)  # routed10: argmax of μ
+    assert torch.equal(technique_classifier(model, routing, batch_size=3)(x), expected)

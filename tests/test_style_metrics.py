@@ -5,9 +5,10 @@ import torch
 
 from latentcraft.config import resolve_config
 from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES
+from latentcraft.data import load_split
 from latentcraft.model import LatentModel
 from latentcraft.style_metrics import (
-    code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer,
+    NO_STYLE, code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer,
 )
 
 ROUTED = list(range(NUM_CLASSES))
@@ -90,3 +91,29 @@ def test_code_functions_decode_what_the_model_reconstructs():
     codes = encode(x)
     assert codes.shape == (5, config.model.latent_dim) and (codes >= 0).all()  # after the ReLU
     assert torch.allclose(decode(codes), model.reconstruct(x))
+
+
+@pytest.fixture(scope="module")
+def splits(mnist_dir):
+    return load_split("mnist", "train", limit=300), load_split("mnist", "test", limit=120)
+
+
+@pytest.mark.parametrize("free", [[], [10, 11]])
+def test_routings_read_out_reports_probe_and_transfer_for_its_own_coordinates(splits, free):
+    fit, test = splits
+    config = resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
+                                                   f"model.latent_dim={10 + len(free)}", f"routing.free={free}"])
+    torch.manual_seed(0)
+    model = LatentModel(config).eval()
+    routing = model.techniques["routing"]
+    metrics, record = routing.evaluate_model(model, fit, test, lambda x: torch.full((len(x),), 4))
+    style = record["style"]
+    assert style["routed"] == ROUTED and style["style"] == free and style["transfer_images"] == len(test)
+    assert metrics["style_transfer_accuracy"] == pytest.approx(0.1)  # the stub reader always says 4
+    assert style["transfer_per_digit"] == [float(k == 4) for k in range(NUM_CLASSES)]
+    encode, _ = code_functions(model)
+    assert torch.allclose(torch.tensor(style["digit_codes"]), digit_codes(encode(fit.floats()), fit.labels, ROUTED))
+    if free:
+        assert 0 <= metrics["style_probe_accuracy"] <= 1 and style["probe"] == metrics["style_probe_accuracy"]
+    else:
+        assert "style_probe_accuracy" not in metrics and style["probe"] == NO_STYLE

@@ -186,3 +186,22 @@ def ensure_judge(dataset: str = "mnist", data_dir: str | Path | None = None, dow
         print(f"warning: the digit judge reads only {info['test_accuracy']:.2%} of test images "
               f"(expected >= {JUDGE_MIN_ACCURACY:.1%}); metrics it judges are less trustworthy", flush=True)
     return judge, info
+
+
+class LazyJudge:
+    """A reader (images -> digits) that loads or trains the cached judge on first use only.
+
+    The `evaluate` command hands one to every technique; a run that never asks
+    for a judged metric never trains one. `info` is the judge's record once used.
+    """
+
+    def __init__(self, dataset: str = "mnist", data_dir: str | Path | None = None, download: bool = False,
+                 progress: bool = True):
+        self.dataset, self.data_dir, self.download, self.progress = dataset, data_dir, download, progress
+        self.judge: DigitJudge | None = None
+        self.info: dict[str, Any] | None = None
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.judge is None:
+            self.judge, self.info = ensure_judge(self.dataset, self.data_dir, self.download, progress=self.progress)
+        return self.judge.predict(images)  # (B,)

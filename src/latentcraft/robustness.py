@@ -11,6 +11,7 @@ shows what the clean-up alone costs before any transform.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
@@ -19,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .constants import IMAGE_PIXELS, IMAGE_SIDE
+from .data import ImageSet
+from .metric_registry import PREDICTION, Metric, register
 from .preprocess import preprocess_drawing
 
 Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, 28, 28) in [0, 1] -> (B, 28, 28)
@@ -68,17 +71,32 @@ def erode(images: torch.Tensor, kernel: int = STROKE_KERNEL) -> torch.Tensor:
     return _window_extreme(images, kernel, (kernel - 1) // 2, -1.0)
 
 
-TRANSFORMS: dict[str, Transform] = {
-    "preprocessing only": lambda images: images,
-    f"shift right {SHIFT_PIXELS} px": partial(shift, dx=SHIFT_PIXELS, dy=0),
-    f"shift left {SHIFT_PIXELS} px": partial(shift, dx=-SHIFT_PIXELS, dy=0),
-    f"shift down {SHIFT_PIXELS} px": partial(shift, dx=0, dy=SHIFT_PIXELS),
-    f"shift up {SHIFT_PIXELS} px": partial(shift, dx=0, dy=-SHIFT_PIXELS),
-    f"rotate +{ROTATE_DEGREES:g}° (counter-clockwise)": partial(rotate, degrees=ROTATE_DEGREES),
-    f"rotate −{ROTATE_DEGREES:g}° (clockwise)": partial(rotate, degrees=-ROTATE_DEGREES),
-    f"thicker strokes ({STROKE_KERNEL}x{STROKE_KERNEL} dilation)": dilate,
-    f"thinner strokes ({STROKE_KERNEL}x{STROKE_KERNEL} erosion)": erode,
+@dataclass(frozen=True)
+class ImageTransform:
+    label: str  # how tables name it
+    apply: Transform
+
+
+TRANSFORMS: dict[str, ImageTransform] = {  # key -> transform; keys name the metrics "<prediction>_<key>"
+    "preprocessed": ImageTransform("preprocessing only", lambda images: images),
+    "shift_right": ImageTransform(f"shifted right {SHIFT_PIXELS} px", partial(shift, dx=SHIFT_PIXELS, dy=0)),
+    "shift_left": ImageTransform(f"shifted left {SHIFT_PIXELS} px", partial(shift, dx=-SHIFT_PIXELS, dy=0)),
+    "shift_down": ImageTransform(f"shifted down {SHIFT_PIXELS} px", partial(shift, dx=0, dy=SHIFT_PIXELS)),
+    "shift_up": ImageTransform(f"shifted up {SHIFT_PIXELS} px", partial(shift, dx=0, dy=-SHIFT_PIXELS)),
+    "rotate_ccw": ImageTransform(f"rotated {ROTATE_DEGREES:g}° counter-clockwise",
+                                 partial(rotate, degrees=ROTATE_DEGREES)),
+    "rotate_cw": ImageTransform(f"rotated {ROTATE_DEGREES:g}° clockwise", partial(rotate, degrees=-ROTATE_DEGREES)),
+    "thicker": ImageTransform(f"thicker strokes ({STROKE_KERNEL}x{STROKE_KERNEL} dilation)", dilate),
+    "thinner": ImageTransform(f"thinner strokes ({STROKE_KERNEL}x{STROKE_KERNEL} erosion)", erode),
 }
+
+
+def register_robustness(prediction_metric: str, metrics: dict[str, Metric]) -> None:
+    """Register "<prediction_metric>_<transform key>" per transform, labelled after the prediction's own metric."""
+    own = metrics.get(f"test_{prediction_metric}")
+    what = own.label if own else prediction_metric.replace("_", " ")
+    for key, transform in TRANSFORMS.items():
+        register(f"{prediction_metric}_{key}", Metric(f"{what}, {transform.label}", True, PREDICTION))
 
 
 def preprocess_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,29 +114,38 @@ def preprocess_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(out).reshape(-1, IMAGE_PIXELS), empty
 
 
-def robustness_table(classify: Classifier, images: torch.Tensor, labels: torch.Tensor,
-                     transforms: dict[str, Transform] = TRANSFORMS) -> dict[str, float]:
-    """Transform name -> accuracy of `classify` on the transformed, preprocessed (B, 28, 28) images.
+@dataclass
+class TransformedSet:
+    images: torch.Tensor  # (N, 784) transformed, then preprocessed
+    empty: torch.Tensor  # (N,) bool: the transform left no ink
+    labels: torch.Tensor  # (N,)
 
-    An image left without ink counts as misread.
-    """
+
+def transformed_sets(data: ImageSet, transforms: dict[str, ImageTransform] = TRANSFORMS) -> dict[str, TransformedSet]:
+    """Every transform of the test images, preprocessed once and shared by every classifier scored on them."""
+    images = data.images.float() / 255.0  # (N, 28, 28)
+    sets = {}
+    for key, transform in transforms.items():
+        prepared, empty = preprocess_batch(transform.apply(images).clamp(0.0, 1.0))
+        sets[key] = TransformedSet(prepared, empty, data.labels)
+    return sets
+
+
+def robustness_table(classify: Classifier, sets: dict[str, TransformedSet]) -> dict[str, float]:
+    """Transform key -> accuracy of `classify` on that transformed set; an image left without ink counts as misread."""
     table = {}
-    for name, transform in transforms.items():
-        prepared, empty = preprocess_batch(transform(images).clamp(0.0, 1.0))
-        correct = (classify(prepared) == labels) & ~empty
-        table[name] = correct.float().mean().item()
+    for key, s in sets.items():
+        correct = (classify(s.images) == s.labels) & ~s.empty
+        table[key] = correct.float().mean().item()
     return table
 
 
-def routed_classifier(model) -> Classifier:
-    """A routed LatentModel's label read-out: argmax over each label's routed coordinates of μ."""
-    from .metrics import routed_predictions
-
-    routes = model.config.route_map()
+def technique_classifier(model, technique, batch_size: int = 2000) -> Classifier:
+    """A technique's read-out as a classifier of images: argmax of its `predict` on the model's μ."""
 
     @torch.no_grad()
     def classify(x: torch.Tensor) -> torch.Tensor:
         model.eval()
-        return routed_predictions(model.encode(x)[0], routes)
+        return torch.cat([technique.predict(model.encode(batch)[0]).argmax(1) for batch in x.split(batch_size)])
 
     return classify

@@ -23,11 +23,16 @@ activation (ReLU for routed presets), which is what the explorer's sliders set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from .constants import NUM_CLASSES
+from .data import ImageSet, load_config_data, load_split
+from .metric_registry import REPRESENTATION, Metric
+
+if TYPE_CHECKING:
+    from .model import LatentModel
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images in [0, 1] -> (B, D) decoder-input codes
 Decoder = Callable[[torch.Tensor], torch.Tensor]  # (B, D) decoder-input codes -> (B, 784) images in [0, 1]
@@ -35,6 +40,14 @@ Reader = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images -> (B,) digit
 
 STYLE_NEIGHBOURS = 15  # k of the style probe
 TRANSFER_IMAGES = 1000  # test images re-rendered as every digit
+DIGIT_CODE_IMAGES = 10_000  # the first N training images define each digit's routed code
+NO_STYLE = "no style coordinates"  # the probe's entry for a model without free coordinates
+
+STYLE_METRICS = {  # registered by the technique that owns routed and free coordinates
+    "style_probe_accuracy": Metric(f"k-NN (k={STYLE_NEIGHBOURS}) digit probe on the style coordinates", False),
+    "style_transfer_accuracy": Metric("style transfer: digit judge reads the digit asked for", True),
+    "style_transfer_own_digit_sq_error": Metric("style transfer: squared error / image, own digit re-rendered", False),
+}
 
 
 def code_functions(model) -> tuple[Encoder, Decoder]:
@@ -52,6 +65,23 @@ def code_functions(model) -> tuple[Encoder, Decoder]:
         return torch.sigmoid(model.decode(codes))
 
     return encode, decode
+
+
+def training_codes_slice(model: LatentModel, like: ImageSet) -> ImageSet:
+    """The training images that define the digit codes, read from where `like` (a split) was read."""
+    if like.folder is not None:
+        return load_split(model.config.data.dataset, "train", like.folder, False, DIGIT_CODE_IMAGES)
+    return load_config_data(model.config, "train", limit=DIGIT_CODE_IMAGES)
+
+
+def digit_code_table(encode: Encoder, train: ImageSet, routed: list[int]) -> torch.Tensor:
+    """Each digit's routed code, from the first DIGIT_CODE_IMAGES of `train`: the table the explorer ships.
+
+    Returns (10, n_routed).
+    """
+    images = train.floats(slice(0, DIGIT_CODE_IMAGES))
+    codes = torch.cat([encode(batch) for batch in images.split(2000)])
+    return digit_codes(codes, train.labels[:DIGIT_CODE_IMAGES], routed)
 
 
 def replace_routed(codes: torch.Tensor, routed: list[int], routed_codes: torch.Tensor) -> torch.Tensor:
@@ -121,3 +151,29 @@ def style_transfer(encode: Encoder, decode: Decoder, images: torch.Tensor, label
         accuracy=hits.mean().item(), per_digit=hits.mean(0).tolist(),
         own_digit_sq_error=(own - images).pow(2).sum(1).mean().item(), images=rendered, read=seen,
     )
+
+
+def evaluate_style(model: LatentModel, routed: list[int], style: list[int], fit: ImageSet, test: ImageSet,
+                   judge: Reader) -> tuple[dict[str, float], dict[str, Any]]:
+    """(metrics, eval.json "style" entry): the style probe and style transfer of a routed model.
+
+    fit: training images (probe fit, digit codes); test: the first TRANSFER_IMAGES are re-rendered.
+    """
+    from .metrics import encode_split
+
+    encode, decode = code_functions(model)
+    table = digit_code_table(encode, fit, routed)
+    mu_fit, mu_test = encode_split(model, fit)[0], encode_split(model, test)[0]
+    probe = style_probe_accuracy(mu_fit, fit.labels, mu_test, test.labels, style)
+    shown = slice(0, TRANSFER_IMAGES)
+    transfer = style_transfer(encode, decode, test.floats(shown), test.labels[shown], routed, table, judge)
+    metrics = {"style_transfer_accuracy": transfer.accuracy,
+               "style_transfer_own_digit_sq_error": transfer.own_digit_sq_error}
+    if probe is not None:
+        metrics["style_probe_accuracy"] = probe
+    record = {
+        "routed": routed, "style": style, "probe": NO_STYLE if probe is None else probe,
+        "transfer_images": len(transfer.read), "transfer_per_digit": transfer.per_digit,
+        "digit_codes": table.tolist(),
+    }
+    return metrics, {"style": record}
