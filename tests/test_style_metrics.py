@@ -30,7 +30,7 @@ def test_restyle_on_a_linear_model_keeps_the_style_part_and_swaps_the_routed_par
     pixels, dim, routed, style = 6, 4, [0, 1], [2, 3]
     E, M = torch.randn(pixels, dim), torch.randn(dim, pixels)
     x, c = torch.randn(3, pixels), torch.tensor([0.5, -1.5])
-    out = restyle(lambda images: images @ E, lambda z: z @ M, x, routed, c)
+    out = restyle(lambda images: images @ E, lambda z, digit: z @ M, x, routed, c)
     expected = (x @ E)[:, style] @ M[style] + c @ M[routed]
     assert torch.allclose(out, expected.expand(3, pixels), atol=1e-5)
 
@@ -68,7 +68,7 @@ def _identity_model_images(labels: torch.Tensor, style: torch.Tensor) -> tuple[t
 def test_style_transfer_scores_what_the_reader_sees_and_keeps_the_style():
     labels = torch.tensor([0, 3, 7, 9])
     images, table = _identity_model_images(labels, torch.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]]))
-    identity = lambda t: t
+    identity = lambda t, digit=None: t
     result = style_transfer(identity, identity, images, labels, ROUTED, table, lambda x: x[:, :NUM_CLASSES].argmax(1))
     assert result.accuracy == 1.0 and result.per_digit == [1.0] * NUM_CLASSES
     assert result.own_digit_sq_error == 0.0
@@ -117,3 +117,20 @@ def test_routings_read_out_reports_probe_and_transfer_for_its_own_coordinates(sp
         assert 0 <= metrics["style_probe_accuracy"] <= 1 and style["probe"] == metrics["style_probe_accuracy"]
     else:
         assert "style_probe_accuracy" not in metrics and style["probe"] == NO_STYLE
+
+
+def test_a_conditional_decoder_is_told_the_digit_each_render_should_show(splits):
+    fit, test = splits
+    config = resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
+                                                   "conditional.enabled=true"])
+    torch.manual_seed(0)
+    model = LatentModel(config).eval()
+    encode, decode = code_functions(model)
+    x = test.floats(slice(0, 4))
+    table = torch.eye(NUM_CLASSES)
+    rendered = restyle(encode, decode, x, ROUTED, table[3], 3)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.decode(table[3].expand(4, -1), torch.full((4,), 3)))
+    assert torch.allclose(rendered, expected)
+    metrics, _ = model.techniques["routing"].evaluate_model(model, fit, test, lambda images: torch.zeros(len(images)))
+    assert metrics["style_transfer_accuracy"] == pytest.approx(0.1)

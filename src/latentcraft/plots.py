@@ -336,7 +336,7 @@ def plot_style_transfer(model: LatentModel, data: ImageSet, routed: list[int], p
     x = data.floats(index)
     encode, decode = code_functions(model)
     table = digit_code_table(encode, training_codes_slice(model, data), routed)  # (10, n_routed)
-    columns = [x] + [restyle(encode, decode, x, routed, table[k]) for k in range(NUM_CLASSES)]
+    columns = [x] + [restyle(encode, decode, x, routed, table[k], k) for k in range(NUM_CLASSES)]
     tiles = torch.stack(columns, 1).view(len(x), NUM_CLASSES + 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
     return image_grid_figure(tiles, path, "style transfer: each row's style, each column's digit",
                              row_labels=[str(int(k)) for k in data.labels[index]],

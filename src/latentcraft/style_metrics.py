@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from .model import LatentModel
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images in [0, 1] -> (B, D) decoder-input codes
-Decoder = Callable[[torch.Tensor], torch.Tensor]  # (B, D) decoder-input codes -> (B, 784) images in [0, 1]
+# (B, D) decoder-input codes, the digit they should show (fed to a conditional decoder; None: no label)
+# -> (B, 784) images in [0, 1]
+Decoder = Callable[[torch.Tensor, "int | None"], torch.Tensor]
 Reader = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images -> (B,) digits, e.g. DigitJudge.predict
 
 STYLE_NEIGHBOURS = 15  # k of the style probe
@@ -60,9 +62,10 @@ def code_functions(model) -> tuple[Encoder, Decoder]:
         return model.latent_activation(mu)
 
     @torch.no_grad()
-    def decode(codes: torch.Tensor) -> torch.Tensor:
+    def decode(codes: torch.Tensor, digit: int | None = None) -> torch.Tensor:
         model.eval()
-        return torch.sigmoid(model.decode(codes))
+        labels = None if digit is None else torch.full((len(codes),), digit, dtype=torch.long)
+        return torch.sigmoid(model.decode(codes, labels))
 
     return encode, decode
 
@@ -92,9 +95,12 @@ def replace_routed(codes: torch.Tensor, routed: list[int], routed_codes: torch.T
 
 
 def restyle(encode: Encoder, decode: Decoder, images: torch.Tensor, routed: list[int],
-            routed_codes: torch.Tensor) -> torch.Tensor:
-    """Encode, replace the routed part, decode: each image's style with another routed code.  # (B, 784)"""
-    return decode(replace_routed(encode(images), routed, routed_codes))
+            routed_codes: torch.Tensor, digit: int | None = None) -> torch.Tensor:
+    """Encode, replace the routed part, decode: each image's style with another routed code.  # (B, 784)
+
+    digit: the digit the new routed code stands for, for decoders that also take a label.
+    """
+    return decode(replace_routed(encode(images), routed, routed_codes), digit)
 
 
 def digit_codes(codes: torch.Tensor, labels: torch.Tensor, routed: list[int]) -> torch.Tensor:
@@ -143,7 +149,7 @@ def style_transfer(encode: Encoder, decode: Decoder, images: torch.Tensor, label
     with the style the routed part held (for routed10, which has no style
     coordinates, every row of a column is the same prototype).
     """
-    rendered = torch.stack([restyle(encode, decode, images, routed, table[k]) for k in range(NUM_CLASSES)], 1)
+    rendered = torch.stack([restyle(encode, decode, images, routed, table[k], k) for k in range(NUM_CLASSES)], 1)
     seen = read(rendered.reshape(-1, images.shape[1])).reshape(len(images), NUM_CLASSES)  # (N, 10)
     hits = (seen == torch.arange(NUM_CLASSES)).float()  # (N, 10)
     own = rendered[torch.arange(len(images)), labels]  # (N, 784)
