@@ -84,6 +84,9 @@ def pretrained(tmp_path_factory, mnist_dir):
     yield from _served(site)
 
 
+# ---- the digit judge of `evaluate` ---------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tiny_digit_judge(tmp_path_factory):
     """`evaluate` reads generated digits with the digit judge, whose real training takes a minute or more.
