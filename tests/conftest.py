@@ -82,3 +82,28 @@ def pretrained(tmp_path_factory, mnist_dir):
     site = tmp_path_factory.mktemp("web-pretrained") / "site"
     export_site(pretrained_run(), site, max_digits=SITE_DIGITS)
     yield from _served(site)
+
+
+# ---- the digit judge of `evaluate` ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_digit_judge(tmp_path_factory):
+    """`evaluate` reads generated digits with the digit judge, whose real training takes a minute or more.
+
+    Every test gets a judge trained on 600 images instead (a few seconds, once, only if a test asks for
+    one); test_judge.py checks the real training and caching.
+    """
+    from latentcraft import judge as judge_module
+
+    folder = tmp_path_factory.mktemp("judge")
+    real = judge_module.ensure_judge
+    recipe = judge_module.JudgeRecipe(epochs=2, batch_size=32)
+
+    def tiny(dataset="mnist", data_dir=None, download=False, **ignored):
+        return real(dataset, data_dir, download, folder=folder, train_limit=600, test_limit=1000, recipe=recipe,
+                    progress=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(judge_module, "ensure_judge", tiny)
+        yield

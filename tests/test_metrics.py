@@ -9,6 +9,8 @@ from latentcraft.data import load_split
 from latentcraft.metrics import accuracy, encode_split, evaluate_split, routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
+from latentcraft.robustness import TRANSFORMS
+from latentcraft.style_metrics import NO_STYLE
 
 
 def test_routed_predictions_default_map_is_argmax():
@@ -151,3 +153,11 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     assert len(record["selectivity"]) == 10 and len(record["dci"]["importance"]) == 10
     assert 0 <= m["dci_disentanglement"] <= 1 and 0 <= m["dci_completeness"] <= 1
     assert "DCI disentanglement D" in printed and "confusion matrix" in printed and "eval.json" in printed
+    # Robustness of the argmax on every transform, and routing's style read-outs judged by the digit judge.
+    for key in TRANSFORMS:
+        assert 0 <= m[f"argmax_accuracy_{key}"] <= 1, key
+    assert 0 <= m["style_transfer_accuracy"] <= 1 and m["style_transfer_own_digit_sq_error"] > 0
+    assert "style_probe_accuracy" not in m and record["style"]["probe"] == NO_STYLE  # every coordinate is routed
+    assert len(record["style"]["digit_codes"]) == 10 and record["style"]["transfer_images"] == 200
+    assert record["judge"]["n_train"] == 600  # the tests' tiny judge (conftest.py)
+    assert "rotated 15° clockwise" in printed and "style probe: no style coordinates" in printed

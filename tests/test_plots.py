@@ -118,7 +118,7 @@ def test_plot_command_writes_every_figure(tmp_path, capsys, mnist_dir):
     folder = tmp_path / "run" / "figures"
     names = {p.name for p in folder.iterdir()}
     assert names == {"reconstructions.png", "traversal_z2_img3.png", "traversal_grid_img3.png",
-                     "traversal_grid_img4.png", "unit_vectors.png", "interpolation.gif"}
+                     "traversal_grid_img4.png", "unit_vectors.png", "interpolation.gif", "style_transfer.png"}
     assert str(folder) in capsys.readouterr().out
     gif = Image.open(folder / "interpolation.gif")
     assert gif.n_frames == 9 * plots.GIF_STEPS + 1
@@ -126,3 +126,9 @@ def test_plot_command_writes_every_figure(tmp_path, capsys, mnist_dir):
     with pytest.raises(SystemExit, match="coordinate 99"):
         main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere"), "--coordinate", "99"])
     assert not (tmp_path / "elsewhere").exists()  # options are checked before anything is written
+
+
+def test_style_transfer_figure_shows_each_digit_in_each_rows_style(tmp_path, test_set):
+    model = _model("routing.enabled=true", "model.relu_latent=true", "model.latent_dim=12", "routing.free=[10, 11]")
+    path = plots.plot_style_transfer(model, test_set, list(range(10)), tmp_path / "style_transfer.png")
+    _assert_drawn(path, _pixels(plots.grid_figure_size(10, 11)))  # a row per digit: the image, then 0-9

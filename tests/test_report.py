@@ -51,7 +51,8 @@ def test_report_has_every_metric_and_embeds_every_figure(runs, tmp_path, capsys)
         for path in figures:
             assert base64.b64encode(path.read_bytes()).decode() in page  # embedded, not linked
             assert f"{run.name}/figures/{path.name}" in markdown  # linked relative to report.md
-    assert "interpolation.gif" in {p.name for p in list_figures(routed / "figures")}
+    assert {"interpolation.gif", "style_transfer.png"} <= {p.name for p in list_figures(routed / "figures")}
+    assert "style transfer: digit judge reads the digit asked for" in page  # labelled through the registry
     assert "data:image/gif;base64," in page
     assert 'src="/' not in page and "src='http" not in page  # self-contained
     assert 'class="best"' in page and "**" in markdown

@@ -210,7 +210,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         help="write the figures of a trained run (PNG, and the interpolation GIF for routed models)",
         description="Reconstructions, a traversal row, traversal grids for two test images, unit-vector decodes; "
         "for 2-D latents the scatter, decoded grid and (with a classifier head) decision regions; for routed "
-        "models the 0->9 interpolation GIF.",
+        "models the 0->9 interpolation GIF and the style-transfer grid (each test image's style, every digit).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/figures)")

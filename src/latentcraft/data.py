@@ -219,6 +219,7 @@ def verify(dataset: str, folder: Path) -> None:
 class ImageSet:
     images: torch.Tensor  # (N, 28, 28) uint8
     labels: torch.Tensor  # (N,) int64, UNLABELLED where hidden
+    folder: Path | None = None  # where it was read from, so a read-out can find the other split; None: in memory
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -256,7 +257,7 @@ def load_split(
         raise DataError(f"{label_path}: label {labels.max()} is outside 0..{NUM_CLASSES - 1}")
     if limit:
         images, labels = images[:limit], labels[:limit]
-    return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+    return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), folder)
 
 
 def load_config_data(config: Config, split: str, data_dir: str | Path | None = None,

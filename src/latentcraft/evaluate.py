@@ -4,7 +4,11 @@ What is measured (all on the test split, using μ, never a sample, for codes):
 reconstruction (BCE and squared error per image), the model's loss, a
 one-sample ELBO and optionally an importance-sampled log p(x); the accuracy of
 each technique's prediction and whatever else a technique reads from the codes
-(routing: confusion matrix and selectivity per coordinate); linear and k-NN
+(routing: confusion matrix and selectivity per coordinate); the accuracy of
+each prediction on shifted, rotated, thickened and thinned test digits put
+through the drawing preprocessing (robustness.py); what a technique measures
+with the model itself (routing: style probe and style transfer read by the
+digit judge, trained once and cached, judge.py); linear and k-NN
 probes on μ; DCI (Eastwood & Williams 2018) and the write-up's single-factor
 shortcut. Probes and DCI trees are fitted on codes of training images and
 scored on the test codes (held out). Metric names, labels and directions are
@@ -25,12 +29,15 @@ from .constants import NUM_CLASSES
 from .data import load_config_data
 from .dci import dci, dci_shortcut, one_vs_rest
 from .metric_registry import METRICS, format_value, metric_label
+from .judge import LazyJudge
 from .metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
+from .robustness import robustness_table, technique_classifier, transformed_sets
 
 EVAL_FILE = ckpt.EVAL_FILE
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
 
-STAGES = ["load data", "reconstruction and ELBO", "encode", "probes", "DCI", "DCI shortcut"]
+STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "probes", "DCI",
+          "DCI shortcut"]
 
 
 class _Stages:
@@ -95,6 +102,23 @@ def evaluate_run(
         metrics.update(extra_metrics)
         record.update(extra_record)
 
+    predictors = [t for t in model.techniques.values() if t.prediction_metric]
+    if predictors:
+        sets = transformed_sets(test)  # model-independent: preprocessed once for every prediction
+        for technique in predictors:
+            table = robustness_table(technique_classifier(model, technique, config.train.eval_batch_size), sets)
+            metrics.update({f"{technique.prediction_metric}_{key}": value for key, value in table.items()})
+    stages.done("robustness")
+
+    judge = LazyJudge(config.data.dataset, data_dir or config.data.data_dir, config.data.download, progress)
+    for technique in model.techniques.values():  # e.g. routing's style probe and style transfer
+        extra_metrics, extra_record = technique.evaluate_model(model, fit, test, judge)
+        metrics.update(extra_metrics)
+        record.update(extra_record)
+    if judge.info is not None:
+        record["judge"] = {k: judge.info.get(k) for k in ("test_accuracy", "n_train", "train_checksum", "version")}
+    stages.done("technique read-outs")
+
     metrics.update(probe_accuracies(mu_fit, fit.labels, mu_test, test.labels))
     stages.done("probes")
 
@@ -134,6 +158,8 @@ def format_table(record: dict[str, Any]) -> str:
     if "selectivity" in record:
         shares = " ".join(format_value(s)[:4] if s is not None else "  — " for s in record["selectivity"])
         lines.append(f"  selectivity per coordinate: {shares}")
+    if "style" in record and not record["style"]["style"]:
+        lines.append(f"  style probe: {record['style']['probe']} (every coordinate is routed)")
     if "confusion_matrix" in record:
         lines.append("  confusion matrix (rows: true digit, columns: argmax of μ):")
         for label, row in enumerate(record["confusion_matrix"]):

@@ -146,9 +146,13 @@ def image_grid_figure(
     return _save(fig, path)
 
 
+def _first_of_each_class(data: ImageSet) -> list[int]:
+    return [int((data.labels == k).nonzero()[0]) for k in range(NUM_CLASSES) if (data.labels == k).any()]
+
+
 def plot_reconstructions(model: LatentModel, data: ImageSet, path: Path) -> Path:
     """Top row: the first test image of each class; bottom row: its reconstruction from μ."""
-    index = [int((data.labels == k).nonzero()[0]) for k in range(NUM_CLASSES) if (data.labels == k).any()]
+    index = _first_of_each_class(data)
     x, y = data.floats(torch.tensor(index)), data.labels[index]
     recon = decode_images(model, _encode(model, x), y)
     tiles = np.stack([x.view(-1, IMAGE_SIDE, IMAGE_SIDE).numpy(), recon])  # (2, n, 28, 28)
@@ -319,6 +323,24 @@ def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, s
     durations = [GIF_FRAME_MS * (4 if i % steps == 0 else 1) for i in range(len(frames))]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return path
+
+
+def plot_style_transfer(model: LatentModel, data: ImageSet, routed: list[int], path: Path) -> Path:
+    """Rows: the first test image of each digit; columns: that image, then digits 0-9 in its style.
+
+    Each tile is style_metrics.restyle: the row's code with its routed part set to the column digit's code.
+    """
+    from .style_metrics import code_functions, digit_code_table, restyle, training_codes_slice
+
+    index = torch.tensor(_first_of_each_class(data))
+    x = data.floats(index)
+    encode, decode = code_functions(model)
+    table = digit_code_table(encode, training_codes_slice(model, data), routed)  # (10, n_routed)
+    columns = [x] + [restyle(encode, decode, x, routed, table[k], k) for k in range(NUM_CLASSES)]
+    tiles = torch.stack(columns, 1).view(len(x), NUM_CLASSES + 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    return image_grid_figure(tiles, path, "style transfer: each row's style, each column's digit",
+                             row_labels=[str(int(k)) for k in data.labels[index]],
+                             col_labels=["input", *_class_names(model)], ylabel="test image of digit")
 
 
 # ---- DCI importance matrix ------------------------------------------------------------------------------

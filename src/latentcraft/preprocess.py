@@ -13,6 +13,7 @@ library resizer, rounding as floor(v + 0.5)).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,6 +24,7 @@ FIT_SIDE = 20  # the longer side of the ink's box is scaled to this many pixels
 INK_THRESHOLD = 0.0  # a pixel counts as ink when its value is above this
 
 
+@functools.lru_cache(maxsize=1024)
 def area_weights(source: int, target: int) -> np.ndarray:
     """(target, source) matrix averaging source pixels into target pixels by overlap length.
 
@@ -37,6 +39,7 @@ def area_weights(source: int, target: int) -> np.ndarray:
             overlap = min(end, i + 1) - max(start, i)
             if overlap > 0:
                 weights[o, i] = overlap / ratio
+    weights.flags.writeable = False  # cached and shared between calls
     return weights
 
 
@@ -74,13 +77,10 @@ def preprocess_drawing(ink: np.ndarray) -> np.ndarray:
     centre = (IMAGE_SIDE - 1) / 2  # 13.5
     top, left = round_half_up(centre - com_y), round_half_up(centre - com_x)
 
+    # Paste the box at (top, left), dropping whatever falls outside the field.
     field = np.zeros((IMAGE_SIDE, IMAGE_SIDE))
-    for y in range(out_h):
-        fy = top + y
-        if not 0 <= fy < IMAGE_SIDE:
-            continue
-        for x in range(out_w):
-            fx = left + x
-            if 0 <= fx < IMAGE_SIDE:
-                field[fy, fx] = small[y, x]
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + out_h, IMAGE_SIDE), min(left + out_w, IMAGE_SIDE)
+    if y0 < y1 and x0 < x1:
+        field[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
     return field.astype(np.float32)

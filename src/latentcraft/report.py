@@ -30,7 +30,7 @@ FIGURES_DIR = "figures"
 FIGURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
 DCI_FIGURE = "dci_importance.png"  # drawn from eval.json, so it exists even for runs plotted elsewhere
 # Figures in the order the report shows them; others found in a folder follow alphabetically.
-FIGURE_ORDER = ["reconstructions", "unit_vectors", "interpolation", DCI_FIGURE.removesuffix(".png"),
+FIGURE_ORDER = ["reconstructions", "unit_vectors", "interpolation", "style_transfer", DCI_FIGURE.removesuffix(".png"),
                 "traversal_z", "traversal_grid", "scatter", "latent_grid", "decision_regions"]
 
 

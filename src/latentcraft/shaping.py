@@ -15,6 +15,7 @@ over techniques and never ask for one by name:
 
     predict(mu)          -> (B, 10) | None class scores read from μ; `prediction_metric` names their accuracy
     evaluate_codes(mu, labels)            extra metrics and record entries of the `evaluate` command
+    evaluate_model(model, fit, test, judge)  the same, for read-outs that decode or re-encode images
     figures(model, data, out_dir)         extra figures of the `plot` command
     coordinate_labels, slider_ranges, manifest_entries, head_graph: what the explorer shows
     metrics                               registry entries (metric_registry) of the metrics it adds
@@ -45,6 +46,8 @@ from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric, register
 from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .nets import mlp
 from .readouts import central_range
+from .robustness import register_robustness
+from .style_metrics import STYLE_METRICS, Reader, evaluate_style
 from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
 
 if TYPE_CHECKING:
@@ -75,6 +78,8 @@ class Technique(nn.Module):
         super().__init_subclass__(**kwargs)
         for name, metric in cls.metrics.items():
             register(name, metric)
+        if cls.prediction_metric:  # `evaluate` also scores every prediction on transformed test digits
+            register_robustness(cls.prediction_metric, cls.metrics)
 
     @classmethod
     def from_config(cls, config: Config) -> Technique:
@@ -110,6 +115,11 @@ class Technique(nn.Module):
 
     def evaluate_codes(self, mu: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
         """(metrics, other eval.json entries) from the test codes μ and their labels."""
+        return {}, {}
+
+    def evaluate_model(self, model: LatentModel, fit: ImageSet, test: ImageSet,
+                       judge: Reader) -> tuple[dict[str, float], dict[str, Any]]:
+        """(metrics, eval.json entries) that need the model; judge: images -> digits, trained on first use."""
         return {}, {}
 
     def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
@@ -148,6 +158,7 @@ class GradientRouting(Technique):
     metrics = {
         "test_argmax_accuracy": Metric("argmax accuracy of μ (routed)", True, PREDICTION),
         "mean_selectivity": Metric("mean routing selectivity", True, DIAGNOSTIC),
+        **STYLE_METRICS,
     }
     prediction_metric = "argmax_accuracy"
     absent_manifest = {"routes": None}
@@ -196,10 +207,19 @@ class GradientRouting(Technique):
         metrics = {"mean_selectivity": sum(owned) / len(owned)} if owned else {}
         return metrics, {"confusion_matrix": confusion_matrix(self.predict(mu).argmax(1), labels), "selectivity": shares}
 
-    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
-        from .plots import interpolation_gif  # late import: matplotlib is slow to import
+    @property
+    def routed_coordinates(self) -> list[int]:
+        return sorted({c for coords in self.routes for c in coords})
 
-        return [interpolation_gif(model, self.routes, out_dir / "interpolation.gif")]
+    def evaluate_model(self, model: LatentModel, fit: ImageSet, test: ImageSet,
+                       judge: Reader) -> tuple[dict[str, float], dict[str, Any]]:
+        return evaluate_style(model, self.routed_coordinates, self.free, fit, test, judge)
+
+    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
+        from .plots import interpolation_gif, plot_style_transfer  # late import: matplotlib is slow to import
+
+        return [interpolation_gif(model, self.routes, out_dir / "interpolation.gif"),
+                plot_style_transfer(model, data, self.routed_coordinates, out_dir / "style_transfer.png")]
 
     def coordinate_labels(self, class_names: list[str]) -> list[str]:
         labels = ["free"] * self.latent_dim
