@@ -17,7 +17,6 @@ in metric_registry.py.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from .metrics import encode_split, evaluate_split, importance_log_likelihood, pr
 from .robustness import robustness_table, technique_classifier, transformed_sets
 
 EVAL_FILE = ckpt.EVAL_FILE
+read_eval = ckpt.read_eval  # a run's eval.json, checked (report and pretrained read it from here)
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
 
 STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "probes", "DCI",
@@ -142,11 +142,6 @@ def evaluate_run(
     if write:
         ckpt.write_json(run_dir / EVAL_FILE, record)
     return record
-
-
-def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / EVAL_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def format_table(record: dict[str, Any]) -> str:

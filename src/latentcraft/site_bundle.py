@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import EVAL_FILE, SUMMARY_FILE
+from .checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, read_summary
 from .constants import CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE
 from .data import ImageSet
 from .model import LatentModel
@@ -244,18 +244,11 @@ def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """How the run was trained (its summary.json) and how well it does: eval.json's metrics,
     else the test metrics training logged last; empty entries for a run folder without them."""
-    summary = _read_json(run_dir / SUMMARY_FILE) or {}
-    record = _read_json(run_dir / EVAL_FILE)
+    summary = read_summary(run_dir) if (run_dir / SUMMARY_FILE).is_file() else {}
+    record = read_eval(run_dir)
     metrics = record.get("metrics", {}) if record else summary.get("final", {})
     training = {key: summary[key] for key in ("epochs", "seed", "wall_time_s") if key in summary}
     return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE}
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path} cannot be read ({err}); re-run the command that writes it") from None
 
 
 def site_entries(out_dir: Path) -> dict[str, Any]:
