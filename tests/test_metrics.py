@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from latentcraft.config import resolve_config
 from latentcraft.data import load_split
-from latentcraft.metrics import accuracy, encode_split, evaluate_split, routed_predictions
+from latentcraft.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
 from latentcraft.robustness import TRANSFORMS
@@ -62,6 +62,7 @@ def test_evaluate_split_matches_a_direct_computation(small_test_set, overrides):
         assert metrics["test_kl"] == pytest.approx(kl, rel=1e-5)
         assert metrics["test_elbo"] == pytest.approx(-(recon.mean().item() + kl), rel=1e-5)
     assert metrics == pytest.approx(evaluate_split(model, small_test_set, batch_size=2000), rel=1e-5)
+    assert set(metrics) <= set(logged_metrics())  # what sweeps accept in --metrics
     torch.testing.assert_close(encode_split(model, small_test_set, batch_size=64)[0], mu)
 
 

@@ -73,6 +73,16 @@ def _finite(text: str) -> float:
     return value
 
 
+def finite_at_least(minimum: float) -> Callable[[str], float]:
+    """argparse type: a finite number no smaller than `minimum`."""
+    def parse(text: str) -> float:
+        value = _finite(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, got {text}")
+        return value
+    return parse
+
+
 # ---- train -------------------------------------------------------------------------------
 
 
