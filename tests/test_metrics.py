@@ -162,3 +162,20 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     assert len(record["style"]["digit_codes"]) == 10 and record["style"]["transfer_images"] == 200
     assert record["judge"]["n_train"] == 600  # the tests' tiny judge (conftest.py)
     assert "rotated 15° clockwise" in printed and "style probe: no style coordinates" in printed
+
+
+@pytest.mark.parametrize("limits, option, smallest", [
+    (["--test-limit", "1"], "--test-limit", 111),  # a single 7: sklearn's "y contains 1 class" before
+    (["--test-limit", "100"], "--test-limit", 111),  # only two 8s among the first 100 test digits
+    (["--fit-limit", "30"], "--fit-limit", 42),
+])
+def test_evaluate_refuses_limits_too_small_for_every_class(tmp_path, mnist_dir, capsys, limits, option, smallest):
+    from latentcraft.checkpoint import save_model
+    from latentcraft.cli import main
+    from latentcraft.evaluate import MIN_IMAGES_PER_CLASS
+
+    save_model(_tiny(["routing.enabled=true"]), tmp_path)
+    assert main(["evaluate", str(tmp_path), "--no-progress", "--fit-limit", "300", *limits]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"at least {MIN_IMAGES_PER_CLASS} images of every class" in line and f"{option} {smallest} or more" in line
+    assert not (tmp_path / "eval.json").exists()

@@ -208,6 +208,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     try:
         record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
                               progress=not args.no_progress)
+    except ConfigError:
+        raise  # a usage error (exit 2), such as a --test-limit too small to hold every class
     except ValueError as err:
         raise SystemExit(f"latentcraft evaluate: error: {err}")
     print(format_table(record))
