@@ -48,7 +48,7 @@ def _expected_failures() -> list[tuple[type[BaseException], int]]:
     from .locking import FolderInUse
     from .serve import ServeError
     from .templates import TemplateError
-    from .train import TrainingDiverged
+    from .trainer import TrainingDiverged
 
     return [
         (UsageError, USAGE_ERROR),
