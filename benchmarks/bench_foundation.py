@@ -33,7 +33,7 @@ from latentcraft.config import resolve_config
 from latentcraft.data import ImageSet, augment, load_split
 from latentcraft.metrics import evaluate_split
 from latentcraft.model import LatentModel
-from latentcraft.train import make_optimizer
+from latentcraft.trainer import make_optimizer
 
 ORIGINAL_SECONDS_PER_EPOCH = 33.0  # SPEC §1: the original code, 100 epochs in 56 min on a 2-core machine
 TRAIN_IMAGES = 60_000  # full MNIST training split

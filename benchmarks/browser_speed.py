@@ -20,7 +20,7 @@ import torch
 
 from latentcraft.checkpoint import save_model
 from latentcraft.config import resolve_config
-from latentcraft.export import export_site
+from latentcraft.explorer import export_site
 from latentcraft.model import LatentModel
 from latentcraft.serve import make_server, url_for
 

@@ -19,7 +19,7 @@ import torch
 
 from latentcraft.checkpoint import save_model
 from latentcraft.config import resolve_config
-from latentcraft.evaluate import evaluate_run, format_table
+from latentcraft.evaluation import evaluate_run, format_table
 from latentcraft.model import LatentModel
 
 TARGET_SECONDS = 60.0

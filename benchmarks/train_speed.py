@@ -27,7 +27,7 @@ from latentcraft.config import resolve_config
 from latentcraft.constants import IMAGE_PIXELS
 from latentcraft.data import load_split
 from latentcraft.model import LatentModel
-from latentcraft.train import make_optimizer, train_one_epoch
+from latentcraft.trainer import make_optimizer, train_one_epoch
 
 TRAIN_IMAGES = 60_000
 

@@ -12,10 +12,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from latentcraft import export
+from latentcraft import explorer
 from latentcraft.config import resolve_config
 from latentcraft.serve import make_server
-from latentcraft.train import train
+from latentcraft.trainer import train
 
 PlaywrightError = pytest.importorskip("playwright.sync_api").Error  # no Playwright: the browser tests skip
 CHROMIUM = os.environ.get("LATENTCRAFT_CHROMIUM", "/usr/bin/chromium")
@@ -33,7 +33,7 @@ def quick_site(folder: Path, preset: str) -> Path:
     config = resolve_config(preset, overrides=["train.epochs=1", "data.train_limit=2000", "data.test_limit=500",
                                                "train.threads=1"])
     train(config, folder, progress=False)
-    export.export_site(folder, folder / "site", max_digits=SITE_DIGITS)
+    explorer.export_site(folder, folder / "site", max_digits=SITE_DIGITS)
     return folder / "site"
 
 
@@ -99,7 +99,7 @@ def ort_session(site, name):
 
 
 def site_digits(site):
-    return np.frombuffer((site / export.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, 784)
+    return np.frombuffer((site / explorer.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, 784)
 
 
 def canvas_pixels(page, selector):

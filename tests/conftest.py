@@ -76,7 +76,7 @@ def pretrained(tmp_path_factory, mnist_dir):
     """The fully trained routed model shipped in the package (what `latentcraft demo` shows)."""
     from browser import SITE_DIGITS
 
-    from latentcraft.export import export_site
+    from latentcraft.explorer import export_site
     from latentcraft.pretrained import pretrained_run
 
     site = tmp_path_factory.mktemp("web-pretrained") / "site"

@@ -15,7 +15,7 @@ from latentcraft import checkpoint as ckpt
 from latentcraft.cli import main
 from latentcraft.config import resolve_config
 from latentcraft.data import load_split
-from latentcraft.evaluate import EVAL_FILE
+from latentcraft.evaluation import EVAL_FILE
 from latentcraft.metrics import routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.pretrained import DEFAULT_MODEL, SHIPPED_DTYPE, pack, pretrained_run

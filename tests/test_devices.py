@@ -19,7 +19,7 @@ from latentcraft.data import ImageSet, augment
 from latentcraft.devices import autocast_dtype, resolve_device, to_device
 from latentcraft.metrics import evaluate_split
 from latentcraft.model import LatentModel
-from latentcraft.train import load_data, train
+from latentcraft.trainer import load_data, train
 
 SMALL = ["data.train_limit=300", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
          "model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "train.epochs=1"]

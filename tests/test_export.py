@@ -7,13 +7,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft import export, onnx_graphs, site_bundle
+from latentcraft import explorer, onnx_graphs, site_bundle
 from latentcraft.checkpoint import load_model
 from latentcraft.config import preset_names, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data import load_split
 from latentcraft.preprocess import FIT_SIDE, preprocess_drawing
-from latentcraft.train import train
+from latentcraft.trainer import train
 
 TRAIN_IMAGES = 2000
 SITE_DIGITS = 300
@@ -31,21 +31,21 @@ def quick_run(folder, preset, *overrides):
 def routed_site(tmp_path_factory, mnist_dir):
     run = quick_run(tmp_path_factory.mktemp("routed"), "routed10-original")
     site = run / "site"
-    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+    return run, site, explorer.export_site(run, site, max_digits=SITE_DIGITS)
 
 
 @pytest.fixture(scope="session")
 def classifier_site(tmp_path_factory, mnist_dir):
     run = quick_run(tmp_path_factory.mktemp("clf"), "clf2d")
     site = run / "site"
-    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+    return run, site, explorer.export_site(run, site, max_digits=SITE_DIGITS)
 
 
 @pytest.fixture(scope="session")
 def conditional_site(tmp_path_factory, mnist_dir):
     run = quick_run(tmp_path_factory.mktemp("cvae"), "cvae2d")
     site = run / "site"
-    return run, site, export.export_site(run, site, max_digits=SITE_DIGITS)
+    return run, site, explorer.export_site(run, site, max_digits=SITE_DIGITS)
 
 
 def session(path):
@@ -54,7 +54,7 @@ def session(path):
 
 def test_routed_manifest_describes_the_model(routed_site):
     run, site, manifest = routed_site
-    on_disk = json.loads((site / export.MANIFEST_FILE).read_text())
+    on_disk = json.loads((site / explorer.MANIFEST_FILE).read_text())
     assert on_disk == manifest
     assert manifest["kind"] == "routed" and manifest["latent_dim"] == 10
     assert manifest["routes"] == [[k] for k in range(NUM_CLASSES)]
@@ -66,8 +66,8 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert "routing" in manifest["techniques"]
     assert set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder"}
     assert all(0 <= err <= 1e-4 for err in manifest["check"]["max_abs_error"].values())
-    for name in export.ORT_FILES:
-        assert (site / export.VENDOR_DIR / name).stat().st_size > 0
+    for name in explorer.ORT_FILES:
+        assert (site / explorer.VENDOR_DIR / name).stat().st_size > 0
     for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "page.js", "model.js", "preprocess.js", "404.html"):
         assert (site / page).is_file(), page
 
@@ -76,9 +76,9 @@ def test_digits_and_means_match_torch(routed_site):
     run, site, manifest = routed_site
     model = load_model(run)
     test = load_split("mnist", "test", limit=SITE_DIGITS)
-    digits = np.frombuffer((site / export.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, IMAGE_PIXELS)
-    labels = np.frombuffer((site / export.LABELS_FILE).read_bytes(), np.uint8)
-    means = np.frombuffer((site / export.MEANS_FILE).read_bytes(), "<f4").reshape(-1, 10)
+    digits = np.frombuffer((site / explorer.DIGITS_FILE).read_bytes(), np.uint8).reshape(-1, IMAGE_PIXELS)
+    labels = np.frombuffer((site / explorer.LABELS_FILE).read_bytes(), np.uint8)
+    means = np.frombuffer((site / explorer.MEANS_FILE).read_bytes(), "<f4").reshape(-1, 10)
     assert manifest["digits"] == len(digits) == len(labels) == len(means) == SITE_DIGITS
     np.testing.assert_array_equal(digits, test.images.reshape(-1, IMAGE_PIXELS).numpy())
     np.testing.assert_array_equal(labels, test.labels.numpy())
@@ -91,9 +91,9 @@ def test_encoder_and_decoder_graphs_equal_torch(routed_site):
     run, site, _ = routed_site
     model = load_model(run)
     x = load_split("mnist", "test", limit=32).floats()
-    mu, logvar = session(site / export.ENCODER_FILE).run(None, {"x": x.numpy()})
+    mu, logvar = session(site / explorer.ENCODER_FILE).run(None, {"x": x.numpy()})
     z = torch.randn(32, 10, generator=torch.Generator().manual_seed(1)) * 2
-    (image,) = session(site / export.DECODER_FILE).run(None, {"z": z.numpy()})
+    (image,) = session(site / explorer.DECODER_FILE).run(None, {"z": z.numpy()})
     with torch.no_grad():
         want_mu, want_logvar = model.encode(x)
         want_image = torch.sigmoid(model.decode(model.latent_activation(z)))
@@ -105,7 +105,7 @@ def test_encoder_and_decoder_graphs_equal_torch(routed_site):
 
 def test_decoder_graph_applies_the_latent_relu(routed_site):
     _, site, _ = routed_site
-    decoder = session(site / export.DECODER_FILE)
+    decoder = session(site / explorer.DECODER_FILE)
     z = np.array([[0.5, -2.0, 1.0, -0.1, 0, 0, -3.0, 0, 0, 0.2]], np.float32)
     (with_negatives,) = decoder.run(None, {"z": z})
     (clipped,) = decoder.run(None, {"z": np.maximum(z, 0)})
@@ -115,7 +115,7 @@ def test_decoder_graph_applies_the_latent_relu(routed_site):
 def test_conditional_decoder_takes_a_label(conditional_site):
     run, site, manifest = conditional_site
     assert manifest["conditional"] is True and manifest["kind"] == "conditional"
-    decoder = session(site / export.DECODER_FILE)
+    decoder = session(site / explorer.DECODER_FILE)
     assert [i.name for i in decoder.get_inputs()] == ["z", "label"]
     model = load_model(run)
     z = np.tile(np.array([[0.3, -0.7]], np.float32), (NUM_CLASSES, 1))
@@ -163,24 +163,24 @@ def test_self_check_catches_a_mismatched_graph(routed_site, tmp_path, monkeypatc
         real_export(twin, args, path, inputs, outputs)
 
     monkeypatch.setattr(onnx_graphs, "onnx_export", export_a_perturbed_copy)
-    with pytest.raises(export.ExportError, match="disagree on output"):
-        export.export_site(run, tmp_path / "site", max_digits=64)
+    with pytest.raises(explorer.ExportError, match="disagree on output"):
+        explorer.export_site(run, tmp_path / "site", max_digits=64)
 
 
 def test_check_graph_names_the_graph_and_output(routed_site):
     run, site, _ = routed_site
     model = load_model(run)
     x = load_split("mnist", "test", limit=8).floats().numpy()
-    assert export.check_graph(site / export.ENCODER_FILE, model.encode, {"x": x}) <= export.CHECK_ATOL
+    assert explorer.check_graph(site / explorer.ENCODER_FILE, model.encode, {"x": x}) <= explorer.CHECK_ATOL
     shifted = lambda t: tuple(v + 1e-3 for v in model.encode(t))  # noqa: E731
-    with pytest.raises(export.ExportError, match=r"encoder.onnx.*'mu'"):
-        export.check_graph(site / export.ENCODER_FILE, shifted, {"x": x})
+    with pytest.raises(explorer.ExportError, match=r"encoder.onnx.*'mu'"):
+        explorer.check_graph(site / explorer.ENCODER_FILE, shifted, {"x": x})
 
 
 def test_missing_runtime_is_a_clear_error(routed_site, tmp_path, monkeypatch):
     monkeypatch.setattr(site_bundle, "runtime_sources", lambda: [tmp_path / "nowhere"])
-    with pytest.raises(export.ExportError, match="scripts/setup.sh"):
-        export.find_runtime()
+    with pytest.raises(explorer.ExportError, match="scripts/setup.sh"):
+        explorer.find_runtime()
 
 
 # ---- MNIST-style preprocessing (the reference for web/preprocess.js) -------------------------------
@@ -239,7 +239,7 @@ def test_check_graph_tolerance_is_relative_for_large_outputs(tmp_path):
     assert onnx_graphs.check_graph(tmp_path / "big.onnx", nudged, {"x": x}) > 10 * onnx_graphs.CHECK_ATOL
     # ... and a real disagreement fails, naming graph and output.
     wrong = lambda t: (layer(t) * (1 + 10 * onnx_graphs.CHECK_RTOL),)  # noqa: E731
-    with pytest.raises(export.ExportError, match=r"big.onnx.*output 'y'"):
+    with pytest.raises(explorer.ExportError, match=r"big.onnx.*output 'y'"):
         onnx_graphs.check_graph(tmp_path / "big.onnx", wrong, {"x": x})
 
 
@@ -253,7 +253,7 @@ def test_every_preset_exports_after_a_short_training(preset, tiny_data, tmp_path
     config = resolve_config(preset, overrides=["train.epochs=1", "train.threads=1", "data.train_limit=256",
                                                "data.test_limit=200"])
     train(config, tmp_path / "run", progress=False, data=tiny_data)
-    manifest = export.export_site(tmp_path / "run", tmp_path / "site", max_digits=100)
+    manifest = explorer.export_site(tmp_path / "run", tmp_path / "site", max_digits=100)
     assert manifest["name"] == preset and manifest["digits"] == 100
     graphs = {"encoder", "decoder"} | ({"classifier"} if config.classifier.enabled else set())
     assert set(manifest["check"]["max_abs_error"]) == graphs

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft import export, onnx_graphs, site_bundle
+from latentcraft import explorer, onnx_graphs, site_bundle
 from latentcraft.checkpoint import WEIGHTS_FILE
 from latentcraft.cli import main
 from latentcraft.pretrained import pretrained_run
@@ -34,7 +34,7 @@ def working_folders(parent):
 def exported(tmp_path_factory, mnist_dir):
     """A site of the shipped model, exported once; tests copy it."""
     site = tmp_path_factory.mktemp("exported") / "site"
-    export.export_site(pretrained_run(), site, max_digits=DIGITS)
+    explorer.export_site(pretrained_run(), site, max_digits=DIGITS)
     return site
 
 
@@ -70,7 +70,7 @@ def test_force_replaces_a_users_folder_with_the_site(tmp_path, capsys, mnist_dir
     (mine / "index.html").write_text("<h1>my page</h1>")
     (mine / "notes.txt").write_text("mine")
     assert main(["export", str(pretrained_run()), "--out", str(mine), "--force"]) == 0
-    assert export.is_site(mine) and not (mine / "notes.txt").exists()
+    assert explorer.is_site(mine) and not (mine / "notes.txt").exists()
     assert (mine / "index.html").read_bytes() != b"<h1>my page</h1>"
     assert working_folders(tmp_path) == []
 
@@ -78,34 +78,34 @@ def test_force_replaces_a_users_folder_with_the_site(tmp_path, capsys, mnist_dir
 def test_a_manifest_that_is_not_ours_does_not_make_a_site(tmp_path, capsys, mnist_dir):
     app = tmp_path / "app"  # e.g. a web app's own manifest.json
     app.mkdir()
-    (app / export.MANIFEST_FILE).write_text('{"name": "My app", "start_url": "/"}')
+    (app / explorer.MANIFEST_FILE).write_text('{"name": "My app", "start_url": "/"}')
     code, err = export_cli(capsys, pretrained_run(), "--out", app)
     assert code == 1 and "not a site latentcraft exported" in err
-    assert json.loads((app / export.MANIFEST_FILE).read_text())["name"] == "My app"
+    assert json.loads((app / explorer.MANIFEST_FILE).read_text())["name"] == "My app"
 
 
 def test_an_empty_or_missing_folder_takes_the_site(tmp_path, mnist_dir):
     (tmp_path / "empty").mkdir()
     for out in (tmp_path / "empty", tmp_path / "new" / "deeper"):
-        manifest = export.export_site(pretrained_run(), out, max_digits=DIGITS)
-        assert json.loads((out / export.MANIFEST_FILE).read_text()) == manifest
+        manifest = explorer.export_site(pretrained_run(), out, max_digits=DIGITS)
+        assert json.loads((out / explorer.MANIFEST_FILE).read_text()) == manifest
     assert working_folders(tmp_path) == [] and working_folders(tmp_path / "new") == []
 
 
 def test_a_re_export_replaces_the_old_site_completely(old_site, tmp_path):
-    manifest = export.export_site(pretrained_run(), old_site, max_digits=DIGITS // 2)
+    manifest = explorer.export_site(pretrained_run(), old_site, max_digits=DIGITS // 2)
     assert manifest["digits"] == DIGITS // 2
     assert not (old_site / "left-by-the-old-export.txt").exists()
-    assert (old_site / export.LABELS_FILE).stat().st_size == DIGITS // 2
+    assert (old_site / explorer.LABELS_FILE).stat().st_size == DIGITS // 2
     assert working_folders(tmp_path) == []
 
 
 def test_several_models_over_a_one_model_site_leave_no_old_root_graphs(old_site, tmp_path):
-    root = export.export_sites([pretrained_run(), pretrained_run()], old_site, max_digits=DIGITS)
+    root = explorer.export_sites([pretrained_run(), pretrained_run()], old_site, max_digits=DIGITS)
     assert [m["name"] for m in root["models"]] == ["routed10", "routed10-2"]
-    for stale in (export.ENCODER_FILE, export.DECODER_FILE, export.DIGITS_FILE, "left-by-the-old-export.txt"):
+    for stale in (explorer.ENCODER_FILE, explorer.DECODER_FILE, explorer.DIGITS_FILE, "left-by-the-old-export.txt"):
         assert not (old_site / stale).exists(), stale
-    assert json.loads((old_site / export.MANIFEST_FILE).read_text()) == root
+    assert json.loads((old_site / explorer.MANIFEST_FILE).read_text()) == root
     assert working_folders(tmp_path) == []
 
 
@@ -116,16 +116,16 @@ def _failing_check(*args, **kwargs):
 def test_a_failing_self_check_leaves_the_old_site_as_it_was(old_site, tmp_path, monkeypatch):
     before = snapshot(old_site)
     monkeypatch.setattr(onnx_graphs, "check_graph", _failing_check)
-    with pytest.raises(export.ExportError, match="made to fail"):
-        export.export_site(pretrained_run(), old_site, max_digits=DIGITS)
+    with pytest.raises(explorer.ExportError, match="made to fail"):
+        explorer.export_site(pretrained_run(), old_site, max_digits=DIGITS)
     assert snapshot(old_site) == before and working_folders(tmp_path) == []
 
 
 def test_a_failing_several_model_export_leaves_the_old_site_as_it_was(old_site, tmp_path, monkeypatch):
     before = snapshot(old_site)
     monkeypatch.setattr(onnx_graphs, "check_graph", _failing_check)
-    with pytest.raises(export.ExportError, match="made to fail"):
-        export.export_sites([pretrained_run(), pretrained_run()], old_site, max_digits=DIGITS)
+    with pytest.raises(explorer.ExportError, match="made to fail"):
+        explorer.export_sites([pretrained_run(), pretrained_run()], old_site, max_digits=DIGITS)
     assert snapshot(old_site) == before and working_folders(tmp_path) == []
 
 
@@ -158,10 +158,10 @@ def test_a_build_folder_left_by_a_killed_export_is_removed_next_time(old_site, t
     for kind in ("export", "replaced"):
         leftover = tmp_path / f".site.{kind}-{pid}-0123abcd"
         leftover.mkdir()
-        (leftover / export.ENCODER_FILE).write_bytes(b"half written")
+        (leftover / explorer.ENCODER_FILE).write_bytes(b"half written")
     someone_elses = tmp_path / ".other.export-1-0123abcd"  # another target's: not ours to remove
     someone_elses.mkdir()
-    export.export_site(pretrained_run(), old_site, max_digits=DIGITS)
+    explorer.export_site(pretrained_run(), old_site, max_digits=DIGITS)
     assert working_folders(tmp_path) == [someone_elses.name]
 
 
@@ -186,6 +186,6 @@ def test_a_file_in_the_way_is_refused(tmp_path, capsys):
 def test_export_through_a_symlink_keeps_the_link(old_site, tmp_path):
     link = tmp_path / "link"
     link.symlink_to(old_site)
-    export.export_site(pretrained_run(), link, max_digits=DIGITS)
-    assert link.is_symlink() and export.is_site(old_site)
+    explorer.export_site(pretrained_run(), link, max_digits=DIGITS)
+    assert link.is_symlink() and explorer.is_site(old_site)
     assert not (old_site / "left-by-the-old-export.txt").exists()

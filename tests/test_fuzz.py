@@ -32,7 +32,7 @@ from latentcraft import checkpoint as ckpt
 from latentcraft.cli import main
 from latentcraft.config import resolve_config
 from latentcraft.data import MAX_IDX_BYTES, write_idx
-from latentcraft.train import train
+from latentcraft.trainer import train
 
 TINY = ["--set", "model.encoder_hidden=[16]", "--set", "model.decoder_hidden=[16]", "--set", "train.batch_size=60",
         "--no-progress"]

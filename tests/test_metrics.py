@@ -172,7 +172,7 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
 def test_evaluate_refuses_limits_too_small_for_every_class(tmp_path, mnist_dir, capsys, limits, option, smallest):
     from latentcraft.checkpoint import save_model
     from latentcraft.cli import main
-    from latentcraft.evaluate import MIN_IMAGES_PER_CLASS
+    from latentcraft.evaluation import MIN_IMAGES_PER_CLASS
 
     save_model(_tiny(["routing.enabled=true"]), tmp_path)
     assert main(["evaluate", str(tmp_path), "--no-progress", "--fit-limit", "300", *limits]) == 2

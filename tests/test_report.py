@@ -9,7 +9,7 @@ import torch
 from latentcraft.checkpoint import save_model
 from latentcraft.cli import main
 from latentcraft.config import resolve_config
-from latentcraft.evaluate import EVAL_FILE, evaluate_run, format_value
+from latentcraft.evaluation import EVAL_FILE, evaluate_run, format_value
 from latentcraft.model import LatentModel
 from latentcraft.report import RunMaterial, list_figures, load_run, metric_rows
 

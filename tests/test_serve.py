@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from latentcraft.cli import main
-from latentcraft.export import ExportError
+from latentcraft.explorer import ExportError
 from latentcraft.serve import HOST, ServeError, make_server, site_for
 
 

@@ -16,7 +16,7 @@ from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
 from latentcraft.shaping import check_files, class_means
 from latentcraft.templates import TemplateError, donut, read_file, resolve_template, stick
-from latentcraft.train import train
+from latentcraft.trainer import train
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 
@@ -299,7 +299,7 @@ def test_routing_map_past_the_latent_fails_through_resolve_config():
 @pytest.mark.slow
 def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, mnist_dir):
     from latentcraft.metrics import encode_split
-    from latentcraft.train import load_data, train
+    from latentcraft.trainer import load_data, train
 
     config = resolve_config("anchor2d", overrides=["train.epochs=2", "data.train_limit=6000", "data.test_limit=1000",
                                                    "train.threads=1"])

@@ -12,7 +12,7 @@ from latentcraft.config import ConfigError, resolve_config
 from latentcraft.sweep_definition import define_sweep
 from latentcraft.sweep_run import run_sweep
 from latentcraft.tracking import TENSORBOARD_DIR, image_grid, scalar_tag
-from latentcraft.train import load_data, train
+from latentcraft.trainer import load_data, train
 
 SLICE = ["data.train_limit=1000", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
          "model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "train.epochs=1", "train.tensorboard=true"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-import latentcraft.train as train_module
+import latentcraft.trainer as train_module
 from latentcraft import checkpoint as ckpt
 from latentcraft.config import resolve_config
 from latentcraft.model import LatentModel
@@ -15,7 +15,7 @@ from latentcraft.report import shows_as_sweep
 from latentcraft.seeds import SEEDS_FILE, train_seeds
 from latentcraft.sweep_definition import is_sweep_dir
 from latentcraft.sweep_summary import read_sweep_summary
-from latentcraft.train import TrainingDiverged, load_data, train
+from latentcraft.trainer import TrainingDiverged, load_data, train
 
 SLICE = ["data.train_limit=600", "data.test_limit=300", "train.batch_size=100", "train.eval_batch_size=300"]
 SMALL = ["model.encoder_hidden=[64]", "model.decoder_hidden=[64]"]

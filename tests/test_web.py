@@ -5,7 +5,7 @@ import json
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
-from latentcraft import export
+from latentcraft import explorer
 from latentcraft.preprocess import preprocess_drawing
 from latentcraft.serve import url_for
 
@@ -20,7 +20,7 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
     # The sliders hold the encoding of the shown test digit, computed as Python computes it.
     index = page.js("window.lc.lastDigit")
     digits = site_digits(site)
-    (mu, _) = ort_session(site, export.ENCODER_FILE).run(None, {"x": digits[index:index + 1] / np.float32(255)})
+    (mu, _) = ort_session(site, explorer.ENCODER_FILE).run(None, {"x": digits[index:index + 1] / np.float32(255)})
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastMu)"), mu[0], atol=BROWSER_TOLERANCE)
     sliders = page.js("Array.from(document.querySelectorAll('#slider-groups input'), s => Number(s.value))")
     assert len(sliders) == 10
@@ -36,7 +36,7 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
     page.page.wait_for_timeout(100)  # let queued decodes settle
     vector = np.array(page.js("Array.from(window.lc.lastVector)"), np.float32)
     decoded = np.array(page.js("Array.from(window.lc.lastDecoded)"), np.float32)
-    (want,) = ort_session(site, export.DECODER_FILE).run(None, {"z": vector[None]})
+    (want,) = ort_session(site, explorer.DECODER_FILE).run(None, {"z": vector[None]})
     np.testing.assert_allclose(decoded, want[0], atol=BROWSER_TOLERANCE)
     assert canvas_pixels(page, "#output") != before
 
@@ -59,7 +59,7 @@ def test_drawing_is_preprocessed_and_encoded_as_in_python(routed, browser):
     digit = preprocess_drawing(ink)
     browser_digit = np.array(page.js("Array.from(window.lc.lastPreprocessed)"), np.float32)
     np.testing.assert_allclose(browser_digit, digit.reshape(-1), atol=1e-6)
-    (mu, _) = ort_session(site, export.ENCODER_FILE).run(None, {"x": digit.reshape(1, -1)})
+    (mu, _) = ort_session(site, explorer.ENCODER_FILE).run(None, {"x": digit.reshape(1, -1)})
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastMu)"), mu[0], atol=BROWSER_TOLERANCE)
     # The sliders now hold that encoding, and the page names the routed prediction (argmax of μ).
     page.wait("window.lc.lastVector && window.lc.lastVector[0] === window.lc.lastMu[0]")
@@ -71,7 +71,7 @@ def test_drawing_is_preprocessed_and_encoded_as_in_python(routed, browser):
 def test_plane_hover_decodes_and_label_picker_changes_the_output(conditional, browser):
     site, server = conditional
     page = Page(browser, url_for(server, "plane.html"))
-    decoder = ort_session(site, export.DECODER_FILE)
+    decoder = ort_session(site, explorer.DECODER_FILE)
 
     def decoded_for(label):
         point = np.array(page.js("window.lc.lastPoint"), np.float32)
@@ -127,7 +127,7 @@ def test_traversal_and_index_pages(routed, browser):
     # Facts read from the run and the runtime, not the preset's prose ("100 epochs", "SPEC §1").
     facts = dict(zip(*[index.js(f"Array.from(document.querySelectorAll('#facts {t}'), e => e.textContent)") for t in ("dt", "dd")]))
     assert "for 1 epoch " in facts["about"] and "SPEC" not in " ".join(facts.values())
-    version = json.loads((site / export.MANIFEST_FILE).read_text())["runtime"]["version"]
+    version = json.loads((site / explorer.MANIFEST_FILE).read_text())["runtime"]["version"]
     assert version and facts["runtime"] == f"onnxruntime-web {version}"
     index.assert_clean()
     index.close()

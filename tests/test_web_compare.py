@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
 
-from latentcraft import export
+from latentcraft import explorer
 from latentcraft.pretrained import pretrained_run
 from latentcraft.serve import url_for
 
@@ -20,7 +20,7 @@ def several(routed, classifier, conditional, tmp_path_factory):
     """The shipped routed10, a quick routed10-original, clf2d and cvae2d, exported into one site."""
     runs = [pretrained_run(), routed[0].parent, classifier[0].parent, conditional[0].parent]
     site = tmp_path_factory.mktemp("web-several") / "site"
-    manifest = export.export_sites(runs, site, max_digits=SITE_DIGITS)
+    manifest = explorer.export_sites(runs, site, max_digits=SITE_DIGITS)
     server = serve(site)
     yield site, server, manifest
     server.shutdown()
@@ -33,9 +33,9 @@ def model_dir(site, manifest, name):
 def test_several_models_share_one_runtime_and_list_their_metrics(several, browser):
     site, server, manifest = several
     assert [m["name"] for m in manifest["models"]] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
-    assert json.loads((site / export.MANIFEST_FILE).read_text()) == manifest
-    assert all((model_dir(site, manifest, m["name"]) / export.ENCODER_FILE).is_file() for m in manifest["models"])
-    assert not (site / export.ENCODER_FILE).exists() and (site / export.VENDOR_DIR).is_dir()
+    assert json.loads((site / explorer.MANIFEST_FILE).read_text()) == manifest
+    assert all((model_dir(site, manifest, m["name"]) / explorer.ENCODER_FILE).is_file() for m in manifest["models"])
+    assert not (site / explorer.ENCODER_FILE).exists() and (site / explorer.VENDOR_DIR).is_dir()
     shipped = json.loads((pretrained_run() / "eval.json").read_text())["metrics"]
     assert manifest["models"][0]["metrics"]["test_argmax_accuracy"] == shipped["test_argmax_accuracy"]
 
@@ -60,7 +60,7 @@ def test_the_model_picker_opens_another_model(several, browser):
     page.js("window.lc.showDigit(4)")
     page.wait("window.lc.lastDigit === 4 && window.lc.inputStale === false")
     folder = model_dir(site, manifest, "clf2d")
-    (mu, _) = ort_session(folder, export.ENCODER_FILE).run(None, {"x": site_digits(folder)[4:5] / np.float32(255)})
+    (mu, _) = ort_session(folder, explorer.ENCODER_FILE).run(None, {"x": site_digits(folder)[4:5] / np.float32(255)})
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastMu)"), mu[0], atol=BROWSER_TOLERANCE)
     page.assert_clean()
     page.close()
@@ -76,13 +76,13 @@ def test_compare_decodes_one_input_and_one_vector_with_both_models(several, brow
         return np.array(page.js(f"Array.from(window.lc.compare.{side}.decoded)"), np.float32)
 
     def ort_decode(name, z):
-        return ort_session(sides[name], export.DECODER_FILE).run(None, {"z": np.asarray(z, np.float32)[None]})[0][0]
+        return ort_session(sides[name], explorer.DECODER_FILE).run(None, {"z": np.asarray(z, np.float32)[None]})[0][0]
 
     # The same test digit: each model encodes it and decodes its own code.
     page.js("window.lc.showDigit(7)")
     page.wait("window.lc.compare.a.decoded && window.lc.hash && window.lc.hash.includes('input=7')")
     for side, name in (("a", "routed10"), ("b", "routed10-original")):
-        (mu, _) = ort_session(sides[name], export.ENCODER_FILE).run(None, {"x": x})
+        (mu, _) = ort_session(sides[name], explorer.ENCODER_FILE).run(None, {"x": x})
         np.testing.assert_allclose(decoded(side), ort_decode(name, mu[0]), atol=BROWSER_TOLERANCE)
 
     # A slider move: both decode the left model's vector (same coordinate names: the same vector).
@@ -109,8 +109,8 @@ def test_the_plane_decodes_the_hovered_point_with_a_second_model(several, browse
     page.wait("window.lc.otherPoint && window.lc.otherPoint[0] === window.lc.lastPoint[0]")
     page.page.wait_for_timeout(100)
     point = np.array(page.js("window.lc.lastPoint"), np.float32)[None]
-    (clf,) = ort_session(model_dir(site, manifest, "clf2d"), export.DECODER_FILE).run(None, {"z": point})
-    (cvae,) = ort_session(model_dir(site, manifest, "cvae2d"), export.DECODER_FILE).run(
+    (clf,) = ort_session(model_dir(site, manifest, "clf2d"), explorer.DECODER_FILE).run(None, {"z": point})
+    (cvae,) = ort_session(model_dir(site, manifest, "cvae2d"), explorer.DECODER_FILE).run(
         None, {"z": point, "label": np.eye(10, dtype=np.float32)[[6]]})  # the highlighted digit
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastDecoded)"), clf[0], atol=BROWSER_TOLERANCE)
     np.testing.assert_allclose(page.js("Array.from(window.lc.otherDecoded)"), cvae[0], atol=BROWSER_TOLERANCE)

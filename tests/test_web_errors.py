@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from browser import Page, serve
 
-from latentcraft import export
+from latentcraft import explorer
 from latentcraft.serve import url_for
 
 
@@ -38,11 +38,11 @@ def failed_page(browser, server, page):
 
 
 @pytest.mark.parametrize("damage, page, named", [
-    ("corrupt encoder", "sliders.html", export.ENCODER_FILE),
-    ("missing decoder", "traversal.html", export.DECODER_FILE),
-    ("corrupt manifest", "index.html", export.MANIFEST_FILE),
-    ("missing manifest", "sliders.html", export.MANIFEST_FILE),
-    ("truncated digits", "sliders.html", export.DIGITS_FILE),
+    ("corrupt encoder", "sliders.html", explorer.ENCODER_FILE),
+    ("missing decoder", "traversal.html", explorer.DECODER_FILE),
+    ("corrupt manifest", "index.html", explorer.MANIFEST_FILE),
+    ("missing manifest", "sliders.html", explorer.MANIFEST_FILE),
+    ("truncated digits", "sliders.html", explorer.DIGITS_FILE),
 ])
 def test_a_damaged_site_names_the_file_and_the_fix(damaged_copy, browser, damage, page, named):
     site, server = damaged_copy

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
-from latentcraft import export
+from latentcraft import explorer
 from latentcraft.serve import url_for
 
 
@@ -26,8 +26,8 @@ def chosen_column(page):
 
 def test_classifier_head_reads_test_digits_drawings_and_plane_points(classifier, browser):
     site, server = classifier
-    head_file = json.loads((site / export.MANIFEST_FILE).read_text())["files"]["classifier"]
-    encoder, head = ort_session(site, export.ENCODER_FILE), ort_session(site, head_file)
+    head_file = json.loads((site / explorer.MANIFEST_FILE).read_text())["files"]["classifier"]
+    encoder, head = ort_session(site, explorer.ENCODER_FILE), ort_session(site, head_file)
 
     def head_reading(mu):
         (logits,) = head.run(None, {"z": np.asarray(mu, np.float32)[None]})

@@ -61,7 +61,7 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
     from .checkpoint import read_summary
     from .config import ConfigError
     from .seeds import train_seeds
-    from .train import train as train_run
+    from .trainer import train as train_run
 
     resolved = make_config(config, overrides)
     if seeds < 1:
@@ -88,7 +88,7 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     samples: importance samples for log p(x) (0 = skip); fit_limit: training images
     fitting the probes and DCI trees (None = the command's default, 10,000).
     """
-    from .evaluate import DEFAULT_FIT_LIMIT, evaluate_run
+    from .evaluation import DEFAULT_FIT_LIMIT, evaluate_run
 
     record = evaluate_run(run_dir, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
                           data_dir, progress=progress, device=device)
@@ -104,7 +104,7 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     only once complete; a non-empty `out` that is not a site an export wrote is
     refused unless `force`.
     """
-    from .export import export_site, export_sites
+    from .explorer import export_site, export_sites
 
     runs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
     if not runs:

@@ -130,7 +130,7 @@ def _train_config(args: argparse.Namespace):
 
 def _run_train(args: argparse.Namespace) -> None:
     from .seeds import train_seeds
-    from .train import train
+    from .trainer import train
 
     config = _train_config(args)
     run_dir = Path(args.run_dir or Path("runs") / config.name)
@@ -203,7 +203,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import EVAL_FILE, evaluate_run, format_table
+    from .evaluation import EVAL_FILE, evaluate_run, format_table
 
     try:
         record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
@@ -315,7 +315,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from .export import MANIFEST_FILE, export_site, export_sites
+    from .explorer import MANIFEST_FILE, export_site, export_sites
     from .serve import SITE_SUBDIR
 
     if len(args.run_dirs) > 1 and not args.out:
@@ -355,7 +355,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> None:
-    from .export import ExportError
+    from .explorer import ExportError
     from .serve import ServeError, make_server, serve_forever, site_for
 
     try:
@@ -388,7 +388,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> None:
     from .checkpoint import RunError
     from .demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
-    from .export import ExportError
+    from .explorer import ExportError
     from .serve import ServeError, make_server, serve_forever
 
     if args.epochs is not None and not args.train:

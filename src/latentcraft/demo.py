@@ -41,7 +41,7 @@ def demo_run(run_dir: Path | None = None, train: bool = False, epochs: int = DEM
     if (run_dir / SUMMARY_FILE).is_file():
         print(f"using the cached demo model in {run_dir} (delete the folder to retrain)")
         return run_dir
-    from .train import train as train_run
+    from .trainer import train as train_run
 
     config = resolve_config(DEMO_PRESET, overrides=[f"train.epochs={epochs}", *overrides])
     resume = (run_dir / CHECKPOINT_FILE).is_file()
@@ -57,7 +57,7 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
     A shipped model's site goes to the cache (the package may be read-only),
     any other run's to its own site/ folder, as `latentcraft serve` does.
     """
-    from .export import ExportError, export_site, is_stale
+    from .explorer import ExportError, export_site, is_stale
     from .serve import SITE_SUBDIR
 
     shipped = run_dir.resolve().parent == pretrained_root().resolve()

@@ -49,7 +49,7 @@ def _expected_failures() -> list[tuple[type[BaseException], int]]:
     from .onnx_graphs import ExportError
     from .serve import ServeError
     from .templates import TemplateError
-    from .train import TrainingDiverged
+    from .trainer import TrainingDiverged
 
     return [
         (UsageError, USAGE_ERROR),

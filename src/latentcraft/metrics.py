@@ -1,7 +1,7 @@
 """Metrics: reconstruction, ELBO, log-likelihood, accuracy, probes and routing selectivity.
 
 `evaluate_split` is what the trainer reports every epoch; the fuller
-evaluation of the `evaluate` command (evaluate.py) builds on `encode_split`
+evaluation of the `evaluate` command (evaluation.py) builds on `encode_split`
 and the functions below. DCI lives in dci.py.
 """
 

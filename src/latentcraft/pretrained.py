@@ -54,7 +54,7 @@ def pack(run_dir: str | Path, out_dir: str | Path, evaluate: bool = True) -> dic
     shows are those of the model that ships. Returns {metric: (run's, shipped)}
     for the metrics both evaluations hold.
     """
-    from .evaluate import EVAL_FILE, evaluate_run, read_eval
+    from .evaluation import EVAL_FILE, evaluate_run, read_eval
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     for name in (CONFIG_FILE, WEIGHTS_FILE, SUMMARY_FILE):

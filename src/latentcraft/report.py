@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from .checkpoint import WEIGHTS_FILE, load_model
 from .data import load_config_data
-from .evaluate import DEFAULT_FIT_LIMIT, METRICS, evaluate_run, format_value, metric_label, read_eval
+from .evaluation import DEFAULT_FIT_LIMIT, METRICS, evaluate_run, format_value, metric_label, read_eval
 from .sweep_definition import is_sweep_dir
 from .sweep_summary import markdown_table, read_sweep_summary, stat_cells, table_notes
 

@@ -320,7 +320,7 @@ def make_server(site_dir: str | Path, port: int = DEFAULT_PORT, quiet: bool = Fa
 
 def site_for(path: str | Path, out_dir: str | Path | None = None, force: bool = False) -> Path:
     """The site folder to serve for a run folder or a site folder, exporting the run when needed."""
-    from .export import ExportError, export_site, is_site, is_stale
+    from .explorer import ExportError, export_site, is_site, is_stale
 
     path = Path(path)
     if is_site(path) and not (path / CONFIG_FILE).is_file():

@@ -60,7 +60,7 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 0, progress: 
     """
     import torch
 
-    from .train import train
+    from .trainer import train
 
     for name, value in (env or {}).items():
         os.environ.setdefault(name, value)  # a worker's own setting wins (its data may live elsewhere)
@@ -113,7 +113,7 @@ def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, pr
     """
     import torch
 
-    from .train import load_data
+    from .trainer import load_data
 
     cache: dict[str, Any] = {}
     threads_before = torch.get_num_threads()
