@@ -37,13 +37,16 @@ class UsageError(ValueError):
     """A command-line value that argparse could not check on its own."""
 
 
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending field."""
+
+
 def debug_requested(flag: bool = False) -> bool:
     return flag or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
 def _expected_failures() -> list[tuple[type[BaseException], int]]:
     from .checkpoint import RunError
-    from .config import ConfigError
     from .data import DataError
     from .locking import FolderInUse
     from .onnx_graphs import ExportError
