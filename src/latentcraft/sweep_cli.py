@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cli_options import add_config_options, at_least, finite_at_least, shortcut_overrides
+
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_config_options, at_least, finite_at_least  # late: cli.py imports this module
 
     p = sub.add_parser(
         "sweep",
@@ -49,7 +50,6 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> None:
     from .checkpoint import RunError
-    from .cli import shortcut_overrides
     from .config import resolve_config
     from .sweep_definition import define_sweep
     from .sweep_run import NODE_WAIT_S, run_sweep
