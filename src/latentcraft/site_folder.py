@@ -70,7 +70,8 @@ def site_target(out_dir: str | Path, run_dirs: Iterable[str | Path], force: bool
     if out.is_dir() and any(out.iterdir()) and not written_by_export(out) and not force:
         raise SiteFolderTaken(
             f"{out_dir} is not empty and is not a site latentcraft exported (no manifest.json of ours), so it is left "
-            "alone: choose another output folder (--out), or replace its whole contents with --force")
+            "alone: export to another folder (latentcraft export --out DIR), or replace everything in it with "
+            "latentcraft export --force")
     return out
 
 
