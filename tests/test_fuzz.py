@@ -366,10 +366,10 @@ SWEEP_CASES = {**truncations(at(0), HALF), **BYTES, "a list": lambda b: b"[]", "
 EVAL_CASES = {**truncations(at(0), HALF), **BYTES, "not UTF-8": lambda b: b"\xff\xfe" + b}
 EVAL_CASES.update({"a list": lambda b: b"[]", "metrics a number": lambda b: b'{"metrics": 3}',
                    "empty": lambda b: b"{}"})
-# evaluate.read_eval reports undecodable JSON without naming eval.json, and does not check the
-# structure of valid JSON (report then fails with an internal error). Strict: these pass once it does.
-UNCHECKED = pytest.mark.xfail(strict=True, reason="evaluate.read_eval neither names eval.json nor checks its shape")
-RECORD_CASES = [pytest.param(file, v, id=f"{file}: {v}", marks=UNCHECKED if cases is EVAL_CASES else ())
+EVAL_CASES.update({"metrics a list": lambda b: b'{"name": "run", "metrics": [0.9]}',
+                   "a metric that is a string": lambda b: b'{"name": "run", "metrics": {"test_mse": "low"}}',
+                   "a ragged DCI matrix": lambda b: b'{"name": "run", "metrics": {}, "dci": {"importance": [[1], []]}}'})
+RECORD_CASES = [pytest.param(file, v, id=f"{file}: {v}")
                 for file, cases in (("metrics.jsonl", LOG_CASES), ("summary.json", SUMMARY_CASES),
                                     ("sweep.json", SWEEP_CASES), ("eval.json", EVAL_CASES))
                 for v in cases]
@@ -391,6 +391,15 @@ def test_corrupt_logs_summaries_and_definitions(tmp_path, run, dataset, finished
     corrupt(path, {"metrics.jsonl": LOG_CASES, "summary.json": SUMMARY_CASES, "sweep.json": SWEEP_CASES,
                    "eval.json": EVAL_CASES}[file][variant])
     assert_clean_failure(argv, names=file)
+
+
+@pytest.mark.parametrize("variant", list(EVAL_CASES))
+def test_corrupt_eval_record_in_export(tmp_path, run, variant):
+    """The site's overview shows eval.json's metrics, so export reads (and checks) it too."""
+    copy = _copy_run(run, tmp_path)
+    corrupt(copy / ckpt.EVAL_FILE, EVAL_CASES[variant])
+    assert_clean_failure(WEIGHT_COMMANDS["export"](copy, tmp_path), names=ckpt.EVAL_FILE)
+    assert not (tmp_path / "site").exists()
 
 
 # ---- anchor templates -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from latentcraft.config import resolve_config
 from latentcraft.data import load_split
-from latentcraft.metrics import accuracy, encode_split, evaluate_split, routed_predictions
+from latentcraft.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
 from latentcraft.robustness import TRANSFORMS
@@ -62,6 +62,7 @@ def test_evaluate_split_matches_a_direct_computation(small_test_set, overrides):
         assert metrics["test_kl"] == pytest.approx(kl, rel=1e-5)
         assert metrics["test_elbo"] == pytest.approx(-(recon.mean().item() + kl), rel=1e-5)
     assert metrics == pytest.approx(evaluate_split(model, small_test_set, batch_size=2000), rel=1e-5)
+    assert set(metrics) <= set(logged_metrics())  # what sweeps accept in --metrics
     torch.testing.assert_close(encode_split(model, small_test_set, batch_size=64)[0], mu)
 
 
@@ -161,3 +162,20 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     assert len(record["style"]["digit_codes"]) == 10 and record["style"]["transfer_images"] == 200
     assert record["judge"]["n_train"] == 600  # the tests' tiny judge (conftest.py)
     assert "rotated 15° clockwise" in printed and "style probe: no style coordinates" in printed
+
+
+@pytest.mark.parametrize("limits, option, smallest", [
+    (["--test-limit", "1"], "--test-limit", 111),  # a single 7: sklearn's "y contains 1 class" before
+    (["--test-limit", "100"], "--test-limit", 111),  # only two 8s among the first 100 test digits
+    (["--fit-limit", "30"], "--fit-limit", 42),
+])
+def test_evaluate_refuses_limits_too_small_for_every_class(tmp_path, mnist_dir, capsys, limits, option, smallest):
+    from latentcraft.checkpoint import save_model
+    from latentcraft.cli import main
+    from latentcraft.evaluation import MIN_IMAGES_PER_CLASS
+
+    save_model(_tiny(["routing.enabled=true"]), tmp_path)
+    assert main(["evaluate", str(tmp_path), "--no-progress", "--fit-limit", "300", *limits]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"at least {MIN_IMAGES_PER_CLASS} images of every class" in line and f"{option} {smallest} or more" in line
+    assert not (tmp_path / "eval.json").exists()

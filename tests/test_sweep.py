@@ -127,6 +127,61 @@ def test_rerun_with_another_definition_is_an_error_naming_the_difference(tmp_pat
     assert "grid.train.lr" in err and "[0.001,0.003] in the folder, [0.001,0.01] now" in err
 
 
+def _sweep_argv(tmp_path, *extra):
+    args = ["sweep", "--out", str(tmp_path / "sweep"), "--grid", "lr=1e-3", "--sequential", *extra]
+    for item in TINY:
+        args += ["--set", item]
+    return args
+
+
+@pytest.mark.parametrize("metrics, says", [
+    ("bogus", "unknown metric 'bogus'"),
+    ("recon_bce,dci_disentanglement", "'dci_disentanglement' is measured by `latentcraft evaluate`"),
+])
+def test_metrics_training_does_not_log_are_refused_up_front(tmp_path, capsys, metrics, says):
+    assert main(_sweep_argv(tmp_path, "--metrics", metrics)) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert says in line and "test_recon_bce" in line and "test_argmax_accuracy" in line
+    assert not (tmp_path / "sweep").exists()  # refused before anything was written
+
+
+def test_select_metric_is_checked_like_metrics(tmp_path, capsys):
+    assert main(_sweep_argv(tmp_path, "--select-metric", "accuracy")) == 2
+    assert "--select-metric: unknown metric 'accuracy'" in capsys.readouterr().err
+
+
+def test_bare_metric_names_mean_the_test_split():
+    assert sweep_summary.sweep_metric("recon_sq") == "test_recon_sq"
+    assert sweep_summary.sweep_metric("test_argmax_accuracy") == "test_argmax_accuracy"
+
+
+def test_node_wait_reaches_run_sweep(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(sweep_run, "run_sweep", lambda *args, **kwargs: seen.append(kwargs["node_wait"]) or
+                        {"failed": [], "settings": [], "metrics": []})
+    monkeypatch.setattr(sweep_summary, "markdown_table", lambda summary: "")
+    assert main(_sweep_argv(tmp_path, "--node-wait", "7.5")) == 0
+    assert main(_sweep_argv(tmp_path)) == 0
+    assert seen == [7.5, sweep_run.NODE_WAIT_S]
+    parser_help = subprocess.run([sys.executable, "-m", "latentcraft.cli", "sweep", "--help"], capture_output=True,
+                                 text=True).stdout
+    assert f"(default: {sweep_run.NODE_WAIT_S:g})" in " ".join(parser_help.split())
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_node_wait_must_be_seconds_at_least_zero(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_sweep_argv(tmp_path, "--node-wait", value))
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--node-wait" in line and value in line
+
+
+def test_run_sweep_refuses_a_negative_node_wait(tmp_path):
+    with pytest.raises(ConfigError, match="node_wait"):
+        sweep_run.run_sweep(tiny_definition(["lr=1e-3"]), tmp_path / "sweep", executor="sequential", node_wait=-1)
+
+
 # ---- real tiny sweeps --------------------------------------------------------------------
 
 

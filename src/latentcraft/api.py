@@ -95,11 +95,14 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     return record["metrics"]
 
 
-def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_dir: str | None = None) -> dict[str, Any]:
+def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_dir: str | None = None,
+           force: bool = False) -> dict[str, Any]:
     """Build the browser explorer for the run(s) in `out` (as `latentcraft export`); returns its manifest.
 
     One folder gives a one-model site; several give one site with a model picker
-    and a compare view (the root manifest is returned).
+    and a compare view (the root manifest is returned). The site replaces `out`
+    only once complete; a non-empty `out` that is not a site an export wrote is
+    refused unless `force`.
     """
     from .explorer import export_site, export_sites
 
@@ -107,8 +110,8 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     if not runs:
         raise ValueError("export: no run folder given")
     if len(runs) == 1:
-        return export_site(runs[0], out, data_dir=data_dir)
-    return export_sites(runs, out, data_dir=data_dir)
+        return export_site(runs[0], out, data_dir=data_dir, force=force)
+    return export_sites(runs, out, data_dir=data_dir, force=force)
 
 
 def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,

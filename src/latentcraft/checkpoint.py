@@ -216,3 +216,36 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(final, dict) or not all(type(v) in (int, float, type(None)) for v in final.values()):
         raise RunError(f"{path} is damaged: it has no 'final' table of metric values; {remedy}")
     return summary
+
+
+def _eval_shape_problem(record: Any) -> str | None:
+    """What keeps `record` from being an eval.json record the report can read; None if nothing."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not an object"
+    if not isinstance(record.get("name"), str):
+        return "it has no 'name' text"
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return "it has no 'metrics' table"
+    wrong = [k for k, v in metrics.items() if type(v) not in (int, float, type(None))]
+    if wrong:
+        return f"metric {wrong[0]!r} is not a number"
+    importance = record["dci"].get("importance") if isinstance(record.get("dci"), dict) else None
+    if "dci" in record and not (isinstance(importance, list) and importance and
+                                all(isinstance(row, list) and len(row) == len(importance[0]) and row and
+                                    all(type(v) in (int, float) for v in row) for row in importance)):
+        return "its 'dci' entry has no importance matrix of numbers"
+    return None
+
+
+def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run's eval.json record, None if it has none; a damaged one is a RunError naming the file."""
+    path = Path(run_dir) / EVAL_FILE
+    if not path.is_file():
+        return None
+    remedy = f"delete it and run `latentcraft evaluate {run_dir}` to write it again"
+    record = read_json(path, remedy)
+    problem = _eval_shape_problem(record)
+    if problem:
+        raise RunError(f"{path} is damaged: {problem}; {remedy}")
+    return record

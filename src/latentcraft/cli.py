@@ -2,75 +2,25 @@
 
 Each subcommand is a pair: `_add_<name>(subparsers)` declares its options and
 `_run_<name>(args)` calls the functions that do the work. COMMANDS lists them;
-the sweep command's pair lives in sweep_cli.py.
+the sweep command's pair lives in sweep_cli.py, the explorer's (export, serve,
+demo) in explorer_cli.py, and the options they share in cli_options.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Callable
 
+from .cli_options import add_config_options, at_least, finite, shortcut_overrides
 from .config import ConfigError, preset_dict, preset_names, resolve_config
 from .constants import NUM_CLASSES
 from .datasets import DATASETS
 from .errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
+from .explorer_cli import add_demo, add_export, add_serve, run_demo, run_export, run_serve
 from .sweep_cli import add_sweep, run_sweep_command
-
-
-# ---- shared options ----------------------------------------------------------------------
-
-
-def add_config_options(p: argparse.ArgumentParser) -> None:
-    """--preset, --config, --set: how every command that builds a Config takes one."""
-    p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
-
-
-# Flags that are short for one --set each; a command offers some of them.
-SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset",
-             "device": "train.device"}
-
-
-def shortcut_overrides(args: argparse.Namespace) -> list[str]:
-    """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5), so flags win."""
-    overrides = list(args.overrides)
-    for flag, key in SHORTCUTS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides.append(f"{key}={json.dumps(value)}")
-    if getattr(args, "tensorboard", False):
-        overrides.append("train.tensorboard=true")
-    return overrides
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number no smaller than `minimum`."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
-
-
-def _finite(text: str) -> float:
-    """argparse type: a number, not NaN or infinity."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 # ---- train -------------------------------------------------------------------------------
@@ -198,6 +148,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     try:
         record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
                               progress=not args.no_progress)
+    except ConfigError:
+        raise  # a usage error (exit 2), such as a --test-limit too small to hold every class
     except ValueError as err:
         raise SystemExit(f"latentcraft evaluate: error: {err}")
     print(format_table(record))
@@ -217,9 +169,9 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
                    help="test images for the traversal grids; A also for the single row (default: 0 1)")
     p.add_argument("--coordinate", type=int, default=0, help="latent coordinate of the single traversal row (default: 0)")
-    p.add_argument("--range", type=_finite, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
+    p.add_argument("--range", type=finite, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
                    help="traversal values (default: -3 3)")
-    p.add_argument("--unit-value", type=_finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
+    p.add_argument("--unit-value", type=finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
     p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
     p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
@@ -238,7 +190,7 @@ def _run_plot(args: argparse.Namespace) -> None:
         grid = None
     else:
         try:
-            grid = tuple(_finite(value) for value in args.grid_range)
+            grid = tuple(finite(value) for value in args.grid_range)
         except argparse.ArgumentTypeError as err:
             raise UsageError(f"--grid-range: {err}") from None
         if len(grid) != 2:
@@ -282,125 +234,6 @@ def _run_report(args: argparse.Namespace) -> None:
     print(f"wrote {html_path} and {md_path}")
 
 
-# ---- export, serve, demo (the in-browser explorer) ----------------------------------------
-
-
-def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="write the in-browser explorer for one or more runs: ONNX graphs, manifest, test digits, pages",
-        description="Export RUN_DIR as a static site that works offline and from any static host: encoder/decoder "
-        "(and classifier) ONNX graphs checked against torch, manifest.json, up to 1,000 test digits with their "
-        "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN). Several RUN_DIRs make "
-        "one site with a model picker, an overview of their metrics and a compare view (--out required).",
-    )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a trained run folder (several: one site)")
-    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default for one run: RUN_DIR/site)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
-                   "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
-
-
-def _run_export(args: argparse.Namespace) -> None:
-    from .explorer import MANIFEST_FILE, ExportError, export_site, export_sites
-    from .serve import SITE_SUBDIR
-
-    if len(args.run_dirs) > 1 and not args.out:
-        raise SystemExit("latentcraft export: error: several runs make one site: say where with --out SITE_DIR")
-    out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
-    try:
-        if len(args.run_dirs) == 1:
-            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir)]
-        else:
-            root = export_sites(args.run_dirs, out, data_dir=args.data_dir)
-            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
-    except ExportError as err:
-        raise SystemExit(f"latentcraft export: error: {err}") from None
-    for manifest in models:
-        pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
-        print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "
-              f"pages: {', '.join(pages)}; max |onnxruntime - torch|: "
-              + ", ".join(f"{k} {v:.1e}" for k, v in manifest["check"]["max_abs_error"].items()))
-    print(f"site: {out}{' (model picker and compare view)' if len(models) > 1 else ''}")
-    print(f"serve it with:  latentcraft serve {out}   (or any static server, e.g. python -m http.server -d {out})")
-
-
-def _port(text: str) -> int:
-    """--port: 1-65535, or 0 for any free port."""
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0 for any free port)")
-    return int(text)
-
-
-def _add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="serve a run's explorer on 127.0.0.1 (exporting it first if needed)",
-        description="Serve an exported site, or a run folder (exported to RUN_DIR/site first when missing or older "
-        "than the weights), on 127.0.0.1 only, and print the URL to open.",
-    )
-    p.add_argument("path", metavar="RUN_DIR|SITE_DIR", help="a run folder or an exported site folder")
-    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
-    p.add_argument("--quiet", action="store_true", help="do not log requests")
-
-
-def _run_serve(args: argparse.Namespace) -> None:
-    from .explorer import ExportError
-    from .serve import ServeError, make_server, serve_forever, site_for
-
-    try:
-        site = site_for(args.path)
-        server = make_server(site, args.port, args.quiet)
-    except (ExportError, ServeError) as err:
-        raise SystemExit(f"latentcraft serve: error: {err}") from None
-    serve_forever(server, "index.html")
-
-
-def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="one command: serve the explorer for the small routed model shipped in the package, print what to open",
-        description="Export the explorer for the pretrained routed model shipped in the package (once, into "
-        "~/.cache/latentcraft/demo-sites) and serve it on 127.0.0.1; nothing trains. --train trains a quick "
-        "routed model instead (cached in ~/.cache/latentcraft/demo-run); --run-dir shows an existing run.",
-    )
-    p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the shipped model")
-    p.add_argument("--train", action="store_true", help="train a quick routed model (once, cached) instead of "
-                   "showing the shipped one")
-    p.add_argument("--epochs", type=at_least(1), help="epochs for --train (default: 5)")
-    p.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
-    p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
-    p.add_argument("--no-serve", action="store_true", help="export only, then print the site folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _run_demo(args: argparse.Namespace) -> None:
-    from .checkpoint import RunError
-    from .demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
-    from .explorer import ExportError
-    from .serve import ServeError, make_server, serve_forever
-
-    if args.epochs is not None and not args.train:
-        raise UsageError("--epochs applies to --train only")
-    overrides = []
-    if args.data_dir:
-        overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
-    if args.download:
-        overrides.append("data.download=true")
-    try:
-        run_dir = demo_run(Path(args.run_dir) if args.run_dir else None, args.train, args.epochs or DEMO_EPOCHS,
-                           overrides, progress=not args.no_progress)
-        site = demo_site(run_dir, args.data_dir, args.download)
-        if args.no_serve:
-            print(f"site folder: {site}")
-            return
-        server = make_server(site, args.port, quiet=True)
-    except (ExportError, RunError, ServeError) as err:
-        raise SystemExit(f"latentcraft demo: error: {err}") from None
-    print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
-    serve_forever(server, DEMO_PAGE)
-
-
 COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_train, _run_train),
     (add_sweep, run_sweep_command),
@@ -410,9 +243,9 @@ COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_evaluate, _run_evaluate),
     (_add_plot, _run_plot),
     (_add_report, _run_report),
-    (_add_export, _run_export),
-    (_add_serve, _run_serve),
-    (_add_demo, _run_demo),
+    (add_export, run_export),
+    (add_serve, run_serve),
+    (add_demo, run_demo),
 ]
 
 

@@ -37,15 +37,19 @@ class UsageError(ValueError):
     """A command-line value that argparse could not check on its own."""
 
 
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending field."""
+
+
 def debug_requested(flag: bool = False) -> bool:
     return flag or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
 def _expected_failures() -> list[tuple[type[BaseException], int]]:
     from .checkpoint import RunError
-    from .config import ConfigError
     from .data import DataError
     from .locking import FolderInUse
+    from .onnx_graphs import ExportError
     from .serve import ServeError
     from .templates import TemplateError
     from .trainer import TrainingDiverged
@@ -58,6 +62,7 @@ def _expected_failures() -> list[tuple[type[BaseException], int]]:
         (TemplateError, WORK_FAILED),
         (TrainingDiverged, WORK_FAILED),
         (FolderInUse, WORK_FAILED),
+        (ExportError, WORK_FAILED),
         (ServeError, WORK_FAILED),
         (MemoryError, WORK_FAILED),
         (OSError, WORK_FAILED),

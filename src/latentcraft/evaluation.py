@@ -17,16 +17,17 @@ in metric_registry.py.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .constants import NUM_CLASSES
-from .data import load_config_data
+from .config import Config, ConfigError
+from .constants import CLASS_NAMES, NUM_CLASSES
+from .data import ImageSet, load_config_data
 from .dci import dci, dci_shortcut, one_vs_rest
 from .metric_registry import METRICS, format_value, metric_label
 from .judge import LazyJudge
@@ -34,7 +35,11 @@ from .metrics import encode_split, evaluate_split, importance_log_likelihood, pr
 from .robustness import robustness_table, technique_classifier, transformed_sets
 
 EVAL_FILE = ckpt.EVAL_FILE
+read_eval = ckpt.read_eval  # a run's eval.json, checked (report and pretrained read it from here)
 DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
+# Fewest images of each class evaluate accepts, among the fitting and the test images: the k-NN
+# probe votes among 5 neighbours, so a class with fewer than 3 fitting images can never win a vote.
+MIN_IMAGES_PER_CLASS = 3
 
 STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "probes", "DCI",
           "DCI shortcut"]
@@ -76,6 +81,8 @@ def evaluate_run(
     stages = _Stages(progress)
     test = load_config_data(config, "test", data_dir, test_limit)
     fit = load_config_data(config, "train", data_dir, fit_limit)
+    check_class_counts(config, test, "test", "--test-limit", data_dir)
+    check_class_counts(config, fit, "train", "--fit-limit", data_dir)
     stages.done("load data")
 
     metrics: dict[str, float] = dict(evaluate_split(model, test, config.train.eval_batch_size))
@@ -144,9 +151,22 @@ def evaluate_run(
     return record
 
 
-def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / EVAL_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def check_class_counts(config: Config, images: ImageSet, split: str, option: str, data_dir: str | None) -> None:
+    """ConfigError unless `images` hold MIN_IMAGES_PER_CLASS of every class, naming the smallest limit that does."""
+    counts = torch.bincount(images.labels, minlength=NUM_CLASSES)
+    if counts.min() >= MIN_IMAGES_PER_CLASS:
+        return
+    names = CLASS_NAMES[config.data.dataset]
+    short = ", ".join(f"{names[k]} ({counts[k]})" for k in range(NUM_CLASSES) if counts[k] < MIN_IMAGES_PER_CLASS)
+    # The first N images are used: how far into the whole split until every class has enough?
+    labels = load_config_data(config, split, data_dir, limit=0).labels
+    seen = torch.nn.functional.one_hot(labels.long(), NUM_CLASSES).cumsum(0).min(1).values  # (N,) fewest so far
+    enough = torch.nonzero(seen >= MIN_IMAGES_PER_CLASS)
+    remedy = (f"use {option} {int(enough[0]) + 1} or more" if len(enough) else
+              f"the whole {split} split has too few images of some class")
+    raise ConfigError(f"the first {len(images)} {'test' if split == 'test' else 'training'} images have fewer than "
+                      f"{MIN_IMAGES_PER_CLASS} of class {short}; the probes and DCI need at least "
+                      f"{MIN_IMAGES_PER_CLASS} images of every class: {remedy}")
 
 
 def format_table(record: dict[str, Any]) -> str:

@@ -14,6 +14,10 @@ each model's data, graphs, binaries and manifest in models/<name>/, the
 runtime and pages once, and a root manifest.json listing the models with
 their key metrics (the pages' model picker, overview and compare view).
 
+Both build the site in a fresh folder beside `out_dir` and rename it into
+place (site_folder.py): a failed export changes nothing, and a folder that is
+not a site an export wrote is replaced only with `force=True`.
+
 The names below are this package's export interface (the CLI, the server, setup scripts).
 """
 
@@ -33,6 +37,7 @@ from .site_bundle import (
     DIGITS_FILE, LABELS_FILE, MANIFEST_FILE, MANIFEST_FORMAT, MEANS_FILE, ORT_FILES, VENDOR_DIR, build_manifest,
     find_runtime, run_facts, site_entries, vendor_runtime, write_digits, write_manifest, write_plane,
 )
+from .site_folder import SiteFolderTaken, building_site, is_site, site_target
 
 MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
 MODELS_DIR = "models"  # a several-model site keeps each model in models/<name>/
@@ -58,43 +63,48 @@ def export_model(model: LatentModel, run_dir: Path, out_dir: Path, max_digits: i
     means = mu.numpy().astype(np.float32)
     write_digits(out_dir, test, means)
     plane = write_plane(out_dir, model, means)
-    return {**build_manifest(model, out_dir, len(test), means, plane, errors), **run_facts(run_dir)}
+    return {**build_manifest(model, len(test), means, plane, errors), **run_facts(run_dir)}
 
 
 def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_DIGITS,
-                data_dir: str | Path | None = None) -> dict:
-    """Export the run in `run_dir` as a static explorer site in `out_dir`; returns the manifest."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    manifest = export_model(load_model(run_dir).float(), run_dir, out_dir, max_digits, data_dir)
-    manifest.update(site_entries(out_dir))
-    write_manifest(out_dir, manifest)
+                data_dir: str | Path | None = None, force: bool = False) -> dict:
+    """Export the run in `run_dir` as a static explorer site in `out_dir`; returns the manifest.
+
+    force: replace `out_dir` even if it is not a site an export wrote (its contents are deleted).
+    """
+    run_dir = Path(run_dir)
+    target = site_target(out_dir, [run_dir], force)
+    model = load_model(run_dir).float()
+    with building_site(target) as build:
+        manifest = export_model(model, run_dir, build, max_digits, data_dir)
+        manifest.update(site_entries(build))
+        write_manifest(build, manifest)
     return manifest
 
 
 def export_sites(run_dirs: list[str | Path], out_dir: str | Path, max_digits: int = MAX_DIGITS,
-                 data_dir: str | Path | None = None) -> dict:
+                 data_dir: str | Path | None = None, force: bool = False) -> dict:
     """Export several runs as one site with a model picker and a compare view; returns the root manifest.
 
     Models are named by their configs, with -2, -3, ... for a name already taken.
+    force: as for `export_site`.
     """
-    out_dir = Path(out_dir)
+    run_dirs = [Path(run_dir) for run_dir in run_dirs]
+    target = site_target(out_dir, run_dirs, force)
+    models = [load_model(run_dir).float() for run_dir in run_dirs]  # every run is checked before anything is built
     entries: list[dict] = []
-    for run_dir in map(Path, run_dirs):
-        model = load_model(run_dir).float()
-        name, n = model.config.name, 2
-        while name in [e["name"] for e in entries]:
-            name, n = f"{model.config.name}-{n}", n + 1
-        folder = f"{MODELS_DIR}/{name}"
-        manifest = {**export_model(model, run_dir, out_dir / folder, max_digits, data_dir), "name": name}
-        write_manifest(out_dir / folder, manifest)
-        entries.append({"name": name, "dir": folder, **{key: manifest[key] for key in MODEL_SUMMARY_KEYS}})
-    root = {"format": MANIFEST_FORMAT, "models": entries, **site_entries(out_dir)}
-    write_manifest(out_dir, root)
+    with building_site(target) as build:
+        for run_dir, model in zip(run_dirs, models):
+            name, n = model.config.name, 2
+            while name in [e["name"] for e in entries]:
+                name, n = f"{model.config.name}-{n}", n + 1
+            folder = f"{MODELS_DIR}/{name}"
+            manifest = {**export_model(model, run_dir, build / folder, max_digits, data_dir), "name": name}
+            write_manifest(build / folder, manifest)
+            entries.append({"name": name, "dir": folder, **{key: manifest[key] for key in MODEL_SUMMARY_KEYS}})
+        root = {"format": MANIFEST_FORMAT, "models": entries, **site_entries(build)}
+        write_manifest(build, root)
     return root
-
-
-def is_site(folder: str | Path) -> bool:
-    return (Path(folder) / MANIFEST_FILE).is_file()
 
 
 def is_stale(site: Path, run_dir: Path) -> bool:
@@ -107,8 +117,8 @@ def is_stale(site: Path, run_dir: Path) -> bool:
 
 
 __all__ = [
-    "ExportError", "RunError", "export_site", "export_sites", "export_model", "check_graph", "vendor_runtime",
-    "find_runtime", "is_site", "is_stale",
+    "ExportError", "RunError", "SiteFolderTaken", "export_site", "export_sites", "export_model", "check_graph",
+    "vendor_runtime", "find_runtime", "is_site", "is_stale",
     "CHECK_ATOL", "CHECK_RTOL", "MANIFEST_FILE", "ENCODER_FILE", "DECODER_FILE", "DIGITS_FILE", "LABELS_FILE",
     "MEANS_FILE", "ORT_FILES", "VENDOR_DIR", "MAX_DIGITS",
 ]

@@ -57,6 +57,19 @@ def encode_split(model: LatentModel, data: ImageSet, batch_size: int = 2000) -> 
     return torch.cat(mus).cpu(), torch.cat(logvars).cpu()
 
 
+# What evaluate_split measures on every model (kl and elbo: on models with an ELBO), besides each
+# technique's prediction accuracy; per epoch, training logs them with "test_" in front.
+SPLIT_METRICS = ("recon_bce", "recon_sq", "loss", "kl", "elbo")
+
+
+def logged_metrics() -> list[str]:
+    """Every test metric a training run can log each epoch, and so hold in summary.json's "final"."""
+    from .shaping import TECHNIQUES  # late: the techniques import the read-outs of this module
+
+    predictions = [cls.prediction_metric for cls in TECHNIQUES.values() if cls.prediction_metric]
+    return [f"test_{name}" for name in (*SPLIT_METRICS, *predictions)]
+
+
 @torch.no_grad()
 def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, prefix: str = "test_") -> dict[str, float]:
     """Per-image reconstruction errors, KL, loss, and the accuracy of each technique's prediction from μ."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import EVAL_FILE, SUMMARY_FILE
+from .checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, read_summary
 from .constants import CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE
 from .data import ImageSet
 from .model import LatentModel
@@ -182,16 +182,13 @@ def write_plane(out_dir: Path, model: LatentModel, mu: np.ndarray) -> dict[str, 
     return {"extent": extent, "regions": {"file": REGIONS_FILE, "resolution": REGION_RESOLUTION}}
 
 
-def head_entries(model: LatentModel, out_dir: Path) -> tuple[dict[str, bool], dict[str, str | None]]:
-    """Manifest flag and file of every head graph a technique can have; files of absent heads are removed."""
+def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """Manifest flag and file of every head graph a technique can have (None for the model's absent heads)."""
     exported = {t.head_graph.name for t in model.techniques.values() if t.head_graph is not None}
     flags, files = {}, {}
     for head in (cls.head_graph for cls in TECHNIQUES.values() if cls.head_graph is not None):
-        graph = f"{head.name}.onnx"
         flags[head.name] = head.name in exported
-        files[head.name] = graph if head.name in exported else None
-        if head.name not in exported:
-            (out_dir / graph).unlink(missing_ok=True)  # left by an earlier export of another model
+        files[head.name] = f"{head.name}.onnx" if head.name in exported else None
     return flags, files
 
 
@@ -205,11 +202,11 @@ def technique_entries(model: LatentModel) -> dict[str, Any]:
     return entries
 
 
-def build_manifest(model: LatentModel, out_dir: Path, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
+def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
                    errors: dict[str, float]) -> dict[str, Any]:
     """One model's manifest; the site adds where the runtime and pages are (`site_entries`)."""
     config = model.config
-    flags, head_files = head_entries(model, out_dir)
+    flags, head_files = head_entries(model)
     return {
         "format": MANIFEST_FORMAT,
         "name": config.name,
@@ -247,18 +244,11 @@ def build_manifest(model: LatentModel, out_dir: Path, digits: int, mu: np.ndarra
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """How the run was trained (its summary.json) and how well it does: eval.json's metrics,
     else the test metrics training logged last; empty entries for a run folder without them."""
-    summary = _read_json(run_dir / SUMMARY_FILE) or {}
-    record = _read_json(run_dir / EVAL_FILE)
+    summary = read_summary(run_dir) if (run_dir / SUMMARY_FILE).is_file() else {}
+    record = read_eval(run_dir)
     metrics = record.get("metrics", {}) if record else summary.get("final", {})
     training = {key: summary[key] for key in ("epochs", "seed", "wall_time_s") if key in summary}
     return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE}
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path} cannot be read ({err}); re-run the command that writes it") from None
 
 
 def site_entries(out_dir: Path) -> dict[str, Any]:

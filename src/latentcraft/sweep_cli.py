@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cli_options import add_config_options, at_least, finite_at_least, shortcut_overrides
+
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_config_options, at_least  # late: cli.py imports this module for its command table
 
     p = sub.add_parser(
         "sweep",
@@ -28,11 +29,17 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
     p.add_argument("--metrics", metavar="M1,M2",
-                   help="metrics to summarise (default: the select metric and test_recon_bce)")
+                   help="metrics to summarise, of those training logs: recon_bce, recon_sq, loss, kl, elbo and each "
+                   "technique's accuracy (argmax_accuracy, classifier_accuracy) (default: the select metric and "
+                   "recon_bce)")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that names the best run (default: train.select_metric)")
     p.add_argument("--address", metavar="HOST:PORT", help="connect to an existing Ray cluster (`ray start --head`)")
     p.add_argument("--sequential", action="store_true", help="run trials one after another in this process, no Ray")
+    # The default is sweep_run.NODE_WAIT_S, not imported here: building the parser must not import torch.
+    p.add_argument("--node-wait", type=finite_at_least(0), metavar="SECONDS",
+                   help="on Ray: how long to wait while no node can run a trial (all workers lost, or none joined "
+                   "yet) before recording the unfinished trials as failed (default: 300)")
     p.add_argument("--resume", action="store_true",
                    help="accepted for symmetry with train: re-running a sweep always skips finished trials "
                    "and resumes interrupted ones")
@@ -43,18 +50,18 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> None:
     from .checkpoint import RunError
-    from .cli import shortcut_overrides
     from .config import resolve_config
     from .sweep_definition import define_sweep
-    from .sweep_run import run_sweep
+    from .sweep_run import NODE_WAIT_S, run_sweep
     from .sweep_summary import TABLE_FILE, markdown_table
 
     config = resolve_config(args.preset, args.config, shortcut_overrides(args))
     definition = define_sweep(config, args.grid, args.seeds)
     out = Path(args.out or Path("sweeps") / config.name)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    summary = run_sweep(definition, out, metrics, args.select_metric,
-                        "sequential" if args.sequential else "auto", args.address, not args.no_progress)
+    summary = run_sweep(definition, out, metrics, args.select_metric, "sequential" if args.sequential else "auto",
+                        args.address, not args.no_progress,
+                        node_wait=NODE_WAIT_S if args.node_wait is None else args.node_wait)
     print()
     print(markdown_table(summary))
     print(f"sweep folder: {out} (table in {out / TABLE_FILE})")

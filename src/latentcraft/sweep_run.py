@@ -29,9 +29,8 @@ from typing import Any, Callable
 from . import checkpoint as ckpt
 from .config import Config, ConfigError
 from .locking import holds_folder_lock
-from .metrics import metric_key
 from .sweep_definition import SweepDefinition, Trial, prepare_sweep_dir
-from .sweep_summary import default_metrics, format_stat, summarise, write_summary
+from .sweep_summary import default_metrics, format_stat, summarise, sweep_metric, write_summary
 
 FAILED_FILE = "failed.json"
 RAY_HINT = "for parallel or cluster runs install Ray: pip install 'latentcraft[ray]'"
@@ -287,8 +286,11 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
     node_wait: seconds a Ray sweep waits for a node that can run trials before recording the rest as failed.
     """
     sweep_dir = Path(sweep_dir).resolve()  # workers need an absolute path; their cwd is not ours
-    select_metric = metric_key(select_metric or definition.base["train"]["select_metric"])
-    metrics = [metric_key(m) for m in (metrics or default_metrics(select_metric))]
+    select_metric = (sweep_metric(select_metric, "--select-metric") if select_metric else
+                     sweep_metric(definition.base["train"]["select_metric"], "train.select_metric"))
+    metrics = [sweep_metric(m) for m in (metrics or default_metrics(select_metric))]
+    if not node_wait >= 0:  # NaN included
+        raise ConfigError(f"node_wait: {node_wait!r} seconds; give a number of seconds >= 0")
     ckpt.remove_partial_writes(sweep_dir)  # left by a kill mid-write; the lock says no one else is writing
     prepare_sweep_dir(sweep_dir, definition)
     trials = definition.trials()

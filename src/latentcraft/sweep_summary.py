@@ -12,11 +12,29 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as ckpt
-from .metrics import best_by, lower_is_better, metric_key
+from .config import ConfigError
+from .metric_registry import registered
+from .metrics import best_by, logged_metrics, lower_is_better, metric_key
 from .sweep_definition import SweepDefinition
 
 SUMMARY_FILE = "sweep_summary.json"
 TABLE_FILE = "sweep_summary.md"
+
+
+def sweep_metric(name: str, option: str = "--metrics") -> str:
+    """`name` as trials record it (metric_key); ConfigError if training does not log it, listing what it logs.
+
+    A sweep summarises its trials' summary.json, so metrics only `latentcraft evaluate`
+    measures (probes, DCI, log p(x)) would be empty columns.
+    """
+    key = metric_key(name)
+    if key in logged_metrics():
+        return key
+    known = ", ".join(logged_metrics())
+    if key in registered():
+        raise ConfigError(f"{option}: {name!r} is measured by `latentcraft evaluate`, not logged by training, so "
+                          f"a sweep's trials do not have it; a sweep can summarise {known}")
+    raise ConfigError(f"{option}: unknown metric {name!r}; a sweep can summarise {known} (the test_ may be left out)")
 
 
 def default_metrics(select_metric: str) -> list[str]:
