@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from latentcraft.config import resolve_config
 from latentcraft.data import load_split
+from latentcraft.evaluation import format_table
 from latentcraft.metrics import accuracy, encode_split, evaluate_split, routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
@@ -161,3 +162,10 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     assert len(record["style"]["digit_codes"]) == 10 and record["style"]["transfer_images"] == 200
     assert record["judge"]["n_train"] == 600  # the tests' tiny judge (conftest.py)
     assert "rotated 15° clockwise" in printed and "style probe: no style coordinates" in printed
+
+
+def test_evaluate_prints_the_measured_style_labels():
+    labels = [{"coordinate": 10, "label": "slant →", "effects": {}}, {"coordinate": 11, "label": "bolder", "effects": {}}]
+    record = {"name": "m", "run_dir": "r", "n_test": 5, "metrics": {"test_argmax_accuracy": 0.9},
+              "style": {"style": [10, 11], "probe": 0.2, "labels": labels}}
+    assert "style coordinates, by what they do to the digit: z10 slant →, z11 bolder" in format_table(record)
