@@ -132,7 +132,7 @@ def style_entries(model: LatentModel, routed: list[int], style: list[int], test:
     """The explorer's manifest entries for "same style, another digit" and the style sliders' labels.
 
     digit_codes: the `digit_code_table` rows (null for a digit the slice lacks) and the coordinates
-    they fill, so the page does `replace_routed` with the table `evaluate` uses.
+    they fill, so the page does `replace_routed` with the table `evaluate` uses (at its default --fit-limit).
     """
     encode, _ = code_functions(model)
     table = digit_code_table(encode, train, routed)
