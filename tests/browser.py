@@ -28,10 +28,10 @@ PHONE = (390, 844)  # a phone's viewport, CSS pixels
 TOUCH_DEVICE = {"has_touch": True, "is_mobile": True, "device_scale_factor": 2}
 
 
-def quick_site(folder: Path, preset: str) -> Path:
+def quick_site(folder: Path, preset: str, overrides: tuple[str, ...] = ()) -> Path:
     """One epoch on 2,000 real digits, exported: real weights in a few seconds."""
     config = resolve_config(preset, overrides=["train.epochs=1", "data.train_limit=2000", "data.test_limit=500",
-                                               "train.threads=1"])
+                                               "train.threads=1", *overrides])
     train(config, folder, progress=False)
     explorer.export_site(folder, folder / "site", max_digits=SITE_DIGITS)
     return folder / "site"

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from latentcraft.config import resolve_config
 from latentcraft.data import load_split
+from latentcraft.evaluation import format_table
 from latentcraft.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl

@@ -5,7 +5,7 @@ import torch
 
 from latentcraft.config import resolve_config
 from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES
-from latentcraft.data import load_split
+from latentcraft.data import ImageSet, load_split
 from latentcraft.model import LatentModel
 from latentcraft.style_metrics import (
     NO_STYLE, code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer,
@@ -117,6 +117,15 @@ def test_routings_read_out_reports_probe_and_transfer_for_its_own_coordinates(sp
         assert 0 <= metrics["style_probe_accuracy"] <= 1 and style["probe"] == metrics["style_probe_accuracy"]
     else:
         assert "style_probe_accuracy" not in metrics and style["probe"] == NO_STYLE
+    assert [label["coordinate"] for label in style["labels"]] == free  # one measured label per style coordinate
+
+    # The explorer's manifest ships the same table, and a digit the training slice lacks gets no row.
+    entries = routing.manifest_entries(model, test, lambda: fit)
+    assert entries["digit_codes"]["coordinates"] == ROUTED
+    assert torch.allclose(torch.tensor(entries["digit_codes"]["codes"]), torch.tensor(style["digit_codes"]))
+    assert entries["style_labels"] == style["labels"] and entries["routes"] == routing.routes
+    no_nines = ImageSet(fit.images[fit.labels != 9], fit.labels[fit.labels != 9])
+    assert routing.manifest_entries(model, test, lambda: no_nines)["digit_codes"]["codes"][9] is None
 
 
 def test_a_conditional_decoder_is_told_the_digit_each_render_should_show(splits):

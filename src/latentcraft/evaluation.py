@@ -180,6 +180,9 @@ def format_table(record: dict[str, Any]) -> str:
         lines.append(f"  selectivity per coordinate: {shares}")
     if "style" in record and not record["style"]["style"]:
         lines.append(f"  style probe: {record['style']['probe']} (every coordinate is routed)")
+    if record.get("style", {}).get("labels"):
+        named = ", ".join(f"z{s['coordinate']} {s['label']}" for s in record["style"]["labels"])
+        lines.append(f"  style coordinates, by what they do to the digit: {named}")
     if "confusion_matrix" in record:
         lines.append("  confusion matrix (rows: true digit, columns: argmax of μ):")
         for label, row in enumerate(record["confusion_matrix"]):

@@ -38,6 +38,7 @@ from .site_bundle import (
     find_runtime, run_facts, site_entries, vendor_runtime, write_digits, write_manifest, write_plane,
 )
 from .site_folder import SiteFolderTaken, building_site, is_site, site_target
+from .style_metrics import training_codes_slice
 
 MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
 MODELS_DIR = "models"  # a several-model site keeps each model in models/<name>/
@@ -63,7 +64,14 @@ def export_model(model: LatentModel, run_dir: Path, out_dir: Path, max_digits: i
     means = mu.numpy().astype(np.float32)
     write_digits(out_dir, test, means)
     plane = write_plane(out_dir, model, means)
-    return {**build_manifest(model, len(test), means, plane, errors), **run_facts(run_dir)}
+
+    def training() -> ImageSet:
+        try:
+            return training_codes_slice(model, test)
+        except DataError as err:
+            raise ExportError(f"the training digits that define each digit's code could not be loaded: {err}") from None
+
+    return {**build_manifest(model, test, training, means, plane, errors), **run_facts(run_dir)}
 
 
 def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_DIGITS,

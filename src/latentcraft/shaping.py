@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .nets import mlp
 from .readouts import central_range
 from .robustness import register_robustness
-from .style_metrics import STYLE_METRICS, Reader, evaluate_style
+from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
 from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
 
 if TYPE_CHECKING:
@@ -134,8 +134,8 @@ class Technique(nn.Module):
         """Explorer slider {min, max, step} per coordinate, given the codes of test digits; None = no claim."""
         return None
 
-    def manifest_entries(self) -> dict[str, Any]:
-        """Top-level manifest entries the explorer's pages read (keys of `absent_manifest`)."""
+    def manifest_entries(self, model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
+        """Top-level manifest entries the pages read (keys of `absent_manifest`); training() reads the training slice."""
         return {}
 
     def describe(self) -> dict:
@@ -161,7 +161,7 @@ class GradientRouting(Technique):
         **STYLE_METRICS,
     }
     prediction_metric = "argmax_accuracy"
-    absent_manifest = {"routes": None}
+    absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
 
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False):
@@ -236,8 +236,8 @@ class GradientRouting(Technique):
         _, high = central_range(mu, axis=0)
         return [{**ROUTED_SLIDER, "max": max(ROUTED_SLIDER["max"], math.ceil(h * 2) / 2)} for h in high.tolist()]
 
-    def manifest_entries(self) -> dict[str, Any]:
-        return {"routes": self.routes}
+    def manifest_entries(self, model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
+        return {"routes": self.routes, **style_entries(model, self.routed_coordinates, self.free, test, training())}
 
     def describe(self) -> dict:
         return {"routes": self.routes, "free": self.free}

@@ -17,7 +17,7 @@ import re
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -192,19 +192,22 @@ def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | N
     return flags, files
 
 
-def technique_entries(model: LatentModel) -> dict[str, Any]:
+def technique_entries(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
     """The top-level entries techniques give the pages (e.g. routes), with their values for absent ones."""
     entries: dict[str, Any] = {}
     for cls in TECHNIQUES.values():
         entries.update(cls.absent_manifest)
     for technique in model.techniques.values():
-        entries.update(technique.manifest_entries())
+        entries.update(technique.manifest_entries(model, test, training))
     return entries
 
 
-def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[str, Any] | None,
-                   errors: dict[str, float]) -> dict[str, Any]:
-    """One model's manifest; the site adds where the runtime and pages are (`site_entries`)."""
+def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet], mu: np.ndarray,
+                   plane: dict[str, Any] | None, errors: dict[str, float]) -> dict[str, Any]:
+    """One model's manifest; the site adds where the runtime and pages are (`site_entries`).
+
+    test: the digits the site shows; training: reads the training slice, for a technique that needs it.
+    """
     config = model.config
     flags, head_files = head_entries(model)
     return {
@@ -219,7 +222,7 @@ def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[
         "relu_latent": config.model.relu_latent,
         "deterministic": config.model.deterministic,
         "techniques": {name: t.describe() for name, t in model.techniques.items()},
-        **technique_entries(model),
+        **technique_entries(model, test, training),
         "coordinate_labels": coordinate_labels(model),
         "sliders": slider_ranges(model, mu),
         "conditional": label_table(model) is not None,
@@ -228,7 +231,7 @@ def build_manifest(model: LatentModel, digits: int, mu: np.ndarray, plane: dict[
             "encoder": ENCODER_FILE, "decoder": DECODER_FILE, **head_files,
             "digits": DIGITS_FILE, "labels": LABELS_FILE, "means": MEANS_FILE,
         },
-        "digits": digits,
+        "digits": len(test),
         "plane": plane,
         "prior_grid": {"range": PRIOR_RANGE, "steps": PRIOR_GRID_STEPS} if not config.model.deterministic else None,
         "features": {

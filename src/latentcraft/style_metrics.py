@@ -30,6 +30,7 @@ import torch
 from .constants import NUM_CLASSES
 from .data import ImageSet, load_config_data, load_split
 from .metric_registry import REPRESENTATION, Metric
+from .style_labels import LABEL_IMAGES, StyleLabel, labels_record, style_labels
 
 if TYPE_CHECKING:
     from .model import LatentModel
@@ -113,6 +114,33 @@ def digit_codes(codes: torch.Tensor, labels: torch.Tensor, routed: list[int]) ->
     return torch.stack(rows)
 
 
+def measure_style_labels(model: LatentModel, style: list[int], test: ImageSet) -> list[StyleLabel]:
+    """What each style coordinate does to the decoded digit (style_labels.py), traversed in μ, the space
+    the explorer's sliders set, over the codes of the first LABEL_IMAGES test images."""
+    if not style:
+        return []
+    from .metrics import encode_split
+
+    shown = ImageSet(test.images[:LABEL_IMAGES], test.labels[:LABEL_IMAGES], test.folder)
+    mu = encode_split(model, shown)[0]
+    _, decode = code_functions(model)
+    return style_labels(lambda codes, digit: decode(model.latent_activation(codes), digit), mu, shown.labels, style)
+
+
+def style_entries(model: LatentModel, routed: list[int], style: list[int], test: ImageSet,
+                  train: ImageSet) -> dict[str, Any]:
+    """The explorer's manifest entries for "same style, another digit" and the style sliders' labels.
+
+    digit_codes: the `digit_code_table` rows (null for a digit the slice lacks) and the coordinates
+    they fill, so the page does `replace_routed` with the table `evaluate` uses (at its default --fit-limit).
+    """
+    encode, _ = code_functions(model)
+    table = digit_code_table(encode, train, routed)
+    rows = [None if row.isnan().any() else row.tolist() for row in table]
+    return {"digit_codes": {"coordinates": routed, "codes": rows},
+            "style_labels": labels_record(measure_style_labels(model, style, test))}
+
+
 def style_probe_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_codes: torch.Tensor,
                          test_labels: torch.Tensor, style: list[int],
                          neighbours: int = STYLE_NEIGHBOURS) -> float | None:
@@ -180,6 +208,6 @@ def evaluate_style(model: LatentModel, routed: list[int], style: list[int], fit:
     record = {
         "routed": routed, "style": style, "probe": NO_STYLE if probe is None else probe,
         "transfer_images": len(transfer.read), "transfer_per_digit": transfer.per_digit,
-        "digit_codes": table.tolist(),
+        "digit_codes": table.tolist(), "labels": labels_record(measure_style_labels(model, style, test)),
     }
     return metrics, {"style": record}

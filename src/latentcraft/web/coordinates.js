@@ -21,8 +21,18 @@ export function coordinateGroups(manifest) {
 
 function coordinate(manifest, k) {
   const owner = ownerOf(manifest, k);
-  const name = owner === null ? (manifest.routes ? 'free' : '') : `digit ${manifest.class_names[owner]}`;
-  return { index: k, owner, label: name ? `z${k} · ${name}` : `z${k}`, ...manifest.sliders[k] };
+  const measured = manifest.style_labels?.find((s) => s.coordinate === k);
+  const name = owner !== null ? `digit ${manifest.class_names[owner]}`
+    : measured ? `style: ${measured.label}` : (manifest.routes ? 'free' : '');
+  const detail = measured ? effectsText(measured.effects) : '';
+  return { index: k, owner, label: name ? `z${k} · ${name}` : `z${k}`, detail, ...manifest.sliders[k] };
+}
+
+// A style label's measurements, for the slider's tooltip (style_labels.py says how they are taken).
+function effectsText(effects) {
+  const parts = Object.entries(effects).map(([property, value]) => `${property} ${value > 0 ? '+' : ''}${value.toFixed(2)}`);
+  return `moving this coordinate from 2 std below to 2 std above its median changes ${parts.join(', ')}`
+    + ' (in within-digit standard deviations)';
 }
 
 // The class whose route holds coordinate k, or null (free coordinate or no routing).
@@ -37,16 +47,20 @@ export function routedScores(manifest, mu) {
   return manifest.routes.map((coords) => Math.max(...coords.map((c) => mu[c])));
 }
 
-// Re-render a code as another digit in the same style: the current digit's routed
-// coordinates and the target digit's exchange their values; free coordinates stay.
-export function swapDigit(manifest, vector, from, to) {
+// Re-render a code as digit k in the same style, as style_metrics.replace_routed does:
+// the routed coordinates take digit k's row of the manifest's digit-code table (the
+// mean routed code of k's training images), every other coordinate keeps its value.
+// The decoder graph's ReLU leaves the table's non-negative codes as they are.
+export function restyleDigit(manifest, vector, k) {
   const out = Float32Array.from(vector);
-  const source = manifest.routes[from], target = manifest.routes[to];
-  for (let i = 0; i < Math.max(source.length, target.length); i++) {
-    const s = source[Math.min(i, source.length - 1)], t = target[Math.min(i, target.length - 1)];
-    [out[s], out[t]] = [vector[t], vector[s]];
-  }
+  const { coordinates, codes } = manifest.digit_codes;
+  coordinates.forEach((c, i) => { out[c] = codes[k][i]; });
   return out;
+}
+
+// Whether digit k has a row in the digit-code table (a tiny training slice may lack a digit).
+export function canRestyle(manifest, k) {
+  return Boolean(manifest.digit_codes?.codes[k]);
 }
 
 // A code of one model as a code of another, coordinate by coordinate label: a routed

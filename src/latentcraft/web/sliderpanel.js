@@ -15,7 +15,7 @@ export class SliderPanel {
         const id = `z${c.index}`;
         const slider = el('input', { type: 'range', id, min: c.min, max: c.max, step: c.step, value: 0 });
         const value = el('output', { for: id, text: '0.00' });
-        grid.append(el('label', { for: id, text: c.label }), slider, value);
+        grid.append(el('label', { for: id, text: c.label, ...(c.detail ? { title: c.detail } : {}) }), slider, value);
         slider.addEventListener('input', () => onMove(c.index, Number(slider.value)));
         this.sliders[c.index] = { slider, value };
       }

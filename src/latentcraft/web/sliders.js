@@ -3,7 +3,7 @@
 // view in the URL so a copied link reproduces it.
 import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from './page.js';
 import { loadModel, liveDecoder } from './model.js';
-import { routedScores, swapDigit } from './coordinates.js';
+import { restyleDigit, canRestyle } from './coordinates.js';
 import { SliderPanel } from './sliderpanel.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
 import { preprocessDrawing } from './preprocess.js';
@@ -110,20 +110,22 @@ async function main() {
     state.setLabel = (k) => { setLabel(k); changed(); };
   }
 
-  // ---- routed models: the same style as another digit
-  if (manifest.routes) {
+  // ---- routed models: the same style as another digit (the style sliders keep their values)
+  function restyle(k) {
+    vector.set(restyleDigit(manifest, vector, k));
+    picked = k;
+    changed();
+  }
+  if (manifest.digit_codes) {
     $('swap').hidden = false;
+    if (!manifest.style_labels?.length) $('swap-caption').textContent = 'Another digit (no style coordinates: its typical code):';
     names.forEach((name, k) => {
       const button = el('button', { type: 'button', 'aria-pressed': 'false', title: `re-render as a ${name} in this style` }, name);
-      button.addEventListener('click', () => {
-        const scores = routedScores(manifest, vector);
-        const current = scores.indexOf(Math.max(...scores));
-        vector.set(swapDigit(manifest, vector, current, k));
-        picked = k;
-        changed();
-      });
+      if (!canRestyle(manifest, k)) button.disabled = true;  // no training image of this digit defined its code
+      button.addEventListener('click', () => restyle(k));
       $('swap-buttons').append(button);
     });
+    state.restyle = restyle;
   }
 
   // ---- drawing
@@ -167,7 +169,7 @@ async function main() {
     if (saved) vector.set(saved);
     const savedLabel = readInteger(hash.label, 0, names.length - 1);
     if (manifest.conditional && savedLabel !== null) setLabel(savedLabel);
-    picked = manifest.routes ? readInteger(hash.digit, 0, names.length - 1) : null;
+    picked = manifest.digit_codes ? readInteger(hash.digit, 0, names.length - 1) : null;
   }
 }
 
