@@ -116,3 +116,14 @@ def test_bad_two_phase_settings_name_the_field(overrides, message):
     base = ["model.latent_dim=12", "model.style_dim=2", "routing.free=[10, 11]"]
     with pytest.raises(ConfigError, match=message):
         resolve_config("routed-style", overrides=[*base, *overrides])
+
+
+def test_frozen_mean_feeds_the_decoder_the_routed_mean_in_phase_two_only():
+    model = _tiny({**TINY, "routing": {**TINY["routing"], "frozen_mean": True}})
+    x, y = _batch()
+    torch.manual_seed(1)
+    second = model(x, y, epoch=1.5)
+    torch.testing.assert_close(second.z[:, :10], second.mu[:, :10])  # no ReLU in TINY: z is the code itself
+    assert not torch.allclose(second.z[:, STYLE], second.mu[:, STYLE])  # style coordinates are still sampled
+    first = model(x, y, epoch=0.5)
+    assert not torch.allclose(first.z[:, :10], first.mu[:, :10])

@@ -63,6 +63,7 @@ class RoutingConfig:
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords) or "none"
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
+    frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
 

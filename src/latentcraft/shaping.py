@@ -162,6 +162,7 @@ class GradientRouting(Technique):
     on the main encoder, which computes the routed coordinates, is frozen and only
     the separate style encoder and the decoder learn: the routed code already
     names the digit, so putting identity into the style coordinates only costs KL.
+    `frozen_mean` then feeds the decoder the routed μ instead of a sample.
     """
 
     kind = "routed"
@@ -177,8 +178,9 @@ class GradientRouting(Technique):
 
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
-                 label_weight: float = 0.0):
+                 label_weight: float = 0.0, frozen_mean: bool = False):
         super().__init__()
+        self.frozen_mean = frozen_mean
         self.detached_mean_epochs = detached_mean_epochs
         self.style_epoch, self.label_weight = style_epoch, label_weight
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
@@ -212,7 +214,12 @@ class GradientRouting(Technique):
         # on the "all off" code below the ReLU and never get gradient again.
         detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
         z = m * z + (1 - m) * detached.detach()
-        return z * self.content if self.in_first_phase(epoch) else z
+        if self.in_first_phase(epoch):
+            return z * self.content
+        if self.frozen_mean and self.style_epoch > 0:
+            # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
+            return self.content * mu.detach() + (1 - self.content) * z
+        return z
 
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
         return model.content_encoder() if self.style_epoch > 0 and epoch >= self.style_epoch else []
@@ -230,7 +237,7 @@ class GradientRouting(Technique):
     def from_config(cls, c: Config) -> GradientRouting:
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
-                   c.routing.label_weight)
+                   c.routing.label_weight, c.routing.frozen_mean)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
