@@ -52,6 +52,8 @@ class ModelConfig:
     latent_dim: int = 10  # size of z
     relu_latent: bool = False  # ReLU on the sample, so "more of k" is the positive direction (SPEC §1)
     deterministic: bool = False  # plain autoencoder: z = μ, no sampling, no KL (SPEC §2)
+    style_dim: int = 0  # the last style_dim coordinates of z come from a separate style encoder, never ReLU'd
+    style_encoder_hidden: list[int] = field(default_factory=lambda: [256])  # hidden sizes of that style encoder
 
 
 @dataclass
@@ -61,6 +63,9 @@ class RoutingConfig:
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords) or "none"
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
+    style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
+    frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
+    label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
 
 @dataclass
@@ -254,16 +259,22 @@ def validate(config: Config) -> None:
         "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs,
         "data.augment_shift": config.data.augment_shift,
         "data.augment_rotate": config.data.augment_rotate,
+        "model.style_dim": config.model.style_dim,
+        "routing.style_epoch": config.routing.style_epoch,
+        "routing.label_weight": config.routing.label_weight,
     }
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key}: must not be negative, got {value}")
-    for key in ("encoder_hidden", "decoder_hidden", "conv_channels"):
+    if config.model.style_dim >= config.model.latent_dim:
+        raise ConfigError(f"model.style_dim: must be below model.latent_dim ({config.model.latent_dim}), "
+                          f"got {config.model.style_dim}")
+    for key in ("encoder_hidden", "decoder_hidden", "conv_channels", "style_encoder_hidden"):
         sizes = getattr(config.model, key)
         if any(size < 1 for size in sizes):
             raise ConfigError(f"model.{key}: every layer size must be at least 1, got {sizes}")
     layers = {"model.latent_dim": [config.model.latent_dim], "classifier.hidden": config.classifier.hidden,
-              **{f"model.{k}": getattr(config.model, k) for k in ("encoder_hidden", "decoder_hidden", "conv_channels")}}
+              **{f"model.{k}": getattr(config.model, k) for k in ("encoder_hidden", "decoder_hidden", "conv_channels", "style_encoder_hidden")}}
     at_most = [*((k, v, MAX_LAYER_SIZE) for k, v in layers.items()),
                ("train.threads", [config.train.threads], MAX_THREADS), ("train.seed", [config.train.seed], MAX_SEED)]
     for key, values, limit in at_most:
@@ -384,6 +395,12 @@ def _validate_routes(config: Config) -> None:
             raise ConfigError(f"routing.free: coordinate {c} is outside the latent (model.latent_dim = {latent})")
         if c in owned:
             raise ConfigError(f"routing.free: coordinate {c} is also owned by a label in routing.routes")
+    if config.routing.style_epoch > 0:
+        style = list(range(latent - config.model.style_dim, latent))
+        if not style or sorted(config.routing.free) != style:
+            raise ConfigError(f"routing.style_epoch: the two-phase schedule freezes the main encoder, so routing.free "
+                              f"must be exactly the style encoder's coordinates {style} (set model.style_dim), "
+                              f"got {config.routing.free}")
 
 
 def resolve_config(

@@ -38,14 +38,28 @@ class LatentModel(nn.Module):
         self.config = config
         m = config.model
         encoder_cls, decoder_cls = BODIES[m.body]
-        self.encoder = encoder_cls(m.encoder_hidden, m.conv_channels)
-        self.mean_head = nn.Linear(self.encoder.out_features, m.latent_dim)
-        # A deterministic autoencoder has no variance head at all.
-        self.var_head = None if m.deterministic else nn.Linear(self.encoder.out_features, m.latent_dim)
+        self.encoder, self.mean_head, self.var_head = _gaussian_encoder(
+            encoder_cls(m.encoder_hidden, m.conv_channels), m.latent_dim - m.style_dim, m.deterministic)
+        # Style coordinates get their own encoder, so they can be trained while the main one is frozen.
+        self.style_encoder = self.style_mean_head = self.style_var_head = None
+        if m.style_dim:
+            self.style_encoder, self.style_mean_head, self.style_var_head = _gaussian_encoder(
+                encoder_cls(m.style_encoder_hidden, m.conv_channels), m.style_dim, m.deterministic)
         self.techniques = build_techniques(config)
         extra = sum(t.decoder_extra_features for t in self.techniques.values())
         self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
         self.objective = make_objective(config)
+
+    def content_encoder(self) -> list[nn.Module]:
+        """The modules that compute the coordinates before the style block (all of them without one)."""
+        return [m for m in (self.encoder, self.mean_head, self.var_head) if m is not None]
+
+    def start_epoch(self, epoch: int) -> None:
+        """Freeze what the techniques freeze in this epoch: no gradient at all, so Adam leaves it exactly as is."""
+        frozen = {id(p) for t in self.techniques.values() for module in t.frozen_modules(self, epoch)
+                  for p in module.parameters()}
+        for p in self.parameters():
+            p.requires_grad_(id(p) not in frozen)
 
     def fit(self, train: ImageSet) -> None:
         """Compute what the techniques derive from the training set; once, before training (not on resume)."""
@@ -55,16 +69,21 @@ class LatentModel(nn.Module):
     # ---- the three stages, usable on their own (plots, export) ----------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 784) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
-        h = self.encoder(x)
-        mu = self.mean_head(h).float()
-        logvar = torch.zeros_like(mu) if self.var_head is None else self.var_head(h).float()
+        mu, logvar = _gaussian_heads(x, self.encoder, self.mean_head, self.var_head)
+        if self.style_encoder is not None:
+            style_mu, style_logvar = _gaussian_heads(x, self.style_encoder, self.style_mean_head,
+                                                        self.style_var_head)
+            mu, logvar = torch.cat([mu, style_mu], dim=1), torch.cat([logvar, style_logvar], dim=1)
         return mu, logvar
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return self.objective.sample(mu, logvar)
 
     def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.relu(z) if self.config.model.relu_latent else z
+        if not self.config.model.relu_latent:
+            return z
+        content = z.shape[1] - self.config.model.style_dim  # style coordinates stay signed
+        return torch.cat([torch.relu(z[:, :content]), z[:, content:]], dim=1)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""
@@ -104,3 +123,15 @@ class LatentModel(nn.Module):
                 loss = loss + term
         out.loss = loss
         return out
+
+
+def _gaussian_encoder(body: nn.Module, dim: int, deterministic: bool) -> tuple[nn.Module, nn.Linear, nn.Linear | None]:
+    """A body with its μ head and log σ² head; a deterministic autoencoder has no variance head at all."""
+    return body, nn.Linear(body.out_features, dim), None if deterministic else nn.Linear(body.out_features, dim)
+
+
+def _gaussian_heads(x: torch.Tensor, body: nn.Module, mean_head: nn.Module,
+                    var_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
+    h = body(x)
+    mu = mean_head(h).float()
+    return mu, torch.zeros_like(mu) if var_head is None else var_head(h).float()

@@ -8,6 +8,7 @@ technique overrides only what it changes:
     kl_target(x, y)      -> (B, D) | None shift of the KL target mean (summed over techniques)
     outputs(out)         -> dict          named tensors for ModelOutput.extras (e.g. class logits)
     extra_losses(out, y) -> dict          named loss terms added to the total
+    frozen_modules(model, epoch) -> list  modules that get no gradient in this epoch (a schedule)
     fit(train)                            what it derives from the training set, once before training
 
 A technique also owns its read-outs, so metrics, figures and the explorer loop
@@ -105,6 +106,9 @@ class Technique(nn.Module):
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {}
 
+    def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
+        return []
+
     def fit(self, train: ImageSet) -> None:
         """Compute what this technique derives from the training set (once, before training)."""
 
@@ -152,21 +156,33 @@ class GradientRouting(Technique):
     z' = m * z + (1 - m) * stopgrad(z): the decoder sees all of z, but only the
     coordinates in m (those the example's label owns, plus free coordinates)
     pass gradient back into the encoder. No label is needed at evaluation.
+
+    With `style_epoch` > 0 training has two phases. Before it the free (style)
+    coordinates feed the decoder 0, so it trains exactly like routed10. From it
+    on the main encoder, which computes the routed coordinates, is frozen and only
+    the separate style encoder and the decoder learn: the routed code already
+    names the digit, so putting identity into the style coordinates only costs KL.
+    `frozen_mean` then feeds the decoder the routed μ instead of a sample.
     """
 
     kind = "routed"
     metrics = {
         "test_argmax_accuracy": Metric("argmax accuracy of μ (routed)", True, PREDICTION),
         "mean_selectivity": Metric("mean routing selectivity", True, DIAGNOSTIC),
+        "train_routed_ce": Metric("training cross-entropy of the routed scores (× routing.label_weight)", False,
+                                  TRAINING),
         **STYLE_METRICS,
     }
     prediction_metric = "argmax_accuracy"
     absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
 
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
-                 detached_mean_epochs: float = 0, relu_latent: bool = False):
+                 detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
+                 label_weight: float = 0.0, frozen_mean: bool = False):
         super().__init__()
+        self.frozen_mean = frozen_mean
         self.detached_mean_epochs = detached_mean_epochs
+        self.style_epoch, self.label_weight = style_epoch, label_weight
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
         masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
         for label, coords in enumerate(routes):
@@ -176,7 +192,13 @@ class GradientRouting(Technique):
         if unlabelled == "free":
             masks[-1, free] = 1.0
         self.register_buffer("masks", masks, persistent=False)
+        content = torch.ones(latent_dim)
+        content[free] = 0.0
+        self.register_buffer("content", content, persistent=False)  # (D,) 0 on the free coordinates
         self.routes, self.free = routes, free
+
+    def in_first_phase(self, epoch: float | None) -> bool:
+        return self.style_epoch > 0 and epoch is not None and epoch < self.style_epoch
 
     def mask(self, y: torch.Tensor) -> torch.Tensor:
         rows = torch.where(y == UNLABELLED, torch.full_like(y, len(self.routes)), y)
@@ -191,12 +213,31 @@ class GradientRouting(Technique):
         # not routed to, the decoder learns to ignore it, and a digit can settle
         # on the "all off" code below the ReLU and never get gradient again.
         detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
-        return m * z + (1 - m) * detached.detach()
+        z = m * z + (1 - m) * detached.detach()
+        if self.in_first_phase(epoch):
+            return z * self.content
+        if self.frozen_mean and self.style_epoch > 0:
+            # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
+            return self.content * mu.detach() + (1 - self.content) * z
+        return z
+
+    def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
+        return model.content_encoder() if self.style_epoch > 0 and epoch >= self.style_epoch else []
+
+    def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if not self.label_weight or y is None:
+            return {}
+        keep = _labelled(y)
+        scores = self.predict(out.mu)
+        if not keep.any():
+            return {"routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
+        return {"routed_ce": self.label_weight * F.cross_entropy(scores[keep], y[keep])}
 
     @classmethod
     def from_config(cls, c: Config) -> GradientRouting:
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
-                   c.routing.detached_mean_epochs, c.model.relu_latent)
+                   c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
+                   c.routing.label_weight, c.routing.frozen_mean)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
@@ -240,7 +281,8 @@ class GradientRouting(Technique):
         return {"routes": self.routes, **style_entries(model, self.routed_coordinates, self.free, test, training())}
 
     def describe(self) -> dict:
-        return {"routes": self.routes, "free": self.free}
+        return {"routes": self.routes, "free": self.free, "style_epoch": self.style_epoch,
+                "label_weight": self.label_weight}
 
 
 def _labelled(y: torch.Tensor) -> torch.Tensor:

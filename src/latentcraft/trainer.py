@@ -50,6 +50,7 @@ def train_one_epoch(
     progress: bool = True,
 ) -> dict[str, float]:
     model.train()
+    model.start_epoch(epoch)
     device = module_device(model)
     generator = _epoch_generator(config, epoch)
     batches = batch_indices(len(train), config.train.batch_size, generator)
