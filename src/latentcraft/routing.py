@@ -1,0 +1,166 @@
+"""Gradient routing (Cloud et al. 2024): one latent axis per digit, plus optional style coordinates.
+
+A technique of shaping.py, in its own file for its size: masks, the two-phase
+style schedule, and its read-outs (argmax prediction, selectivity, style metrics).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import Config
+from .constants import UNLABELLED
+from .data import ImageSet
+from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
+from .metrics import confusion_matrix, routed_scores, routing_selectivity
+from .readouts import central_range
+from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
+from .technique import Technique, labelled
+
+if TYPE_CHECKING:
+    from .model import LatentModel
+
+
+ROUTED_SLIDER = {"min": 0.0, "max": 3.0, "step": 0.1}  # explorer sliders of routed ReLU codes (SPEC §1)
+
+
+class GradientRouting(Technique):
+    """Per-example stop-gradient mask on z (Cloud et al. 2024, "Gradient Routing").
+
+    z' = m * z + (1 - m) * stopgrad(z): the decoder sees all of z, but only the
+    coordinates in m (those the example's label owns, plus free coordinates)
+    pass gradient back into the encoder. No label is needed at evaluation.
+
+    With `style_epoch` > 0 training has two phases. Before it the free (style)
+    coordinates feed the decoder 0, so it trains exactly like routed10. From it
+    on the main encoder, which computes the routed coordinates, is frozen and only
+    the separate style encoder and the decoder learn: the routed code already
+    names the digit, so putting identity into the style coordinates only costs KL.
+    `frozen_mean` then feeds the decoder the routed μ instead of a sample.
+    """
+
+    kind = "routed"
+    metrics = {
+        "test_argmax_accuracy": Metric("argmax accuracy of μ (routed)", True, PREDICTION),
+        "mean_selectivity": Metric("mean routing selectivity", True, DIAGNOSTIC),
+        "train_routed_ce": Metric("training cross-entropy of the routed scores (× routing.label_weight)", False,
+                                  TRAINING),
+        **STYLE_METRICS,
+    }
+    prediction_metric = "argmax_accuracy"
+    absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
+
+    def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
+                 detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
+                 label_weight: float = 0.0, frozen_mean: bool = False):
+        super().__init__()
+        self.frozen_mean = frozen_mean
+        self.detached_mean_epochs = detached_mean_epochs
+        self.style_epoch, self.label_weight = style_epoch, label_weight
+        self.latent_dim, self.relu_latent = latent_dim, relu_latent
+        masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
+        for label, coords in enumerate(routes):
+            masks[label, coords] = 1.0
+            masks[label, free] = 1.0
+        masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0}[unlabelled]
+        if unlabelled == "free":
+            masks[-1, free] = 1.0
+        self.register_buffer("masks", masks, persistent=False)
+        content = torch.ones(latent_dim)
+        content[free] = 0.0
+        self.register_buffer("content", content, persistent=False)  # (D,) 0 on the free coordinates
+        self.routes, self.free = routes, free
+
+    def in_first_phase(self, epoch: float | None) -> bool:
+        return self.style_epoch > 0 and epoch is not None and epoch < self.style_epoch
+
+    def mask(self, y: torch.Tensor) -> torch.Tensor:
+        rows = torch.where(y == UNLABELLED, torch.full_like(y, len(self.routes)), y)
+        return self.masks[rows]  # (B, D)
+
+    def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
+        if y is None or not self.training:
+            return z
+        m = self.mask(y).to(z.dtype)
+        # Early in training, detached coordinates carry their mean, not a sample.
+        # Otherwise every coordinate is pure noise for the 90% of examples it is
+        # not routed to, the decoder learns to ignore it, and a digit can settle
+        # on the "all off" code below the ReLU and never get gradient again.
+        detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
+        z = m * z + (1 - m) * detached.detach()
+        if self.in_first_phase(epoch):
+            return z * self.content
+        if self.frozen_mean and self.style_epoch > 0:
+            # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
+            return self.content * mu.detach() + (1 - self.content) * z
+        return z
+
+    def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
+        return model.content_encoder() if self.style_epoch > 0 and epoch >= self.style_epoch else []
+
+    def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if not self.label_weight or y is None:
+            return {}
+        keep = labelled(y)
+        scores = self.predict(out.mu)
+        if not keep.any():
+            return {"routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
+        return {"routed_ce": self.label_weight * F.cross_entropy(scores[keep], y[keep])}
+
+    @classmethod
+    def from_config(cls, c: Config) -> GradientRouting:
+        return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
+                   c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
+                   c.routing.label_weight, c.routing.frozen_mean)
+
+    def predict(self, mu: torch.Tensor) -> torch.Tensor:
+        return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
+
+    def evaluate_codes(self, mu: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        shares = routing_selectivity(mu, labels, self.routes)
+        owned = [s for s in shares if s is not None]
+        metrics = {"mean_selectivity": sum(owned) / len(owned)} if owned else {}
+        return metrics, {"confusion_matrix": confusion_matrix(self.predict(mu).argmax(1), labels), "selectivity": shares}
+
+    @property
+    def routed_coordinates(self) -> list[int]:
+        return sorted({c for coords in self.routes for c in coords})
+
+    def evaluate_model(self, model: LatentModel, fit: ImageSet, test: ImageSet,
+                       judge: Reader) -> tuple[dict[str, float], dict[str, Any]]:
+        return evaluate_style(model, self.routed_coordinates, self.free, fit, test, judge)
+
+    def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
+        from .plots import interpolation_gif, plot_style_transfer  # late import: matplotlib is slow to import
+
+        return [interpolation_gif(model, self.routes, out_dir / "interpolation.gif"),
+                plot_style_transfer(model, data, self.routed_coordinates, out_dir / "style_transfer.png")]
+
+    def coordinate_labels(self, class_names: list[str]) -> list[str]:
+        labels = ["free"] * self.latent_dim
+        for label, coords in enumerate(self.routes):
+            for c in coords:
+                labels[c] = class_names[label]
+        return labels
+
+    def slider_ranges(self, mu: np.ndarray) -> list[dict[str, float]] | None:
+        """0-3 step 0.1 for ReLU codes (SPEC §1); a coordinate whose codes reach past 3 (the
+        ELBO-trained routed10's do, to about 4) is stretched to its 99th percentile, rounded up to 0.5."""
+        if not self.relu_latent:
+            return None
+        _, high = central_range(mu, axis=0)
+        return [{**ROUTED_SLIDER, "max": max(ROUTED_SLIDER["max"], math.ceil(h * 2) / 2)} for h in high.tolist()]
+
+    def manifest_entries(self, model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
+        return {"routes": self.routes, **style_entries(model, self.routed_coordinates, self.free, test, training())}
+
+    def describe(self) -> dict:
+        return {"routes": self.routes, "free": self.free, "style_epoch": self.style_epoch,
+                "label_weight": self.label_weight}
