@@ -1,6 +1,9 @@
 """Shared fixtures: real MNIST from $LATENTCRAFT_DATA_DIR (default ../shared/data/mnist), or its mnist/ subfolder."""
 
+import importlib.util
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,12 @@ def tiny_digit_judge(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(judge_module, "ensure_judge", tiny)
         yield
+
+
+def load_script(path: Path) -> types.ModuleType:
+    """A benchmark or drill script imported as a module, so tests can call its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module

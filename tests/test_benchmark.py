@@ -1,21 +1,16 @@
 """benchmarks/bench_foundation.py keeps working: a quick run reports every timing with sane numbers."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_foundation.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_foundation", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_quick_benchmark_reports_every_case(bench, mnist_dir):

@@ -7,16 +7,15 @@ A lost trial must resume on a replacement node from its checkpoint; with no node
 must end with every trial recorded, not wait forever, and a re-run must finish the job.
 """
 
-import importlib.util
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
 from latentcraft import sweep_definition, sweep_run
 from latentcraft.config import resolve_config
 
@@ -28,10 +27,7 @@ os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
 
 @pytest.fixture(scope="module")
 def drill():
-    spec = importlib.util.spec_from_file_location("ray_node_failure", DRILL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
+    module = load_script(DRILL)
     module.ray_environment(node=False)  # puts the cluster's token into this process's environment
     return module
 
