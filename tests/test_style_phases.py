@@ -127,3 +127,26 @@ def test_frozen_mean_feeds_the_decoder_the_routed_mean_in_phase_two_only():
     assert not torch.allclose(second.z[:, STYLE], second.mu[:, STYLE])  # style coordinates are still sampled
     first = model(x, y, epoch=0.5)
     assert not torch.allclose(first.z[:, :10], first.mu[:, :10])
+
+
+def test_style_beta_weights_the_style_coordinates_kl_and_reads_no_label():
+    x, y = _batch()
+    losses = {}
+    for beta in (1.0, 3.0):
+        model = _tiny({**TINY, "routing": {**TINY["routing"], "style_beta": beta}})
+        model.start_epoch(1)
+        out = model(x, y, epoch=1.5)
+        losses[beta] = out
+    style_kl = 0.5 * (losses[1.0].logvar[:, STYLE].exp() + losses[1.0].mu[:, STYLE] ** 2 - 1
+                      - losses[1.0].logvar[:, STYLE]).sum(1).mean()
+    assert "style_kl" not in losses[1.0].parts
+    assert torch.allclose(losses[3.0].parts["style_kl"], 2 * style_kl, rtol=1e-5)
+    unlabelled = torch.full_like(y, UNLABELLED)
+    again = _tiny({**TINY, "routing": {**TINY["routing"], "style_beta": 3.0}})
+    again.start_epoch(1)
+    assert torch.allclose(again(x, unlabelled, epoch=1.5).parts["style_kl"], losses[3.0].parts["style_kl"])
+
+
+def test_style_beta_must_not_be_negative():
+    with pytest.raises(ConfigError, match="routing.style_beta"):
+        Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_beta": -1}})

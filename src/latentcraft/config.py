@@ -65,6 +65,7 @@ class RoutingConfig:
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
     frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
+    style_beta: float = 1.0  # KL weight of the free (style) coordinates, times β; > 1 keeps digit identity out of them
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
 
@@ -262,6 +263,7 @@ def validate(config: Config) -> None:
         "model.style_dim": config.model.style_dim,
         "routing.style_epoch": config.routing.style_epoch,
         "routing.label_weight": config.routing.label_weight,
+        "routing.style_beta": config.routing.style_beta,
     }
     for key, value in non_negative.items():
         if value < 0:

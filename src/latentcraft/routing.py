@@ -22,6 +22,7 @@ from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
 from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .readouts import central_range
 from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
+from .objective import gaussian_kl
 from .technique import Technique, labelled
 
 if TYPE_CHECKING:
@@ -59,9 +60,9 @@ class GradientRouting(Technique):
 
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
-                 label_weight: float = 0.0, frozen_mean: bool = False):
+                 label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0):
         super().__init__()
-        self.frozen_mean = frozen_mean
+        self.frozen_mean, self.style_beta = frozen_mean, style_beta
         self.detached_mean_epochs = detached_mean_epochs
         self.style_epoch, self.label_weight = style_epoch, label_weight
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
@@ -106,19 +107,25 @@ class GradientRouting(Technique):
         return model.content_encoder() if self.style_epoch > 0 and epoch >= self.style_epoch else []
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        losses = {}
+        if self.style_beta != 1.0 and self.free:
+            # The objective already counts the style coordinates' KL once; add the rest of their weight.
+            # No label is read: the style coordinates are the same for every example.
+            style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
+            losses["style_kl"] = (self.style_beta - 1.0) * style_kl
         if not self.label_weight or y is None:
-            return {}
+            return losses
         keep = labelled(y)
         scores = self.predict(out.mu)
         if not keep.any():
-            return {"routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
-        return {"routed_ce": self.label_weight * F.cross_entropy(scores[keep], y[keep])}
+            return {**losses, "routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
+        return {**losses, "routed_ce": self.label_weight * F.cross_entropy(scores[keep], y[keep])}
 
     @classmethod
     def from_config(cls, c: Config) -> GradientRouting:
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
-                   c.routing.label_weight, c.routing.frozen_mean)
+                   c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
