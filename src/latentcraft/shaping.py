@@ -44,8 +44,8 @@ from .constants import IMAGE_PIXELS, NUM_CLASSES
 from .data import ImageSet
 from .metric_registry import PREDICTION, TRAINING, Metric
 from .nets import mlp
-from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
 from .routing import GradientRouting
+from .templates import BUILT_IN, TemplateError, is_file_spec, resolve_template
 from .technique import HeadGraph, Technique, labelled
 
 if TYPE_CHECKING:
