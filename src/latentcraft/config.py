@@ -38,6 +38,8 @@ class DataConfig:
     train_limit: int = 0  # use only the first N training images (0 = all 60,000)
     test_limit: int = 0  # use only the first N test images (0 = all 10,000)
     labelled_fraction: float = 1.0  # share of training examples that keep their label (rest: -1)
+    labels_per_class: int = 0  # > 0: exactly this many training examples of each class keep their label
+    labelled_share: float = 0.0  # with hidden labels: this share of every batch is drawn from the labelled examples
     augment: bool = False  # random small shifts/rotations of training batches
     augment_shift: float = 2.0  # max shift, pixels
     augment_rotate: float = 10.0  # max rotation, degrees
@@ -61,11 +63,14 @@ class RoutingConfig:
     enabled: bool = False  # gradient routing (Cloud et al. 2024): per-example stop-gradient mask on z
     routes: list[list[int]] | None = None  # label k -> latent coordinates it owns; None = k -> [k]
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
-    unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords) or "none"
+    unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
+    # "predicted": after epoch 1 (before it: "none"), the coordinates of the digit its own routed code predicts
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
     frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
     style_beta: float = 1.0  # KL weight of the free (style) coordinates, times β; > 1 keeps digit identity out of them
+    onehot_code: bool = False  # from style_epoch on, the decoder reads the routed code as the one-hot of its argmax
+    style_independence: float = 0.0  # weight of a penalty on style μ statistics that differ between predicted digits
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
 
@@ -223,7 +228,7 @@ def validate(config: Config) -> None:
     choices = {
         "data.dataset": (config.data.dataset, tuple(DATASETS)),
         "objective.reconstruction": (config.objective.reconstruction, ("bce", "gaussian")),
-        "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none")),
+        "routing.unlabelled": (config.routing.unlabelled, ("all", "free", "none", "predicted")),
         "train.precision": (config.train.precision, ("bf16", "fp32")),
         "prior.placement": (config.prior.placement, ("circle", "grid", "points")),
     }
@@ -255,6 +260,7 @@ def validate(config: Config) -> None:
         "data.train_limit": config.data.train_limit,
         "data.test_limit": config.data.test_limit,
         "train.threads": config.train.threads,
+        "data.labels_per_class": config.data.labels_per_class,
         "train.seed": config.train.seed,
         "objective.beta": config.objective.beta,
         "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs,
@@ -264,6 +270,7 @@ def validate(config: Config) -> None:
         "routing.style_epoch": config.routing.style_epoch,
         "routing.label_weight": config.routing.label_weight,
         "routing.style_beta": config.routing.style_beta,
+        "routing.style_independence": config.routing.style_independence,
     }
     for key, value in non_negative.items():
         if value < 0:
@@ -294,6 +301,11 @@ def validate(config: Config) -> None:
                           f"choose one of {', '.join(registered())}")
     if not 0.0 <= config.data.labelled_fraction <= 1.0:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
+    if not 0.0 <= config.data.labelled_share < 1.0:
+        raise ConfigError(f"data.labelled_share: must be in [0, 1), got {config.data.labelled_share}")
+    if config.data.labels_per_class and config.data.labelled_fraction < 1.0:
+        raise ConfigError("data.labels_per_class: set it or data.labelled_fraction, not both "
+                          f"(got {config.data.labels_per_class} and {config.data.labelled_fraction})")
     if config.train.lr <= 0:
         raise ConfigError(f"train.lr: must be positive, got {config.train.lr}")
     if config.train.lr_decay <= 0:
@@ -403,6 +415,9 @@ def _validate_routes(config: Config) -> None:
             raise ConfigError(f"routing.style_epoch: the two-phase schedule freezes the main encoder, so routing.free "
                               f"must be exactly the style encoder's coordinates {style} (set model.style_dim), "
                               f"got {config.routing.free}")
+    elif config.routing.onehot_code:
+        raise ConfigError("routing.onehot_code: needs the two-phase schedule (routing.style_epoch > 0), "
+                          "so the routed code is learned before the decoder reads only its argmax")
 
 
 def resolve_config(

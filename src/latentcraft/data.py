@@ -273,13 +273,37 @@ def load_config_data(config: Config, split: str, data_dir: str | Path | None = N
     return load_split(d.dataset, split, data_dir or d.data_dir, d.download, limit)
 
 
-def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int) -> torch.Tensor:
-    """Keep a seeded random `labelled_fraction` of the labels, set the rest to UNLABELLED."""
-    if labelled_fraction >= 1.0:
+def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int, per_class: int = 0) -> torch.Tensor:
+    """Keep a seeded random `labelled_fraction` of the labels, or `per_class` of each class; the rest UNLABELLED."""
+    if labelled_fraction >= 1.0 and not per_class:
         return labels
     generator = torch.Generator().manual_seed(seed + 7919)
-    keep = torch.rand(len(labels), generator=generator) < labelled_fraction
+    if per_class:
+        order = torch.randperm(len(labels), generator=generator)
+        keep = torch.zeros(len(labels), dtype=torch.bool)
+        for k in labels.unique():
+            keep[order[labels[order] == k][:per_class]] = True
+    else:
+        keep = torch.rand(len(labels), generator=generator) < labelled_fraction
     return torch.where(keep, labels, torch.full_like(labels, UNLABELLED))
+
+
+def mix_in_labelled(batches: list[torch.Tensor], labels: torch.Tensor, share: float,
+                    generator: torch.Generator) -> list[torch.Tensor]:
+    """Each batch with its first `share` replaced by labelled examples drawn with replacement.
+
+    With few labels a plain shuffle shows a labelled example about once per epoch; semi-supervised
+    training instead keeps a fixed labelled share in every batch. Unchanged if nothing or everything is labelled.
+    """
+    labelled = (labels != UNLABELLED).nonzero().squeeze(1)
+    if not share or len(labelled) in (0, len(labels)):
+        return batches
+    mixed = []
+    for batch in batches:
+        count = math.ceil(share * len(batch))
+        drawn = labelled[torch.randint(len(labelled), (count,), generator=generator)]
+        mixed.append(torch.cat([drawn, batch[count:]]))
+    return mixed
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:

@@ -86,7 +86,7 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, p
             "recon_sq": (torch.sigmoid(out.logits) - x).pow(2).sum(1).sum().item(),
             "loss": out.loss.item() * len(x),
         }
-        kl = model.objective.elbo_kl(out.mu, out.logvar)
+        kl = model.elbo_kl(out.mu, out.logvar)
         if kl is not None:
             batch["kl"] = kl.sum().item()
         for name, value in batch.items():
@@ -170,13 +170,17 @@ def importance_log_likelihood(
     Bernoulli decoder and the N(0, I) prior for every model (so numbers compare
     across models; for class-prior or anchor models this is the marginal under
     N(0, I), not their training target). Conditional decoders get the true
-    label, so theirs is log p(x|y). Nats per image; higher is better.
+    label, so theirs is log p(x|y). A categorical block (coordinates the decoder reads only
+    through their argmax) has a uniform prior and q at the argmax of μ. Nats per image; higher is better.
     """
     if model.var_head is None:
         raise ValueError("a deterministic autoencoder has no posterior: ELBO and log-likelihood are undefined")
     model.eval()
     device = module_device(model)
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
+    gaussian = model.gaussian_coordinates()
+    categorical = [c for coords, _ in model.categorical_blocks() for c in coords]
+    log_categories = sum(math.log(n) for _, n in model.categorical_blocks())  # uniform prior, one-point q
     elbo_sum, ll_sum = 0.0, 0.0
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc=f"log p(x), k={samples}", leave=False, disable=not progress):
@@ -185,10 +189,13 @@ def importance_log_likelihood(
         std = model.objective.posterior_std(logvar).clamp(min=1e-6)
         eps = torch.randn((samples, *mu.shape), generator=generator).to(device)  # (k, B, D)
         z = mu + std * eps
+        z[..., categorical] = mu[:, categorical]  # q is one point there: the argmax of μ
         flat = model.latent_activation(z.reshape(-1, mu.shape[1]))
         logits = model.decode(flat, y.repeat(samples)).view(samples, *x.shape)  # (k, B, 784)
         log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
-        log_w = log_px_z + _log_normal(z, torch.zeros_like(z), torch.ones_like(z)) - _log_normal(z, mu, std)  # (k, B)
+        z, mu, std = z[..., gaussian], mu[:, gaussian], std[:, gaussian]
+        log_w = (log_px_z + _log_normal(z, torch.zeros_like(z), torch.ones_like(z)) - _log_normal(z, mu, std)
+                 - log_categories)  # (k, B)
         elbo_sum += log_w[0].sum().item()
         ll_sum += (torch.logsumexp(log_w, dim=0) - math.log(samples)).sum().item()
     n = len(data)

@@ -9,6 +9,7 @@ computed by `fit` before training and saved with the weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -54,6 +55,10 @@ class LatentModel(nn.Module):
         """The modules that compute the coordinates before the style block (all of them without one)."""
         return [m for m in (self.encoder, self.mean_head, self.var_head) if m is not None]
 
+    def style_modules(self) -> list[nn.Module]:
+        """The style block's own encoder (none without one)."""
+        return [m for m in (self.style_encoder, self.style_mean_head, self.style_var_head) if m is not None]
+
     def start_epoch(self, epoch: int) -> None:
         """Freeze what the techniques freeze in this epoch: no gradient at all, so Adam leaves it exactly as is."""
         frozen = {id(p) for t in self.techniques.values() for module in t.frozen_modules(self, epoch)
@@ -80,10 +85,32 @@ class LatentModel(nn.Module):
         return self.objective.sample(mu, logvar)
 
     def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
-        if not self.config.model.relu_latent:
-            return z
-        content = z.shape[1] - self.config.model.style_dim  # style coordinates stay signed
-        return torch.cat([torch.relu(z[:, :content]), z[:, content:]], dim=1)
+        """Codes (B, D) -> what the decoder reads: the ReLU, then what each technique makes of the code."""
+        if self.config.model.relu_latent:
+            content = z.shape[1] - self.config.model.style_dim  # style coordinates stay signed
+            z = torch.cat([torch.relu(z[:, :content]), z[:, content:]], dim=1)
+        for technique in self.techniques.values():
+            z = technique.decoder_view(z)
+        return z
+
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
+        """Per-example KL(q || prior) of the ELBO, None if the objective has none.  # (B,)
+
+        Coordinates the decoder reads only through their argmax form a categorical latent
+        with a uniform prior and a one-point q: they cost log(categories), not a Gaussian KL.
+        """
+        gaussian = self.gaussian_coordinates()
+        kl = self.objective.elbo_kl(mu[:, gaussian], v[:, gaussian])
+        if kl is None:
+            return None
+        return kl + sum(math.log(n) for _, n in self.categorical_blocks())
+
+    def categorical_blocks(self) -> list[tuple[list[int], int]]:
+        return [block for t in self.techniques.values() if (block := t.categorical_block()) is not None]
+
+    def gaussian_coordinates(self) -> list[int]:
+        categorical = {c for coords, _ in self.categorical_blocks() for c in coords}
+        return [c for c in range(self.config.model.latent_dim) if c not in categorical]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""

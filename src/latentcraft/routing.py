@@ -44,7 +44,11 @@ class GradientRouting(Technique):
     on the main encoder, which computes the routed coordinates, is frozen and only
     the separate style encoder and the decoder learn: the routed code already
     names the digit, so putting identity into the style coordinates only costs KL.
-    `frozen_mean` then feeds the decoder the routed μ instead of a sample.
+    `frozen_mean` then feeds the decoder the routed μ instead of a sample, and
+    `onehot_code` makes the decoder read only which digit wins: a categorical
+    digit latent (uniform prior, log 10 nats in the ELBO) beside Gaussian style.
+    `style_independence` penalises style μ statistics that differ between the
+    digits the routed code predicts (its argmax, never the label).
     """
 
     kind = "routed"
@@ -60,9 +64,11 @@ class GradientRouting(Technique):
 
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
-                 label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0):
+                 label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0,
+                 onehot_code: bool = False, style_independence: float = 0.0):
         super().__init__()
         self.frozen_mean, self.style_beta = frozen_mean, style_beta
+        self.onehot_code, self.style_independence = onehot_code, style_independence
         self.detached_mean_epochs = detached_mean_epochs
         self.style_epoch, self.label_weight = style_epoch, label_weight
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
@@ -70,7 +76,8 @@ class GradientRouting(Technique):
         for label, coords in enumerate(routes):
             masks[label, coords] = 1.0
             masks[label, free] = 1.0
-        masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0}[unlabelled]
+        masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0, "predicted": 0.0}[unlabelled]
+        self.unlabelled = unlabelled
         if unlabelled == "free":
             masks[-1, free] = 1.0
         self.register_buffer("masks", masks, persistent=False)
@@ -78,18 +85,31 @@ class GradientRouting(Technique):
         content[free] = 0.0
         self.register_buffer("content", content, persistent=False)  # (D,) 0 on the free coordinates
         self.routes, self.free = routes, free
+        owners = torch.zeros(len(routes), latent_dim)  # (10, D) each label's coordinates
+        for label, coords in enumerate(routes):
+            owners[label, coords] = 1.0
+        self.register_buffer("owners", owners, persistent=False)
+        if onehot_code:
+            # The height of the one-hot code: the mean winning routed μ when phase 2 starts, so the
+            # decoder trained in phase 1 starts from codes it knows. 0 until then (code unchanged);
+            # saved with the weights, so a loaded model reads codes as it was trained to.
+            self.register_buffer("digit_height", torch.zeros(()))
 
     def in_first_phase(self, epoch: float | None) -> bool:
         return self.style_epoch > 0 and epoch is not None and epoch < self.style_epoch
 
-    def mask(self, y: torch.Tensor) -> torch.Tensor:
-        rows = torch.where(y == UNLABELLED, torch.full_like(y, len(self.routes)), y)
-        return self.masks[rows]  # (B, D)
+    def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
+        """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
+        fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
+        if self.unlabelled == "predicted" and epoch is not None and epoch >= 1:
+            # Self-training: after one epoch on the labelled examples, each unlabelled one trains the digit it reads as.
+            fallback = self.predict(mu.detach()).argmax(1)
+        return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
     def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         if y is None or not self.training:
             return z
-        m = self.mask(y).to(z.dtype)
+        m = self.mask(y, mu, epoch).to(z.dtype)
         # Early in training, detached coordinates carry their mean, not a sample.
         # Otherwise every coordinate is pure noise for the 90% of examples it is
         # not routed to, the decoder learns to ignore it, and a digit can settle
@@ -98,13 +118,30 @@ class GradientRouting(Technique):
         z = m * z + (1 - m) * detached.detach()
         if self.in_first_phase(epoch):
             return z * self.content
+        if self.onehot_code and self.digit_height <= 0:
+            self.digit_height.fill_(self.predict(F.relu(mu.detach().float())).max(1).values.mean().item())
         if self.frozen_mean and self.style_epoch > 0:
             # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
             return self.content * mu.detach() + (1 - self.content) * z
         return z
 
+    def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
+        if not self.onehot_code or self.digit_height <= 0:
+            return code
+        winner = F.one_hot(self.predict(code).argmax(1), len(self.routes)).to(code.dtype)  # (B, 10)
+        routed = self.owners.sum(0).clamp(max=1).to(code.dtype)  # (D,)
+        return code * (1 - routed) + self.digit_height.to(code.dtype) * (winner @ self.owners.to(code.dtype))
+
+    def categorical_block(self) -> tuple[list[int], int] | None:
+        if not self.onehot_code or self.digit_height <= 0:
+            return None
+        return self.routed_coordinates, len(self.routes)
+
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
-        return model.content_encoder() if self.style_epoch > 0 and epoch >= self.style_epoch else []
+        if self.style_epoch <= 0:
+            return []
+        # Phase 1 would train the unused style encoder on KL alone, collapsing it before it is needed.
+        return model.style_modules() if epoch < self.style_epoch else model.content_encoder()
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         losses = {}
@@ -113,6 +150,9 @@ class GradientRouting(Technique):
             # No label is read: the style coordinates are the same for every example.
             style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
             losses["style_kl"] = (self.style_beta - 1.0) * style_kl
+        if self.style_independence and self.free:
+            losses["style_independence"] = self.style_independence * style_dependence(
+                out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1), len(self.routes))
         if not self.label_weight or y is None:
             return losses
         keep = labelled(y)
@@ -125,7 +165,8 @@ class GradientRouting(Technique):
     def from_config(cls, c: Config) -> GradientRouting:
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
-                   c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta)
+                   c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta,
+                   c.routing.onehot_code, c.routing.style_independence)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
@@ -170,4 +211,21 @@ class GradientRouting(Technique):
 
     def describe(self) -> dict:
         return {"routes": self.routes, "free": self.free, "style_epoch": self.style_epoch,
-                "label_weight": self.label_weight}
+                "label_weight": self.label_weight, "onehot_code": self.onehot_code}
+
+
+def style_dependence(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Tensor:
+    """How much the style codes' per-coordinate mean and spread differ between digit groups.
+
+    Σ_k share_k (‖mean_k − mean‖² + ‖std_k − std‖²) over the groups of `digit` in the
+    batch with at least 2 members: 0 when every digit's style codes look alike to the
+    first two moments, which is what lets a style be moved to another digit.
+    """
+    weights = F.one_hot(digit, digits).to(style.dtype)  # (B, K)
+    counts = weights.sum(0)  # (K,)
+    kept = counts >= 2
+    safe = counts.clamp(min=1).unsqueeze(1)
+    means = weights.T @ style / safe  # (K, S)
+    spreads = (weights.T @ style.pow(2) / safe - means.pow(2)).clamp(min=1e-6).sqrt()
+    gaps = (means - style.mean(0)).pow(2).sum(1) + (spreads - style.std(0, correction=0)).pow(2).sum(1)  # (K,)
+    return (gaps * kept * counts).sum() / len(style)

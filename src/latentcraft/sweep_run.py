@@ -121,7 +121,8 @@ def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, pr
         for trial in trials:
             config = Config.from_dict(trial.config)
             # The data depend on the data section, and on the seed only when labels are hidden.
-            key = json.dumps([trial.config["data"], config.train.seed if config.data.labelled_fraction < 1 else None])
+            hidden = config.data.labelled_fraction < 1 or config.data.labels_per_class
+            key = json.dumps([trial.config["data"], config.train.seed if hidden else None])
             if key not in cache:
                 cache.clear()
                 try:

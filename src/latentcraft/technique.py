@@ -66,6 +66,15 @@ class Technique(nn.Module):
     def decoder_inputs(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         return None
 
+    def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads of a code (after the ReLU), everywhere: training, evaluation, export."""
+        return code
+
+    def categorical_block(self) -> tuple[list[int], int] | None:
+        """(coordinates, categories) if decoder_view reads those coordinates only through which
+        of `categories` wins: a categorical latent, which the ELBO counts as such."""
+        return None
+
     def kl_target(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         return None
 

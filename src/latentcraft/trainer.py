@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, differences
-from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data
+from .data import ImageSet, augment, batch_indices, hide_labels, load_config_data, mix_in_labelled
 from .devices import autocast, module_device, resolve_device
 from .locking import holds_folder_lock
 from .metrics import best_by, evaluate_split
@@ -37,7 +37,8 @@ class TrainingDiverged(RuntimeError):
 def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
     """The training split (labels hidden as data.labelled_fraction says) and the test split."""
     train, test = load_config_data(config, "train"), load_config_data(config, "test")
-    train.labels = hide_labels(train.labels, config.data.labelled_fraction, config.train.seed)
+    train.labels = hide_labels(train.labels, config.data.labelled_fraction, config.train.seed,
+                               config.data.labels_per_class)
     return train, test
 
 
@@ -54,6 +55,7 @@ def train_one_epoch(
     device = module_device(model)
     generator = _epoch_generator(config, epoch)
     batches = batch_indices(len(train), config.train.batch_size, generator)
+    batches = mix_in_labelled(batches, train.labels, config.data.labelled_share, generator)
     sums: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
