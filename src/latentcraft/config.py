@@ -65,6 +65,7 @@ class RoutingConfig:
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
     # "predicted": after epoch 1 (before it: "none"), the coordinates of the digit its own routed code predicts
+    predicted_margin: float = 0.0  # "predicted" routes only codes whose runner-up score is ≤ (1 − this) × the top one
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
     frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
@@ -301,6 +302,8 @@ def validate(config: Config) -> None:
                           f"choose one of {', '.join(registered())}")
     if not 0.0 <= config.data.labelled_fraction <= 1.0:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
+    if not 0.0 <= config.routing.predicted_margin <= 1.0:
+        raise ConfigError(f"routing.predicted_margin: must be in [0, 1], got {config.routing.predicted_margin}")
     if not 0.0 <= config.data.labelled_share < 1.0:
         raise ConfigError(f"data.labelled_share: must be in [0, 1), got {config.data.labelled_share}")
     if config.data.labels_per_class and config.data.labelled_fraction < 1.0:

@@ -65,7 +65,7 @@ class GradientRouting(Technique):
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
                  label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0,
-                 onehot_code: bool = False, style_independence: float = 0.0):
+                 onehot_code: bool = False, style_independence: float = 0.0, predicted_margin: float = 0.0):
         super().__init__()
         self.frozen_mean, self.style_beta = frozen_mean, style_beta
         self.onehot_code, self.style_independence = onehot_code, style_independence
@@ -77,7 +77,7 @@ class GradientRouting(Technique):
             masks[label, coords] = 1.0
             masks[label, free] = 1.0
         masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0, "predicted": 0.0}[unlabelled]
-        self.unlabelled = unlabelled
+        self.unlabelled, self.predicted_margin = unlabelled, predicted_margin
         if unlabelled == "free":
             masks[-1, free] = 1.0
         self.register_buffer("masks", masks, persistent=False)
@@ -103,7 +103,10 @@ class GradientRouting(Technique):
         fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
         if self.unlabelled == "predicted" and epoch is not None and epoch >= 1:
             # Self-training: after one epoch on the labelled examples, each unlabelled one trains the digit it reads as.
-            fallback = self.predict(mu.detach()).argmax(1)
+            scores = self.predict(F.relu(mu.detach().float()))
+            top = scores.topk(2, dim=1).values  # (B, 2)
+            sure = top[:, 1] <= (1 - self.predicted_margin) * top[:, 0]  # the runner-up is this far behind
+            fallback = torch.where(sure, scores.argmax(1), fallback)
         return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
     def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
@@ -166,7 +169,7 @@ class GradientRouting(Technique):
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
                    c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta,
-                   c.routing.onehot_code, c.routing.style_independence)
+                   c.routing.onehot_code, c.routing.style_independence, c.routing.predicted_margin)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
