@@ -21,7 +21,7 @@ torch.set_num_threads(1)  # tests are small; one thread avoids oversubscribing C
 def mnist_dir() -> Path:
     """The folder holding MNIST, found as the library finds it ($LATENTCRAFT_DATA_DIR or its mnist/ subfolder)."""
     try:
-        return locate("mnist")
+        return locate("mnist").resolve()  # absolute: tests symlink to it from temp folders
     except DataError as err:
         pytest.fail(str(err))
 

@@ -233,3 +233,13 @@ def test_augment_is_seeded(mnist_dir):
     a = augment(x, torch.Generator().manual_seed(5), 2.0, 10.0)
     b = augment(x, torch.Generator().manual_seed(5), 2.0, 10.0)
     assert torch.equal(a, b) and not torch.equal(a, x)
+
+
+def test_augment_stroke_thickens_or_thins_about_that_share_of_the_digits(mnist_dir):
+    x = load_split("mnist", "test", limit=400).floats()
+    out = augment(x, torch.Generator().manual_seed(0), max_shift=0.0, max_degrees=0.0, stroke=0.5)
+    ratio = out.sum(1) / x.sum(1)  # (N,) ink kept
+    thicker, thinner = (ratio > 1.2).float().mean().item(), (ratio < 0.8).float().mean().item()
+    assert 0.18 < thicker < 0.32 and 0.18 < thinner < 0.32  # a quarter each
+    assert ((ratio - 1).abs() < 0.01).float().mean().item() > 0.4  # the other half untouched
+    assert out.min() >= 0 and out.max() <= 1

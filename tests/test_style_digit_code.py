@@ -16,7 +16,7 @@ from latentcraft.data import hide_labels, load_split, mix_in_labelled
 from latentcraft.metrics import evaluate_split, importance_log_likelihood
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
-from latentcraft.routing import style_dependence
+from latentcraft.style_independence import style_dependence
 from latentcraft.trainer import train
 
 STYLE = [10, 11]
@@ -203,3 +203,16 @@ def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mni
     z[:, 10:] = 0.3
     images = session.run(None, {session.get_inputs()[0].name: z})[0]
     np.testing.assert_allclose(images[0], images[1], atol=1e-6)
+
+
+def test_predicted_margin_leaves_unsure_unlabelled_examples_unrouted():
+    raw = {**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted", "predicted_margin": 0.5}}
+    routing = _tiny(raw).techniques["routing"]
+    mu = torch.zeros(2, 12)
+    mu[0, 4], mu[0, 6] = 2.0, 0.9  # runner-up below half the top: routed to 4
+    mu[1, 7], mu[1, 2] = 2.0, 1.5  # too close to call: not routed
+    mask = routing.mask(torch.tensor([UNLABELLED, UNLABELLED]), mu, 1.5)
+    assert mask[0, [4, 10, 11]].tolist() == [1, 1, 1] and mask[0].sum() == 3
+    assert mask[1].sum() == 0
+    with pytest.raises(ConfigError, match="routing.predicted_margin"):
+        Config.from_dict({**raw, "routing": {**raw["routing"], "predicted_margin": 1.5}})

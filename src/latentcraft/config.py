@@ -43,6 +43,7 @@ class DataConfig:
     augment: bool = False  # random small shifts/rotations of training batches
     augment_shift: float = 2.0  # max shift, pixels
     augment_rotate: float = 10.0  # max rotation, degrees
+    augment_stroke: float = 0.0  # share of augmented images drawn one pixel thicker or thinner (half each)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class RoutingConfig:
     style_beta: float = 1.0  # KL weight of the free (style) coordinates, times β; > 1 keeps digit identity out of them
     onehot_code: bool = False  # from style_epoch on, the decoder reads the routed code as the one-hot of its argmax
     style_independence: float = 0.0  # weight of a penalty on style μ statistics that differ between predicted digits
+    style_adversary: float = 0.0  # > 0: a probe learns the routed argmax from style μ; the style encoder is pushed to defeat it
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
 
@@ -272,6 +274,7 @@ def validate(config: Config) -> None:
         "routing.label_weight": config.routing.label_weight,
         "routing.style_beta": config.routing.style_beta,
         "routing.style_independence": config.routing.style_independence,
+        "routing.style_adversary": config.routing.style_adversary,
     }
     for key, value in non_negative.items():
         if value < 0:
@@ -304,6 +307,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"data.labelled_fraction: must be in [0, 1], got {config.data.labelled_fraction}")
     if not 0.0 <= config.routing.predicted_margin <= 1.0:
         raise ConfigError(f"routing.predicted_margin: must be in [0, 1], got {config.routing.predicted_margin}")
+    if not 0.0 <= config.data.augment_stroke <= 1.0:
+        raise ConfigError(f"data.augment_stroke: must be in [0, 1], got {config.data.augment_stroke}")
     if not 0.0 <= config.data.labelled_share < 1.0:
         raise ConfigError(f"data.labelled_share: must be in [0, 1), got {config.data.labelled_share}")
     if config.data.labels_per_class and config.data.labelled_fraction < 1.0:

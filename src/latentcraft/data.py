@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from .constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from .datasets import DATASETS
 from .devices import to_device
+from .strokes import dilate, erode
 
 if TYPE_CHECKING:
     from .config import Config
@@ -311,8 +312,10 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
     return list(torch.randperm(n, generator=generator).split(batch_size))
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float) -> torch.Tensor:
-    """Random shift and rotation of a (B, 784) batch, as one affine resampling.
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float,
+            stroke: float = 0.0) -> torch.Tensor:
+    """Random shift and rotation of a (B, 784) batch, as one affine resampling; then, for a `stroke`
+    share of the images, strokes one pixel thicker or thinner (half each), as pens and drawings differ.
 
     The draws come from the CPU `generator` whatever x's device: a seed means the same augmentation everywhere.
     """
@@ -324,4 +327,9 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_d
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(x.device), [batch, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)  # (B, 28, 28, 2)
     images = x.view(batch, 1, IMAGE_SIDE, IMAGE_SIDE)
-    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").view(batch, IMAGE_PIXELS)
+    images = F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").view(batch, IMAGE_SIDE, IMAGE_SIDE)
+    if stroke:
+        draw = torch.rand(batch, generator=generator).to(x.device)  # (B,)
+        thicker, thinner = (draw < stroke / 2).view(-1, 1, 1), ((draw >= stroke / 2) & (draw < stroke)).view(-1, 1, 1)
+        images = torch.where(thicker, dilate(images), torch.where(thinner, erode(images), images))
+    return images.reshape(batch, IMAGE_PIXELS)

@@ -23,16 +23,13 @@ from .constants import IMAGE_PIXELS, IMAGE_SIDE
 from .data import ImageSet
 from .metric_registry import PREDICTION, Metric, register
 from .preprocess import preprocess_drawing
+from .strokes import STROKE_KERNEL, dilate, erode
 
 Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, 28, 28) in [0, 1] -> (B, 28, 28)
 Classifier = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) in [0, 1] -> (B,) predicted labels
 
 SHIFT_PIXELS = 2
 ROTATE_DEGREES = 15.0
-# Side of the square window of the stroke transforms: 2 makes strokes one pixel wider or thinner.
-# A 3x3 window (two pixels) erases most of MNIST's 2-3 px strokes: it keeps 16% of the ink and
-# even the digit judge reads only 54% of the results, so it measures broken digits, not thin ones.
-STROKE_KERNEL = 2
 
 
 def shift(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -52,23 +49,6 @@ def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
     theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]]).expand(len(images), 2, 3)
     grid = F.affine_grid(theta, [len(images), 1, *images.shape[1:]], align_corners=False)  # (B, H, W, 2)
     return F.grid_sample(images.unsqueeze(1), grid, align_corners=False, padding_mode="zeros").squeeze(1)
-
-
-def _window_extreme(images: torch.Tensor, kernel: int, before: int, sign: float) -> torch.Tensor:
-    """sign * (max of sign * images) over each pixel's kernel x kernel window, starting `before` pixels up-left."""
-    after = kernel - 1 - before
-    padded = F.pad(sign * images.unsqueeze(1), (before, after, before, after), value=-math.inf)
-    return sign * F.max_pool2d(padded, kernel, stride=1).squeeze(1)
-
-
-def dilate(images: torch.Tensor, kernel: int = STROKE_KERNEL) -> torch.Tensor:
-    """Grey-level dilation by a kernel x kernel square: strokes grow kernel - 1 pixels wider."""
-    return _window_extreme(images, kernel, kernel // 2, 1.0)
-
-
-def erode(images: torch.Tensor, kernel: int = STROKE_KERNEL) -> torch.Tensor:
-    """Grey-level erosion by the same square (reflected, so erode(dilate(x)) is a closing); the border is ignored."""
-    return _window_extreme(images, kernel, (kernel - 1) // 2, -1.0)
 
 
 @dataclass(frozen=True)

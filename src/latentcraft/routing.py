@@ -23,6 +23,7 @@ from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .readouts import central_range
 from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
 from .objective import gaussian_kl
+from .style_independence import StyleAdversary, style_dependence
 from .technique import Technique, labelled
 
 if TYPE_CHECKING:
@@ -65,10 +66,12 @@ class GradientRouting(Technique):
     def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
                  label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0,
-                 onehot_code: bool = False, style_independence: float = 0.0, predicted_margin: float = 0.0):
+                 onehot_code: bool = False, style_independence: float = 0.0, predicted_margin: float = 0.0,
+                 style_adversary: float = 0.0):
         super().__init__()
         self.frozen_mean, self.style_beta = frozen_mean, style_beta
         self.onehot_code, self.style_independence = onehot_code, style_independence
+        self.adversary = StyleAdversary(len(free), len(routes), style_adversary) if style_adversary and free else None
         self.detached_mean_epochs = detached_mean_epochs
         self.style_epoch, self.label_weight = style_epoch, label_weight
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
@@ -144,7 +147,8 @@ class GradientRouting(Technique):
         if self.style_epoch <= 0:
             return []
         # Phase 1 would train the unused style encoder on KL alone, collapsing it before it is needed.
-        return model.style_modules() if epoch < self.style_epoch else model.content_encoder()
+        style = model.style_modules() + ([self.adversary] if self.adversary is not None else [])
+        return style if epoch < self.style_epoch else model.content_encoder()
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         losses = {}
@@ -153,9 +157,12 @@ class GradientRouting(Technique):
             # No label is read: the style coordinates are the same for every example.
             style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
             losses["style_kl"] = (self.style_beta - 1.0) * style_kl
-        if self.style_independence and self.free:
-            losses["style_independence"] = self.style_independence * style_dependence(
-                out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1), len(self.routes))
+        if self.free and (self.style_independence or self.adversary is not None):
+            style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
+            if self.style_independence:
+                losses["style_independence"] = self.style_independence * style_dependence(style, digit, len(self.routes))
+            if self.adversary is not None:
+                losses["style_adversary"] = self.adversary(style, digit)
         if not self.label_weight or y is None:
             return losses
         keep = labelled(y)
@@ -169,7 +176,8 @@ class GradientRouting(Technique):
         return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
                    c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta,
-                   c.routing.onehot_code, c.routing.style_independence, c.routing.predicted_margin)
+                   c.routing.onehot_code, c.routing.style_independence, c.routing.predicted_margin,
+                   c.routing.style_adversary)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
@@ -216,19 +224,3 @@ class GradientRouting(Technique):
         return {"routes": self.routes, "free": self.free, "style_epoch": self.style_epoch,
                 "label_weight": self.label_weight, "onehot_code": self.onehot_code}
 
-
-def style_dependence(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Tensor:
-    """How much the style codes' per-coordinate mean and spread differ between digit groups.
-
-    Σ_k share_k (‖mean_k − mean‖² + ‖std_k − std‖²) over the groups of `digit` in the
-    batch with at least 2 members: 0 when every digit's style codes look alike to the
-    first two moments, which is what lets a style be moved to another digit.
-    """
-    weights = F.one_hot(digit, digits).to(style.dtype)  # (B, K)
-    counts = weights.sum(0)  # (K,)
-    kept = counts >= 2
-    safe = counts.clamp(min=1).unsqueeze(1)
-    means = weights.T @ style / safe  # (K, S)
-    spreads = (weights.T @ style.pow(2) / safe - means.pow(2)).clamp(min=1e-6).sqrt()
-    gaps = (means - style.mean(0)).pow(2).sum(1) + (spreads - style.std(0, correction=0)).pow(2).sum(1)  # (K,)
-    return (gaps * kept * counts).sum() / len(style)

@@ -62,7 +62,7 @@ def train_one_epoch(
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
         if config.data.augment:
-            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate)
+            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke)
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with autocast(device, config.train.precision):
             out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))

@@ -1,0 +1,80 @@
+"""routing.style_adversary: a probe reads the routed prediction from the style codes, and the style
+encoder gets the probe's gradient reversed; neither reads a label."""
+
+import pytest
+import torch
+
+from latentcraft.config import Config, ConfigError
+from latentcraft.constants import IMAGE_PIXELS, UNLABELLED
+from latentcraft.model import LatentModel
+from latentcraft.style_independence import StyleAdversary, reverse_gradient
+
+STYLE = [10, 11]
+TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,
+                  "style_dim": 2, "relu_latent": True},
+        "routing": {"enabled": True, "free": STYLE, "style_epoch": 1, "frozen_mean": True, "onehot_code": True,
+                    "style_adversary": 3.0}}
+
+
+def _model() -> LatentModel:
+    torch.manual_seed(0)
+    return LatentModel(Config.from_dict(TINY)).train()
+
+
+def _batch():
+    x = torch.rand(6, IMAGE_PIXELS, generator=torch.Generator().manual_seed(0))
+    return x, torch.tensor([0, 3, 9, 1, 1, UNLABELLED])
+
+
+def test_reverse_gradient_is_the_identity_forward_and_minus_weight_times_the_gradient_backward():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = reverse_gradient(x, 2.5)
+    assert torch.equal(y, x.detach())
+    (y * torch.tensor([1.0, 3.0])).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([-2.5, -7.5]))
+
+
+def test_the_adversary_trains_to_read_the_digit_while_the_style_gets_the_opposite_push():
+    adversary = StyleAdversary(2, 10, weight=4.0)
+    style = torch.randn(8, 2, requires_grad=True)
+    digit = torch.arange(8) % 10
+    adversary(style, digit).backward()
+    reversed_grad = style.grad.clone()
+    style.grad = None
+    torch.nn.functional.cross_entropy(adversary.probe(style), digit).backward()
+    torch.testing.assert_close(reversed_grad, -4.0 * style.grad)  # the encoder climbs what the probe descends
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in adversary.parameters())
+
+
+def test_the_adversary_loss_reads_the_routed_prediction_not_the_label():
+    model = _model()
+    model.start_epoch(1)
+    x, y = _batch()
+    torch.manual_seed(1)
+    labelled = model(x, y, epoch=1.5).parts["style_adversary"]
+    torch.manual_seed(1)
+    hidden = model(x, torch.full_like(y, UNLABELLED), epoch=1.5).parts["style_adversary"]
+    torch.testing.assert_close(labelled, hidden)
+
+
+def test_phase_one_freezes_the_adversary_with_the_style_encoder_and_phase_two_trains_it_not_the_routed_encoder():
+    model = _model()
+    adversary = model.techniques["routing"].adversary
+    x, y = _batch()
+    model.start_epoch(0)
+    model(x, y, epoch=0.5).loss.backward()
+    assert all(p.grad is None for p in adversary.parameters())
+    model.zero_grad(set_to_none=True)
+    model.start_epoch(1)
+    out = model(x, y, epoch=1.5)
+    out.parts["style_adversary"].backward()
+    assert all(p.grad is None for p in model.content_encoder()[0].parameters())  # the routed code stays frozen
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.style_encoder.parameters())
+    assert all(p.grad is not None for p in adversary.parameters())
+
+
+def test_the_adversary_is_saved_with_the_weights_and_refuses_a_negative_weight(tmp_path):
+    model = _model()
+    assert any(k.startswith("techniques.routing.adversary.") for k in model.state_dict())
+    with pytest.raises(ConfigError, match="routing.style_adversary"):
+        Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_adversary": -1.0}})
