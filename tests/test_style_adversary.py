@@ -7,7 +7,7 @@ import torch
 from latentcraft.config import Config, ConfigError
 from latentcraft.constants import IMAGE_PIXELS, UNLABELLED
 from latentcraft.model import LatentModel
-from latentcraft.style_independence import StyleAdversary, reverse_gradient
+from latentcraft.style_independence import StyleAdversary, reverse_gradient, style_dependence, style_mmd
 
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,
@@ -78,3 +78,30 @@ def test_the_adversary_is_saved_with_the_weights_and_refuses_a_negative_weight(t
     assert any(k.startswith("techniques.routing.adversary.") for k in model.state_dict())
     with pytest.raises(ConfigError, match="routing.style_adversary"):
         Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_adversary": -1.0}})
+
+
+# ---- the kernel MMD penalty ----------------------------------------------------------------------------------
+
+
+def test_style_mmd_is_zero_when_every_digit_holds_the_same_codes_and_grows_as_one_digit_moves_away():
+    rows = torch.tensor([[1.0, 0.0], [-1.0, 2.0], [0.5, -0.5]])
+    style = rows.repeat(3, 1)  # digits 0, 1, 2 below each get the same three codes
+    digit = torch.tensor([0, 1, 2]).repeat_interleave(3)
+    assert style_mmd(style, digit, 10).item() == pytest.approx(0.0, abs=1e-6)
+    gaps = []
+    for offset in (0.5, 2.0, 8.0):
+        moved = style.clone()
+        moved[digit == 2] += offset
+        gaps.append(style_mmd(moved, digit, 10).item())
+    assert 0 < gaps[0] < gaps[1] < gaps[2]
+
+
+def test_style_mmd_sees_what_mean_and_spread_miss():
+    """Two groups with equal mean and spread but different shapes: the moment penalty is blind, the MMD is not."""
+    bimodal = torch.tensor([[-1.0], [1.0]]).repeat(8, 1)  # mean 0, std 1
+    uniform = torch.linspace(-1, 1, 16).unsqueeze(1)
+    uniform = (uniform - uniform.mean()) / uniform.std(correction=0)  # mean 0, std 1
+    style = torch.cat([bimodal, uniform])
+    digit = torch.tensor([0] * 16 + [1] * 16)
+    assert style_dependence(style, digit, 10).item() == pytest.approx(0.0, abs=1e-5)
+    assert style_mmd(style, digit, 10).item() > 0.01

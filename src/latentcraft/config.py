@@ -73,6 +73,7 @@ class RoutingConfig:
     style_beta: float = 1.0  # KL weight of the free (style) coordinates, times β; > 1 keeps digit identity out of them
     onehot_code: bool = False  # from style_epoch on, the decoder reads the routed code as the one-hot of its argmax
     style_independence: float = 0.0  # weight of a penalty on style μ statistics that differ between predicted digits
+    style_mmd: float = 0.0  # weight of a kernel MMD between each predicted digit's style μ and the batch's
     style_adversary: float = 0.0  # > 0: a probe learns the routed argmax from style μ; the style encoder is pushed to defeat it
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
@@ -275,6 +276,7 @@ def validate(config: Config) -> None:
         "routing.style_beta": config.routing.style_beta,
         "routing.style_independence": config.routing.style_independence,
         "routing.style_adversary": config.routing.style_adversary,
+        "routing.style_mmd": config.routing.style_mmd,
     }
     for key, value in non_negative.items():
         if value < 0:

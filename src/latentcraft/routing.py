@@ -23,7 +23,7 @@ from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .readouts import central_range
 from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
 from .objective import gaussian_kl
-from .style_independence import StyleAdversary, style_dependence
+from .style_independence import StyleAdversary, style_dependence, style_mmd
 from .technique import Technique, labelled
 
 if TYPE_CHECKING:
@@ -67,10 +67,10 @@ class GradientRouting(Technique):
                  detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
                  label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0,
                  onehot_code: bool = False, style_independence: float = 0.0, predicted_margin: float = 0.0,
-                 style_adversary: float = 0.0):
+                 style_adversary: float = 0.0, style_mmd: float = 0.0):
         super().__init__()
         self.frozen_mean, self.style_beta = frozen_mean, style_beta
-        self.onehot_code, self.style_independence = onehot_code, style_independence
+        self.onehot_code, self.style_independence, self.style_mmd = onehot_code, style_independence, style_mmd
         self.adversary = StyleAdversary(len(free), len(routes), style_adversary) if style_adversary and free else None
         self.detached_mean_epochs = detached_mean_epochs
         self.style_epoch, self.label_weight = style_epoch, label_weight
@@ -157,10 +157,12 @@ class GradientRouting(Technique):
             # No label is read: the style coordinates are the same for every example.
             style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
             losses["style_kl"] = (self.style_beta - 1.0) * style_kl
-        if self.free and (self.style_independence or self.adversary is not None):
+        if self.free and (self.style_independence or self.style_mmd or self.adversary is not None):
             style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
             if self.style_independence:
                 losses["style_independence"] = self.style_independence * style_dependence(style, digit, len(self.routes))
+            if self.style_mmd:
+                losses["style_mmd"] = self.style_mmd * style_mmd(style, digit, len(self.routes))
             if self.adversary is not None:
                 losses["style_adversary"] = self.adversary(style, digit)
         if not self.label_weight or y is None:
@@ -177,7 +179,7 @@ class GradientRouting(Technique):
                    c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
                    c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta,
                    c.routing.onehot_code, c.routing.style_independence, c.routing.predicted_margin,
-                   c.routing.style_adversary)
+                   c.routing.style_adversary, c.routing.style_mmd)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ADVERSARY_HIDDEN = 128  # width of the probe's two hidden layers
+KERNEL_SCALES = (0.25, 1.0, 4.0)  # RBF bandwidths of the MMD, as multiples of the batch's median squared distance
 
 
 def style_dependence(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Tensor:
@@ -36,6 +37,26 @@ def style_dependence(style: torch.Tensor, digit: torch.Tensor, digits: int) -> t
     spreads = (weights.T @ style.pow(2) / safe - means.pow(2)).clamp(min=1e-6).sqrt()
     gaps = (means - style.mean(0)).pow(2).sum(1) + (spreads - style.std(0, correction=0)).pow(2).sum(1)  # (K,)
     return (gaps * kept * counts).sum() / len(style)
+
+
+def style_mmd(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Tensor:
+    """How far each digit group's style codes sit from the whole batch's, as a kernel MMD² (Gretton et al. 2012).
+
+    Σ_k share_k MMD²(codes of group k, all codes), RBF kernels at several bandwidths: 0 when every
+    group is distributed like the batch, and unlike mean and spread it sees every moment, as a k-NN probe does.
+    Groups with fewer than 2 members are skipped.
+    """
+    distances = torch.cdist(style, style).pow(2)  # (B, B)
+    scale = distances.detach().median().clamp(min=1e-6)
+    kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
+    weights = F.one_hot(digit, digits).to(style.dtype)  # (B, K)
+    counts = weights.sum(0)  # (K,)
+    kept = counts >= 2
+    safe = counts.clamp(min=1)
+    within = torch.einsum("ik,ij,jk->k", weights, kernel, weights) / safe.pow(2)  # (K,) mean K(S_k, S_k)
+    across = (weights.T @ kernel).mean(1) / safe  # (K,) mean K(S_k, S)
+    mmd = within + kernel.mean() - 2 * across  # (K,)
+    return (mmd * kept * counts).sum() / len(style)
 
 
 class _ReverseGradient(torch.autograd.Function):
