@@ -12,7 +12,7 @@ from latentcraft import explorer
 from latentcraft.checkpoint import load_model
 from latentcraft.config import Config, ConfigError, resolve_config
 from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.data import ImageSet, hide_labels, load_split, mix_in_labelled
+from latentcraft.data import hide_labels, load_split, mix_in_labelled
 from latentcraft.metrics import evaluate_split, importance_log_likelihood
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
@@ -171,23 +171,16 @@ def test_a_labelled_share_of_every_batch_comes_from_the_labelled_examples():
     assert mix_in_labelled(batches, torch.arange(1000) % 10, 0.5, torch.Generator()) is batches  # all labelled
 
 
-def _reading_as(model: LatentModel, mu: torch.Tensor) -> ImageSet:
-    """A training set of len(mu) blank images, labels hidden, whose codes the model reads as `mu`."""
-    model.encode = lambda x: (mu[: len(x)], torch.zeros_like(mu[: len(x)]))
-    return ImageSet(torch.zeros(len(mu), 28, 28, dtype=torch.uint8), torch.full((len(mu),), UNLABELLED))
-
-
-def test_predicted_routing_trains_an_unlabelled_example_as_the_digit_its_code_reads_as_from_epoch_two():
+def test_predicted_routing_sends_an_unlabelled_example_to_the_digit_its_code_reads_as_after_epoch_one():
     model = _tiny({**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted"}})
-    mu = torch.zeros(3, 12)
+    routing = model.techniques["routing"]
+    mu = torch.zeros(2, 12)
     mu[0, 4] = mu[1, 7] = 1.0
-    data = _reading_as(model, mu)
-    data.labels[2] = 2  # a real label is kept as it is
-    assert torch.equal(model.epoch_labels(data, 0), data.labels)  # the first epoch learns from labels alone
-    assert model.epoch_labels(data, 1).tolist() == [4, 7, 2]
-    mask = model.techniques["routing"].mask(model.epoch_labels(data, 1))
-    assert mask[0, [4, 10, 11]].tolist() == [1, 1, 1] and mask[0].sum() == 3
-    assert model.techniques["routing"].mask(torch.tensor([UNLABELLED])).sum() == 0  # still unlabelled: no route
+    y = torch.tensor([2, UNLABELLED])
+    early, late = routing.mask(y, mu, 0.5), routing.mask(y, mu, 1.5)
+    assert torch.equal(early[0], late[0]) and early[0, [2, 10, 11]].tolist() == [1, 1, 1] and early[0].sum() == 3
+    assert early[1].sum() == 0  # before epoch 1: like "none"
+    assert late[1, [7, 10, 11]].tolist() == [1, 1, 1] and late[1].sum() == 3
 
 
 # ---- export ------------------------------------------------------------------------------------------------
@@ -212,12 +205,14 @@ def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mni
     np.testing.assert_allclose(images[0], images[1], atol=1e-6)
 
 
-def test_predicted_margin_leaves_unsure_unlabelled_examples_unlabelled():
+def test_predicted_margin_leaves_unsure_unlabelled_examples_unrouted():
     raw = {**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted", "predicted_margin": 0.5}}
-    model = _tiny(raw)
+    routing = _tiny(raw).techniques["routing"]
     mu = torch.zeros(2, 12)
-    mu[0, 4], mu[0, 6] = 2.0, 0.9  # runner-up below half the top: trains as a 4
-    mu[1, 7], mu[1, 2] = 2.0, 1.5  # too close to call: stays unlabelled
-    assert model.epoch_labels(_reading_as(model, mu), 3).tolist() == [4, UNLABELLED]
+    mu[0, 4], mu[0, 6] = 2.0, 0.9  # runner-up below half the top: routed to 4
+    mu[1, 7], mu[1, 2] = 2.0, 1.5  # too close to call: not routed
+    mask = routing.mask(torch.tensor([UNLABELLED, UNLABELLED]), mu, 1.5)
+    assert mask[0, [4, 10, 11]].tolist() == [1, 1, 1] and mask[0].sum() == 3
+    assert mask[1].sum() == 0
     with pytest.raises(ConfigError, match="routing.predicted_margin"):
         Config.from_dict({**raw, "routing": {**raw["routing"], "predicted_margin": 1.5}})

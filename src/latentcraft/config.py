@@ -65,7 +65,7 @@ class RoutingConfig:
     routes: list[list[int]] | None = None  # label k -> latent coordinates it owns; None = k -> [k]
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
-    # "predicted": from epoch 2 on (before it: "none"), the digit its routed code reads, re-read every epoch
+    # "predicted": after epoch 1 (before it: "none"), the coordinates of the digit its own routed code predicts
     predicted_margin: float = 0.0  # "predicted" routes only codes whose runner-up score is ≤ (1 − this) × the top one
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen

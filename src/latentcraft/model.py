@@ -66,14 +66,6 @@ class LatentModel(nn.Module):
         for p in self.parameters():
             p.requires_grad_(id(p) not in frozen)
 
-    def epoch_labels(self, train: ImageSet, epoch: int) -> torch.Tensor:
-        """The labels this epoch trains with: the data's, unless a technique fills in the hidden ones."""
-        for technique in self.techniques.values():
-            labels = technique.epoch_labels(self, train, epoch)
-            if labels is not None:
-                return labels
-        return train.labels
-
     def fit(self, train: ImageSet) -> None:
         """Compute what the techniques derive from the training set; once, before training (not on resume)."""
         for technique in self.techniques.values():

@@ -19,7 +19,7 @@ from .config import Config
 from .constants import UNLABELLED
 from .data import ImageSet
 from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
-from .metrics import confusion_matrix, encode_split, routed_scores, routing_selectivity
+from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .readouts import central_range
 from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
 from .objective import gaussian_kl
@@ -101,32 +101,21 @@ class GradientRouting(Technique):
     def in_first_phase(self, epoch: float | None) -> bool:
         return self.style_epoch > 0 and epoch is not None and epoch < self.style_epoch
 
-    def mask(self, y: torch.Tensor) -> torch.Tensor:
+    def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
-        return self.masks[torch.where(y == UNLABELLED, len(self.routes), y)]  # (B, D)
-
-    def epoch_labels(self, model: LatentModel, train: ImageSet, epoch: int) -> torch.Tensor | None:
-        """Self-training ("predicted"): from epoch 2 on, each unlabelled example whose routed code reads one digit
-        clearly (the runner-up at most 1 − predicted_margin of the top score) trains as that digit.
-
-        Read once per epoch from the clean images, so an augmented batch routes by what the model
-        reads in the unaugmented digit. The rest stay unlabelled (routing nothing).
-        """
-        hidden = train.labels == UNLABELLED
-        if self.unlabelled != "predicted" or epoch < 1 or not hidden.any():
-            return None
-        mu = encode_split(model, ImageSet(train.images[hidden], train.labels[hidden]))[0]
-        scores = self.predict(F.relu(mu))  # (N_hidden, 10)
-        top = scores.topk(2, dim=1).values
-        sure = top[:, 1] <= (1 - self.predicted_margin) * top[:, 0]
-        labels = train.labels.clone()
-        labels[hidden] = torch.where(sure, scores.argmax(1), torch.full_like(labels[hidden], UNLABELLED))
-        return labels
+        fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
+        if self.unlabelled == "predicted" and epoch is not None and epoch >= 1:
+            # Self-training: after one epoch on the labelled examples, each unlabelled one trains the digit it reads as.
+            scores = self.predict(F.relu(mu.detach().float()))
+            top = scores.topk(2, dim=1).values  # (B, 2)
+            sure = top[:, 1] <= (1 - self.predicted_margin) * top[:, 0]  # the runner-up is this far behind
+            fallback = torch.where(sure, scores.argmax(1), fallback)
+        return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
     def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         if y is None or not self.training:
             return z
-        m = self.mask(y).to(z.dtype)
+        m = self.mask(y, mu, epoch).to(z.dtype)
         # Early in training, detached coordinates carry their mean, not a sample.
         # Otherwise every coordinate is pure noise for the 90% of examples it is
         # not routed to, the decoder learns to ignore it, and a digit can settle

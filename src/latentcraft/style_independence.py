@@ -46,19 +46,17 @@ def style_mmd(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Te
     group is distributed like the batch, and unlike mean and spread it sees every moment, as a k-NN probe does.
     Groups with fewer than 2 members are skipped.
     """
-    with torch.autocast(style.device.type, enabled=False):  # bf16 distances would make small MMDs noise
-        style = style.float()
-        distances = torch.cdist(style, style).pow(2)  # (B, B)
-        scale = distances.detach().median().clamp(min=1e-6)
-        kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
-        weights = F.one_hot(digit, digits).float()  # (B, K)
-        counts = weights.sum(0)  # (K,)
-        kept = counts >= 2
-        safe = counts.clamp(min=1)
-        within = torch.einsum("ik,ij,jk->k", weights, kernel, weights) / safe.pow(2)  # (K,) mean K(S_k, S_k)
-        across = (weights.T @ kernel).mean(1) / safe  # (K,) mean K(S_k, S)
-        mmd = within + kernel.mean() - 2 * across  # (K,) ‖mean embedding of group k − the batch's‖² ≥ 0
-        return (mmd * kept * counts).sum() / len(style)
+    distances = torch.cdist(style, style).pow(2)  # (B, B)
+    scale = distances.detach().median().clamp(min=1e-6)
+    kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
+    weights = F.one_hot(digit, digits).to(style.dtype)  # (B, K)
+    counts = weights.sum(0)  # (K,)
+    kept = counts >= 2
+    safe = counts.clamp(min=1)
+    within = torch.einsum("ik,ij,jk->k", weights, kernel, weights) / safe.pow(2)  # (K,) mean K(S_k, S_k)
+    across = (weights.T @ kernel).mean(1) / safe  # (K,) mean K(S_k, S)
+    mmd = within + kernel.mean() - 2 * across  # (K,)
+    return (mmd * kept * counts).sum() / len(style)
 
 
 class _ReverseGradient(torch.autograd.Function):

@@ -87,10 +87,6 @@ class Technique(nn.Module):
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
         return []
 
-    def epoch_labels(self, model: LatentModel, train: ImageSet, epoch: int) -> torch.Tensor | None:
-        """The labels epoch `epoch` (0-based) trains with, if this technique fills in hidden ones; None: as given."""
-        return None
-
     def fit(self, train: ImageSet) -> None:
         """Compute what this technique derives from the training set (once, before training)."""
 

@@ -50,7 +50,6 @@ def train_one_epoch(
     model: LatentModel, optimizer: torch.optim.Optimizer, train: ImageSet, config: Config, epoch: int,
     progress: bool = True,
 ) -> dict[str, float]:
-    shown = ImageSet(train.images, model.epoch_labels(train, epoch), train.folder)  # before train(): it may encode
     model.train()
     model.start_epoch(epoch)
     device = module_device(model)
@@ -61,7 +60,7 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
     for step, index in enumerate(bar):
-        x, y = shown.batch(index, device)
+        x, y = train.batch(index, device)
         if config.data.augment:
             x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke)
         scale = kl_weight(config.objective, epoch + step / len(batches))
