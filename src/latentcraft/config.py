@@ -65,7 +65,8 @@ class RoutingConfig:
     routes: list[list[int]] | None = None  # label k -> latent coordinates it owns; None = k -> [k]
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
-    # "predicted": after epoch 1 (before it: "none"), the coordinates of the digit its own routed code predicts
+    # "predicted": after routing.predicted_from epochs (before: "none"), the coordinates of the digit its routed code reads
+    predicted_from: float = 1.0  # "predicted": epochs of labelled examples alone before self-training starts
     predicted_margin: float = 0.0  # "predicted" routes only codes whose runner-up score is ≤ (1 − this) × the top one
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
@@ -277,6 +278,7 @@ def validate(config: Config) -> None:
         "routing.style_independence": config.routing.style_independence,
         "routing.style_adversary": config.routing.style_adversary,
         "routing.style_mmd": config.routing.style_mmd,
+        "routing.predicted_from": config.routing.predicted_from,
     }
     for key, value in non_negative.items():
         if value < 0:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Config
+from .config import Config, RoutingConfig
 from .constants import UNLABELLED
 from .data import ImageSet
 from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
@@ -63,52 +63,46 @@ class GradientRouting(Technique):
     prediction_metric = "argmax_accuracy"
     absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
 
-    def __init__(self, routes: list[list[int]], free: list[int], latent_dim: int, unlabelled: str,
-                 detached_mean_epochs: float = 0, relu_latent: bool = False, style_epoch: int = 0,
-                 label_weight: float = 0.0, frozen_mean: bool = False, style_beta: float = 1.0,
-                 onehot_code: bool = False, style_independence: float = 0.0, predicted_margin: float = 0.0,
-                 style_adversary: float = 0.0, style_mmd: float = 0.0):
+    def __init__(self, settings: RoutingConfig, routes: list[list[int]], latent_dim: int, relu_latent: bool):
         super().__init__()
-        self.frozen_mean, self.style_beta = frozen_mean, style_beta
-        self.onehot_code, self.style_independence, self.style_mmd = onehot_code, style_independence, style_mmd
-        self.adversary = StyleAdversary(len(free), len(routes), style_adversary) if style_adversary and free else None
-        self.detached_mean_epochs = detached_mean_epochs
-        self.style_epoch, self.label_weight = style_epoch, label_weight
+        self.settings = settings
+        self.routes, self.free = routes, settings.free
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
+        free = settings.free
+        adversary = settings.style_adversary
+        self.adversary = StyleAdversary(len(free), len(routes), adversary) if adversary and free else None
         masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
         for label, coords in enumerate(routes):
             masks[label, coords] = 1.0
             masks[label, free] = 1.0
-        masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0, "predicted": 0.0}[unlabelled]
-        self.unlabelled, self.predicted_margin = unlabelled, predicted_margin
-        if unlabelled == "free":
+        masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0, "predicted": 0.0}[settings.unlabelled]
+        if settings.unlabelled == "free":
             masks[-1, free] = 1.0
         self.register_buffer("masks", masks, persistent=False)
         content = torch.ones(latent_dim)
         content[free] = 0.0
         self.register_buffer("content", content, persistent=False)  # (D,) 0 on the free coordinates
-        self.routes, self.free = routes, free
         owners = torch.zeros(len(routes), latent_dim)  # (10, D) each label's coordinates
         for label, coords in enumerate(routes):
             owners[label, coords] = 1.0
         self.register_buffer("owners", owners, persistent=False)
-        if onehot_code:
-            # The height of the one-hot code: the mean winning routed μ when phase 2 starts, so the
-            # decoder trained in phase 1 starts from codes it knows. 0 until then (code unchanged);
-            # saved with the weights, so a loaded model reads codes as it was trained to.
+        if settings.onehot_code:
+            # The height of the one-hot code: the mean winning routed μ when phase 2 starts (tracked
+            # throughout with the joint schedule), so the decoder reads codes of the size it knows.
+            # 0 until then (code unchanged); saved with the weights, so a loaded model reads codes alike.
             self.register_buffer("digit_height", torch.zeros(()))
 
     def in_first_phase(self, epoch: float | None) -> bool:
-        return self.style_epoch > 0 and epoch is not None and epoch < self.style_epoch
+        return self.settings.style_epoch > 0 and epoch is not None and epoch < self.settings.style_epoch
 
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
         fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
-        if self.unlabelled == "predicted" and epoch is not None and epoch >= 1:
-            # Self-training: after one epoch on the labelled examples, each unlabelled one trains the digit it reads as.
+        if self.settings.unlabelled == "predicted" and epoch is not None and epoch >= self.settings.predicted_from:
+            # Self-training: after some epochs on the labelled examples, each unlabelled one trains the digit it reads as.
             scores = self.predict(F.relu(mu.detach().float()))
             top = scores.topk(2, dim=1).values  # (B, 2)
-            sure = top[:, 1] <= (1 - self.predicted_margin) * top[:, 0]  # the runner-up is this far behind
+            sure = top[:, 1] <= (1 - self.settings.predicted_margin) * top[:, 0]  # the runner-up is this far behind
             fallback = torch.where(sure, scores.argmax(1), fallback)
         return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
@@ -120,66 +114,62 @@ class GradientRouting(Technique):
         # Otherwise every coordinate is pure noise for the 90% of examples it is
         # not routed to, the decoder learns to ignore it, and a digit can settle
         # on the "all off" code below the ReLU and never get gradient again.
-        detached = mu if epoch is not None and epoch < self.detached_mean_epochs else z
+        detached = mu if epoch is not None and epoch < self.settings.detached_mean_epochs else z
         z = m * z + (1 - m) * detached.detach()
         if self.in_first_phase(epoch):
             return z * self.content
-        if self.onehot_code and self.digit_height <= 0:
+        if self.settings.onehot_code and self.digit_height <= 0:
             self.digit_height.fill_(self.predict(F.relu(mu.detach().float())).max(1).values.mean().item())
-        if self.frozen_mean and self.style_epoch > 0:
+        if self.settings.frozen_mean and self.settings.style_epoch > 0:
             # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
             return self.content * mu.detach() + (1 - self.content) * z
         return z
 
     def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
-        if not self.onehot_code or self.digit_height <= 0:
+        if not self.settings.onehot_code or self.digit_height <= 0:
             return code
         winner = F.one_hot(self.predict(code).argmax(1), len(self.routes)).to(code.dtype)  # (B, 10)
         routed = self.owners.sum(0).clamp(max=1).to(code.dtype)  # (D,)
         return code * (1 - routed) + self.digit_height.to(code.dtype) * (winner @ self.owners.to(code.dtype))
 
     def categorical_block(self) -> tuple[list[int], int] | None:
-        if not self.onehot_code or self.digit_height <= 0:
+        if not self.settings.onehot_code or self.digit_height <= 0:
             return None
         return self.routed_coordinates, len(self.routes)
 
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
-        if self.style_epoch <= 0:
+        if self.settings.style_epoch <= 0:
             return []
         # Phase 1 would train the unused style encoder on KL alone, collapsing it before it is needed.
         style = model.style_modules() + ([self.adversary] if self.adversary is not None else [])
-        return style if epoch < self.style_epoch else model.content_encoder()
+        return style if epoch < self.settings.style_epoch else model.content_encoder()
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         losses = {}
-        if self.style_beta != 1.0 and self.free:
+        if self.settings.style_beta != 1.0 and self.free:
             # The objective already counts the style coordinates' KL once; add the rest of their weight.
             # No label is read: the style coordinates are the same for every example.
             style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
-            losses["style_kl"] = (self.style_beta - 1.0) * style_kl
-        if self.free and (self.style_independence or self.style_mmd or self.adversary is not None):
+            losses["style_kl"] = (self.settings.style_beta - 1.0) * style_kl
+        if self.free and (self.settings.style_independence or self.settings.style_mmd or self.adversary is not None):
             style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
-            if self.style_independence:
-                losses["style_independence"] = self.style_independence * style_dependence(style, digit, len(self.routes))
-            if self.style_mmd:
-                losses["style_mmd"] = self.style_mmd * style_mmd(style, digit, len(self.routes))
+            if self.settings.style_independence:
+                losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, len(self.routes))
+            if self.settings.style_mmd:
+                losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, len(self.routes))
             if self.adversary is not None:
                 losses["style_adversary"] = self.adversary(style, digit)
-        if not self.label_weight or y is None:
+        if not self.settings.label_weight or y is None:
             return losses
         keep = labelled(y)
         scores = self.predict(out.mu)
         if not keep.any():
             return {**losses, "routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
-        return {**losses, "routed_ce": self.label_weight * F.cross_entropy(scores[keep], y[keep])}
+        return {**losses, "routed_ce": self.settings.label_weight * F.cross_entropy(scores[keep], y[keep])}
 
     @classmethod
     def from_config(cls, c: Config) -> GradientRouting:
-        return cls(c.route_map(), c.routing.free, c.model.latent_dim, c.routing.unlabelled,
-                   c.routing.detached_mean_epochs, c.model.relu_latent, c.routing.style_epoch,
-                   c.routing.label_weight, c.routing.frozen_mean, c.routing.style_beta,
-                   c.routing.onehot_code, c.routing.style_independence, c.routing.predicted_margin,
-                   c.routing.style_adversary, c.routing.style_mmd)
+        return cls(c.routing, c.route_map(), c.model.latent_dim, c.model.relu_latent)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
@@ -223,6 +213,6 @@ class GradientRouting(Technique):
         return {"routes": self.routes, **style_entries(model, self.routed_coordinates, self.free, test, training())}
 
     def describe(self) -> dict:
-        return {"routes": self.routes, "free": self.free, "style_epoch": self.style_epoch,
-                "label_weight": self.label_weight, "onehot_code": self.onehot_code}
+        return {"routes": self.routes, "free": self.free, "style_epoch": self.settings.style_epoch,
+                "label_weight": self.settings.label_weight, "onehot_code": self.settings.onehot_code}
 

@@ -88,6 +88,9 @@ class StyleAdversary(nn.Module):
         super().__init__()
         self.weight = weight
         self.probe = nn.Sequential(
+            # Each coordinate scaled to unit variance first, as a k-NN probe on standardised codes sees it:
+            # a nearly unused coordinate's small wiggles can still name the digit.
+            nn.BatchNorm1d(style_dim, affine=False),
             nn.Linear(style_dim, ADVERSARY_HIDDEN), nn.ReLU(),
             nn.Linear(ADVERSARY_HIDDEN, ADVERSARY_HIDDEN), nn.ReLU(),
             nn.Linear(ADVERSARY_HIDDEN, digits),
