@@ -72,6 +72,7 @@ class RoutingConfig:
     style_epoch: int = 0  # two phases: before this epoch free coords feed the decoder 0; from it on, the routed code is frozen
     frozen_mean: bool = False  # from style_epoch on, the frozen routed coordinates feed the decoder μ, not a sample
     style_beta: float = 1.0  # KL weight of the free (style) coordinates, times β; > 1 keeps digit identity out of them
+    joint: bool = False  # from style_epoch on, the routed path (style at 0) keeps training beside the style path
     onehot_code: bool = False  # from style_epoch on, the decoder reads the routed code as the one-hot of its argmax
     style_independence: float = 0.0  # weight of a penalty on style μ statistics that differ between predicted digits
     style_mmd: float = 0.0  # weight of a kernel MMD between each predicted digit's style μ and the batch's
@@ -421,15 +422,18 @@ def _validate_routes(config: Config) -> None:
             raise ConfigError(f"routing.free: coordinate {c} is outside the latent (model.latent_dim = {latent})")
         if c in owned:
             raise ConfigError(f"routing.free: coordinate {c} is also owned by a label in routing.routes")
-    if config.routing.style_epoch > 0:
+    schedule = "routing.joint" if config.routing.joint else "routing.style_epoch"
+    if config.routing.joint and not config.routing.onehot_code:
+        raise ConfigError("routing.joint: its style path decodes the routed argmax; set routing.onehot_code = true")
+    if config.routing.style_epoch > 0 or config.routing.joint:
         style = list(range(latent - config.model.style_dim, latent))
         if not style or sorted(config.routing.free) != style:
-            raise ConfigError(f"routing.style_epoch: the two-phase schedule freezes the main encoder, so routing.free "
-                              f"must be exactly the style encoder's coordinates {style} (set model.style_dim), "
-                              f"got {config.routing.free}")
+            raise ConfigError(f"{schedule}: the style schedule trains the style encoder apart from the main one, so "
+                              f"routing.free must be exactly the style encoder's coordinates {style} "
+                              f"(set model.style_dim), got {config.routing.free}")
     elif config.routing.onehot_code:
-        raise ConfigError("routing.onehot_code: needs the two-phase schedule (routing.style_epoch > 0), "
-                          "so the routed code is learned before the decoder reads only its argmax")
+        raise ConfigError("routing.onehot_code: needs a style schedule (routing.style_epoch > 0 or routing.joint), "
+                          "so the routed code is learned before or beside the decoder that reads only its argmax")
 
 
 def resolve_config(

@@ -145,7 +145,8 @@ class LatentModel(nn.Module):
             out.extras.update(technique.outputs(out))
         loss = recon + kl_scale * kl
         for technique in self.techniques.values():
-            for name, term in technique.extra_losses(out, y).items():
+            terms = {**technique.extra_losses(out, y), **technique.auxiliary_losses(self, x, out, y, epoch)}
+            for name, term in terms.items():
                 out.parts[name] = term
                 loss = loss + term
         out.loss = loss

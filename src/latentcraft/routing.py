@@ -22,7 +22,7 @@ from .metric_registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
 from .metrics import confusion_matrix, routed_scores, routing_selectivity
 from .readouts import central_range
 from .style_metrics import STYLE_METRICS, Reader, evaluate_style, style_entries
-from .objective import gaussian_kl
+from .objective import gaussian_kl, reconstruction_error
 from .style_independence import StyleAdversary, style_dependence, style_mmd
 from .technique import Technique, labelled
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .model import LatentModel
 
 
+HEIGHT_MOMENTUM = 0.99  # joint schedule: running mean of the digit code's height over about 100 batches
 ROUTED_SLIDER = {"min": 0.0, "max": 3.0, "step": 0.1}  # explorer sliders of routed ReLU codes (SPEC §1)
 
 
@@ -48,8 +49,14 @@ class GradientRouting(Technique):
     `frozen_mean` then feeds the decoder the routed μ instead of a sample, and
     `onehot_code` makes the decoder read only which digit wins: a categorical
     digit latent (uniform prior, log 10 nats in the ELBO) beside Gaussian style.
-    `style_independence` penalises style μ statistics that differ between the
-    digits the routed code predicts (its argmax, never the label).
+    `joint` trains both at once instead: every batch is decoded twice, once from
+    the routed sample with the style at 0 (routed10's path, the only one that
+    reaches the routed coordinates) and once from the one-hot of the routed
+    argmax beside the style sample (the model's own decode), so the style
+    encoder learns for the whole budget rather than its second half.
+    `style_independence`, `style_mmd` and `style_adversary` keep digit identity
+    out of the style coordinates, comparing them across the digits the routed
+    code predicts (its argmax, never the label): style_independence.py.
     """
 
     kind = "routed"
@@ -106,24 +113,55 @@ class GradientRouting(Technique):
             fallback = torch.where(sure, scores.argmax(1), fallback)
         return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
-    def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
-        if y is None or not self.training:
-            return z
+    def routed_code(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
+        """The routed sample: z' = m * z + (1 - m) * stopgrad(z), with the example's mask m.  # (B, D)"""
         m = self.mask(y, mu, epoch).to(z.dtype)
         # Early in training, detached coordinates carry their mean, not a sample.
         # Otherwise every coordinate is pure noise for the 90% of examples it is
         # not routed to, the decoder learns to ignore it, and a digit can settle
         # on the "all off" code below the ReLU and never get gradient again.
         detached = mu if epoch is not None and epoch < self.settings.detached_mean_epochs else z
-        z = m * z + (1 - m) * detached.detach()
+        return m * z + (1 - m) * detached.detach()
+
+    def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
+        if y is None or not self.training:
+            return z
         if self.in_first_phase(epoch):
-            return z * self.content
+            return self.routed_code(z, y, mu, epoch) * self.content
+        if self.settings.joint:
+            # The style path: the decoder reads the digit the routed code names and the style sample.
+            self._track_digit_height(mu)
+            return self.content * mu.detach() + (1 - self.content) * z
+        z = self.routed_code(z, y, mu, epoch)
         if self.settings.onehot_code and self.digit_height <= 0:
-            self.digit_height.fill_(self.predict(F.relu(mu.detach().float())).max(1).values.mean().item())
+            self.digit_height.fill_(self._winning_height(mu))
         if self.settings.frozen_mean and self.settings.style_epoch > 0:
             # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
             return self.content * mu.detach() + (1 - self.content) * z
         return z
+
+    def auxiliary_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
+                         epoch: float | None) -> dict[str, torch.Tensor]:
+        """The joint schedule's routed path: the same batch decoded from its routed sample with the style
+        coordinates at 0, exactly as routed10 trains. It is the only reconstruction that reaches the
+        routed coordinates (the style path reads them detached, through their argmax)."""
+        if not self.settings.joint or y is None or not self.training or self.in_first_phase(epoch):
+            return {}
+        code = self.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch) * self.content
+        if self.relu_latent:
+            code = F.relu(code)
+        return {"recon_routed": reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction).mean()}
+
+    def _winning_height(self, mu: torch.Tensor) -> float:
+        return self.predict(F.relu(mu.detach().float())).max(1).values.mean().item()
+
+    def _track_digit_height(self, mu: torch.Tensor) -> None:
+        """A running mean of the winning routed μ, the height of the code the style path decodes."""
+        height = self._winning_height(mu)
+        if self.digit_height <= 0:
+            self.digit_height.fill_(height)
+        else:
+            self.digit_height.mul_(HEIGHT_MOMENTUM).add_((1 - HEIGHT_MOMENTUM) * height)
 
     def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
         if not self.settings.onehot_code or self.digit_height <= 0:
@@ -139,10 +177,12 @@ class GradientRouting(Technique):
 
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
         if self.settings.style_epoch <= 0:
-            return []
+            return []  # one phase: everything trains throughout
         # Phase 1 would train the unused style encoder on KL alone, collapsing it before it is needed.
         style = model.style_modules() + ([self.adversary] if self.adversary is not None else [])
-        return style if epoch < self.settings.style_epoch else model.content_encoder()
+        if epoch < self.settings.style_epoch:
+            return style
+        return [] if self.settings.joint else model.content_encoder()
 
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         losses = {}

@@ -84,6 +84,11 @@ class Technique(nn.Module):
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {}
 
+    def auxiliary_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
+                         epoch: float | None) -> dict[str, torch.Tensor]:
+        """Loss terms of other decodes of the same batch (training only), e.g. a second path through the decoder."""
+        return {}
+
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
         return []
 
