@@ -61,11 +61,11 @@ def routed(tmp_path_factory, mnist_dir):
 
 @pytest.fixture(scope="session")
 def routed_style(tmp_path_factory, mnist_dir):
-    """routed10 plus six free style coordinates after one quick epoch: (site folder, server)."""
+    """The routed-style preset after two quick epochs, the second with both paths: (site folder, server)."""
     from browser import quick_site
 
-    style = ("model.latent_dim=16", "routing.free=[10,11,12,13,14,15]")
-    yield from _served(quick_site(tmp_path_factory.mktemp("web-routed-style"), "routed10", style))
+    style = ("train.epochs=2", "routing.style_epoch=1")
+    yield from _served(quick_site(tmp_path_factory.mktemp("web-routed-style"), "routed-style", style))
 
 
 @pytest.fixture(scope="session")

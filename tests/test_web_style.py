@@ -79,7 +79,7 @@ def test_digit_and_style_groups_carry_the_measured_labels(routed_style, browser)
     assert [name for name, _ in groups] == ["group group-digit", "group group-style"]
     digit_labels, style_labels = groups[0][1], groups[1][1]
     assert [text for text, _ in digit_labels] == [f"z{k} · digit {k}" for k in range(10)]
-    assert [label["coordinate"] for label in manifest["style_labels"]] == list(range(10, 16))
+    assert [label["coordinate"] for label in manifest["style_labels"]] == list(range(10, 20))
     assert [text for text, _ in style_labels] == [f"z{s['coordinate']} · style: {s['label']}"
                                                   for s in manifest["style_labels"]]
     assert all("slant" in title and "within-digit" in title for _, title in style_labels)

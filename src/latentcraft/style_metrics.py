@@ -54,7 +54,12 @@ STYLE_METRICS = {  # registered by the technique that owns routed and free coord
 
 
 def code_functions(model) -> tuple[Encoder, Decoder]:
-    """A LatentModel's encode and decode in decoder-input space: μ after the latent activation, sigmoid images."""
+    """A LatentModel's encode and decode in decoder-input space: μ after the latent activation, sigmoid images.
+
+    decode applies the latent activation again, as the exported decoder graph does: it leaves codes
+    `encode` made unchanged, and reads a code set by hand (a swapped-in digit row) the way the model
+    does (the one-hot of its routed argmax, for a one-hot model).
+    """
 
     @torch.no_grad()
     def encode(images: torch.Tensor) -> torch.Tensor:
@@ -66,7 +71,7 @@ def code_functions(model) -> tuple[Encoder, Decoder]:
     def decode(codes: torch.Tensor, digit: int | None = None) -> torch.Tensor:
         model.eval()
         labels = None if digit is None else torch.full((len(codes),), digit, dtype=torch.long)
-        return torch.sigmoid(model.decode(codes, labels))
+        return torch.sigmoid(model.decode(model.latent_activation(codes), labels))
 
     return encode, decode
 
@@ -124,7 +129,7 @@ def measure_style_labels(model: LatentModel, style: list[int], test: ImageSet) -
     shown = ImageSet(test.images[:LABEL_IMAGES], test.labels[:LABEL_IMAGES], test.folder)
     mu = encode_split(model, shown)[0]
     _, decode = code_functions(model)
-    return style_labels(lambda codes, digit: decode(model.latent_activation(codes), digit), mu, shown.labels, style)
+    return style_labels(decode, mu, shown.labels, style)
 
 
 def style_entries(model: LatentModel, routed: list[int], style: list[int], test: ImageSet,
