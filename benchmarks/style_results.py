@@ -1,0 +1,68 @@
+"""The routed-style targets over a sweep's seeds: training metrics and `evaluate`'s style and robustness metrics.
+
+    python benchmarks/style_results.py SWEEP_DIR [SWEEP_DIR ...]
+
+reads every SWEEP_DIR/trials/*/seed-*/summary.json and, where `latentcraft evaluate`
+has written it, eval.json, and prints one Markdown table per sweep: mean ± std,
+min and max over the seeds of each metric, and how many seeds have it. The per-epoch
+test metrics come from training (summary.json); the style probe, style transfer,
+one-sample ELBO and the robustness rows need `latentcraft evaluate` on each seed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from latentcraft.sweep_summary import spread, stat_cells
+
+FROM_TRAINING = ("test_argmax_accuracy", "test_recon_sq", "test_recon_bce", "test_elbo")
+FROM_EVALUATE = ("test_elbo", "style_probe_accuracy", "style_transfer_accuracy",
+                 "style_transfer_own_digit_sq_error", "argmax_accuracy_preprocessed", "argmax_accuracy_shift_right",
+                 "argmax_accuracy_shift_left", "argmax_accuracy_shift_down", "argmax_accuracy_shift_up",
+                 "argmax_accuracy_rotate_ccw", "argmax_accuracy_rotate_cw", "argmax_accuracy_thicker",
+                 "argmax_accuracy_thinner")
+
+
+def seed_records(sweep: Path) -> list[dict[str, float]]:
+    """One record per finished seed: training's final test metrics, then evaluate's (prefixed "eval ")."""
+    records = []
+    for run in sorted(sweep.glob("trials/*/seed-*")):
+        if not (run / "summary.json").is_file():
+            continue
+        summary = json.loads((run / "summary.json").read_text())
+        record = {k: summary["final"][k] for k in FROM_TRAINING if k in summary["final"]}
+        record["wall_time_s"] = summary["wall_time_s"]
+        if (run / "eval.json").is_file():
+            metrics = json.loads((run / "eval.json").read_text())["metrics"]
+            record.update({f"eval {k}": metrics[k] for k in FROM_EVALUATE if k in metrics})
+        records.append(record)
+    return records
+
+
+def table(records: list[dict[str, float]]) -> str:
+    names = list(dict.fromkeys(k for r in records for k in r))
+    lines = ["| metric | mean ± std | min | max | seeds |", "|---|---|---|---|---|"]
+    for name in names:
+        values = [r[name] for r in records if name in r]
+        lines.append(f"| {name} | " + " | ".join(stat_cells(spread(values))) + f" | {len(values)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", type=Path, help="sweep folders (latentcraft sweep --out)")
+    args = parser.parse_args(argv)
+    for sweep in args.sweeps:
+        records = seed_records(sweep)
+        if not records:
+            print(f"{sweep}: no finished seed (no trials/*/seed-*/summary.json)", file=sys.stderr)
+            continue
+        print(f"\n## {sweep}\n\n{table(records)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
