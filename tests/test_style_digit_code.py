@@ -1,5 +1,5 @@
-"""routed-style's phase 2: the one-hot digit code, its ELBO accounting, the style independence
-penalty, and the semi-supervised options (labels per class, labelled share, predicted routing)."""
+"""routed-style's phase 2: the one-hot digit code and its ELBO accounting, and the semi-supervised options
+(labels per class, labelled share, predicted routing)."""
 
 import math
 
@@ -16,7 +16,6 @@ from latentcraft.data import hide_labels, load_split, mix_in_labelled
 from latentcraft.metrics import evaluate_split, importance_log_likelihood
 from latentcraft.model import LatentModel
 from latentcraft.objective import gaussian_kl
-from latentcraft.style_independence import style_dependence
 from latentcraft.trainer import train
 
 STYLE = [10, 11]
@@ -110,40 +109,6 @@ def test_phase_one_freezes_the_unused_style_encoder_and_phase_two_the_routed_one
 def test_onehot_code_needs_the_two_phase_schedule():
     with pytest.raises(ConfigError, match="routing.onehot_code"):
         Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_epoch": 0}})
-
-
-# ---- the style independence penalty ------------------------------------------------------------------------
-
-
-def test_style_dependence_is_zero_when_every_digit_has_the_same_style_statistics():
-    style = torch.tensor([[1.0, 0.0], [-1.0, 2.0]]).repeat(3, 1)  # each digit below gets one of each row
-    digit = torch.tensor([0, 0, 1, 1, 2, 2])
-    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(0.0, abs=1e-6)
-
-
-def test_style_dependence_measures_how_far_each_digit_mean_and_spread_sit_from_the_whole_batch():
-    style = torch.tensor([[0.0], [0.0], [2.0], [2.0]])  # digit 0 all at 0, digit 1 all at 2
-    digit = torch.tensor([0, 0, 1, 1])
-    overall_std = style.std(0, correction=0).item()  # the batch's own spread (1); each digit's is 0
-    expected = 0.5 * (1.0 + overall_std ** 2) * 2  # two digits, each half the batch: mean gap 1, spread gap
-    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(expected, rel=2e-3)  # spreads are floored at 1e-3
-    single = torch.tensor([0, 0, 1, 2])  # digits 1 and 2 have one example each: not counted
-    assert style_dependence(style, single, NUM_CLASSES).item() == pytest.approx(0.5 * (1.0 + overall_std ** 2),
-                                                                               rel=2e-3)
-
-
-def test_the_penalty_reads_the_routed_prediction_not_the_label():
-    model = _tiny({**TINY, "routing": {**TINY["routing"], "style_independence": 2.0}})
-    model.start_epoch(1)
-    x, y = _batch()
-    torch.manual_seed(1)
-    labelled = model(x, y, epoch=1.5).parts["style_independence"]
-    torch.manual_seed(1)
-    hidden = model(x, torch.full_like(y, UNLABELLED), epoch=1.5).parts["style_independence"]
-    torch.testing.assert_close(labelled, hidden)
-    out = model(x, y, epoch=1.5)
-    expected = 2.0 * style_dependence(out.mu[:, STYLE], out.mu[:, :10].argmax(1), NUM_CLASSES)
-    torch.testing.assert_close(out.parts["style_independence"], expected)
 
 
 # ---- few labels ----------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""routing.style_adversary: a probe reads the routed prediction from the style codes, and the style
-encoder gets the probe's gradient reversed; neither reads a label."""
+"""Keeping digit identity out of the style codes: the moment and MMD penalties and the adversarial probe.
+
+Each compares style codes across the digits the routed code predicts; none reads a label."""
 
 import pytest
 import torch
 
 from latentcraft.config import Config, ConfigError
-from latentcraft.constants import IMAGE_PIXELS, UNLABELLED
+from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
 from latentcraft.model import LatentModel
 from latentcraft.style_independence import StyleAdversary, reverse_gradient, style_dependence, style_mmd
 
@@ -16,9 +17,9 @@ TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder
                     "style_adversary": 3.0}}
 
 
-def _model() -> LatentModel:
+def _model(**routing) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(Config.from_dict(TINY)).train()
+    return LatentModel(Config.from_dict({**TINY, "routing": {**TINY["routing"], **routing}})).train()
 
 
 def _batch():
@@ -46,15 +47,20 @@ def test_the_adversary_trains_to_read_the_digit_while_the_style_gets_the_opposit
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in adversary.parameters())
 
 
-def test_the_adversary_loss_reads_the_routed_prediction_not_the_label():
-    model = _model()
+@pytest.mark.parametrize("term, weight", [("style_independence", 2.0), ("style_mmd", 5.0), ("style_adversary", 3.0)])
+def test_each_identity_term_reads_the_routed_prediction_not_the_label(term, weight):
+    model = _model(**{term: weight})
     model.start_epoch(1)
     x, y = _batch()
     torch.manual_seed(1)
-    labelled = model(x, y, epoch=1.5).parts["style_adversary"]
+    labelled = model(x, y, epoch=1.5).parts[term]
     torch.manual_seed(1)
-    hidden = model(x, torch.full_like(y, UNLABELLED), epoch=1.5).parts["style_adversary"]
+    hidden = model(x, torch.full_like(y, UNLABELLED), epoch=1.5).parts[term]
     torch.testing.assert_close(labelled, hidden)
+    if term == "style_independence":
+        out = model(x, y, epoch=1.5)
+        expected = weight * style_dependence(out.mu[:, STYLE], out.mu[:, :10].argmax(1), NUM_CLASSES)
+        torch.testing.assert_close(out.parts[term], expected)
 
 
 def test_phase_one_freezes_the_adversary_with_the_style_encoder_and_phase_two_trains_it_not_the_routed_encoder():
@@ -80,7 +86,26 @@ def test_the_adversary_is_saved_with_the_weights_and_refuses_a_negative_weight(t
         Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_adversary": -1.0}})
 
 
-# ---- the kernel MMD penalty ----------------------------------------------------------------------------------
+# ---- the moment and kernel MMD penalties ----------------------------------------------------------------------
+
+
+def test_style_dependence_is_zero_when_every_digit_has_the_same_style_statistics():
+    style = torch.tensor([[1.0, 0.0], [-1.0, 2.0]]).repeat(3, 1)  # each digit below gets one of each row
+    digit = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_style_dependence_measures_how_far_each_digit_mean_and_spread_sit_from_the_whole_batch():
+    style = torch.tensor([[0.0], [0.0], [2.0], [2.0]])  # digit 0 all at 0, digit 1 all at 2
+    digit = torch.tensor([0, 0, 1, 1])
+    overall_std = style.std(0, correction=0).item()  # the batch's own spread (1); each digit's is 0
+    expected = 0.5 * (1.0 + overall_std ** 2) * 2  # two digits, each half the batch: mean gap 1, spread gap
+    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(expected, rel=2e-3)  # spreads are floored at 1e-3
+    single = torch.tensor([0, 0, 1, 2])  # digits 1 and 2 have one example each: not counted
+    assert style_dependence(style, single, NUM_CLASSES).item() == pytest.approx(0.5 * (1.0 + overall_std ** 2),
+                                                                               rel=2e-3)
+
+
 
 
 def test_style_mmd_is_zero_when_every_digit_holds_the_same_codes_and_grows_as_one_digit_moves_away():
