@@ -2,12 +2,12 @@
 # Rebuild the pretrained model shipped in the package (src/latentcraft/pretrained/NAME),
 # which `latentcraft demo` serves with no training: train the preset, evaluate it,
 # then pack it (float16 weights, config, summary, and eval.json re-run on the shipped
-# weights). About 2 minutes on one core for routed10; prints run vs shipped metrics.
+# weights). About 4 minutes on one core for routed-style; prints run vs shipped metrics.
 #
-#   scripts/build_pretrained.sh [PRESET] [SEED] [OUT_DIR]   # default: routed10, seed 0, src/latentcraft/pretrained/PRESET
+#   scripts/build_pretrained.sh [PRESET] [SEED] [OUT_DIR]   # default: routed-style, seed 0, src/latentcraft/pretrained/PRESET
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PRESET=${1:-routed10}
+PRESET=${1:-routed-style}
 SEED=${2:-0}
 OUT=${3:-src/latentcraft/pretrained/$PRESET}
 PYTHON=${PYTHON:-.venv/bin/python}

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from latentcraft import explorer, onnx_graphs, site_bundle
 from latentcraft.checkpoint import WEIGHTS_FILE
 from latentcraft.cli import main
-from latentcraft.pretrained import pretrained_run
+from latentcraft.pretrained import DEFAULT_MODEL, pretrained_run
 
 DIGITS = 32  # test digits per exported site: enough to check, quick to write
 
@@ -102,7 +102,7 @@ def test_a_re_export_replaces_the_old_site_completely(old_site, tmp_path):
 
 def test_several_models_over_a_one_model_site_leave_no_old_root_graphs(old_site, tmp_path):
     root = explorer.export_sites([pretrained_run(), pretrained_run()], old_site, max_digits=DIGITS)
-    assert [m["name"] for m in root["models"]] == ["routed10", "routed10-2"]
+    assert [m["name"] for m in root["models"]] == [DEFAULT_MODEL, f"{DEFAULT_MODEL}-2"]
     for stale in (explorer.ENCODER_FILE, explorer.DECODER_FILE, explorer.DIGITS_FILE, "left-by-the-old-export.txt"):
         assert not (old_site / stale).exists(), stale
     assert json.loads((old_site / explorer.MANIFEST_FILE).read_text()) == root
@@ -133,7 +133,7 @@ def test_nan_weights_leave_the_old_site_as_it_was(old_site, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(pretrained_run(), run)
     tensors = load_file(str(run / WEIGHTS_FILE))
-    name = next(iter(tensors))
+    name = next(k for k, t in tensors.items() if t.is_floating_point())
     tensors[name] = torch.full_like(tensors[name], float("nan"))
     save_file(tensors, str(run / WEIGHTS_FILE))
     before = snapshot(old_site)

@@ -9,7 +9,7 @@ import pytest
 from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
 
 from latentcraft import explorer
-from latentcraft.pretrained import pretrained_run
+from latentcraft.pretrained import DEFAULT_MODEL, pretrained_run
 from latentcraft.serve import url_for
 
 SITE_DIGITS = 100
@@ -17,7 +17,7 @@ SITE_DIGITS = 100
 
 @pytest.fixture(scope="session")
 def several(routed, classifier, conditional, tmp_path_factory):
-    """The shipped routed10, a quick routed10-original, clf2d and cvae2d, exported into one site."""
+    """The shipped model, a quick routed10-original, clf2d and cvae2d, exported into one site."""
     runs = [pretrained_run(), routed[0].parent, classifier[0].parent, conditional[0].parent]
     site = tmp_path_factory.mktemp("web-several") / "site"
     manifest = explorer.export_sites(runs, site, max_digits=SITE_DIGITS)
@@ -32,7 +32,7 @@ def model_dir(site, manifest, name):
 
 def test_several_models_share_one_runtime_and_list_their_metrics(several, browser):
     site, server, manifest = several
-    assert [m["name"] for m in manifest["models"]] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
+    assert [m["name"] for m in manifest["models"]] == [DEFAULT_MODEL, "routed10-original", "clf2d", "cvae2d"]
     assert json.loads((site / explorer.MANIFEST_FILE).read_text()) == manifest
     assert all((model_dir(site, manifest, m["name"]) / explorer.ENCODER_FILE).is_file() for m in manifest["models"])
     assert not (site / explorer.ENCODER_FILE).exists() and (site / explorer.VENDOR_DIR).is_dir()
@@ -41,7 +41,7 @@ def test_several_models_share_one_runtime_and_list_their_metrics(several, browse
 
     page = Page(browser, url_for(server, "index.html"))
     rows = page.js("Array.from(document.querySelectorAll('#models tbody tr'), r => Array.from(r.cells, c => c.textContent))")
-    assert [r[0] for r in rows] == ["routed10", "routed10-original", "clf2d", "cvae2d"]
+    assert [r[0] for r in rows] == [DEFAULT_MODEL, "routed10-original", "clf2d", "cvae2d"]
     header = page.js("Array.from(document.querySelectorAll('#models thead th'), c => c.textContent)")
     accuracy = rows[0][header.index("argmax acc.")]
     assert accuracy == f"{100 * shipped['test_argmax_accuracy']:.2f}%"
@@ -53,7 +53,7 @@ def test_several_models_share_one_runtime_and_list_their_metrics(several, browse
 def test_the_model_picker_opens_another_model(several, browser):
     site, server, manifest = several
     page = Page(browser, url_for(server, "sliders.html"))
-    assert page.js("window.lc.manifest.name") == "routed10"
+    assert page.js("window.lc.manifest.name") == DEFAULT_MODEL
     page.page.select_option("#model", "clf2d")  # another model: the page reloads
     page.wait("window.lc && window.lc.ready && window.lc.manifest.name === 'clf2d'")
     assert page.js("location.hash").startswith("#model=clf2d")
@@ -68,9 +68,10 @@ def test_the_model_picker_opens_another_model(several, browser):
 
 def test_compare_decodes_one_input_and_one_vector_with_both_models(several, browser):
     site, server, manifest = several
-    page = Page(browser, url_for(server, "compare.html#a=routed10&b=routed10-original"))
-    sides = {name: model_dir(site, manifest, name) for name in ("routed10", "routed10-original")}
-    x = site_digits(sides["routed10"])[7:8] / np.float32(255)
+    left, right = "routed10-original", DEFAULT_MODEL  # 10 digit coordinates; the same 10 plus 10 style ones
+    page = Page(browser, url_for(server, f"compare.html#a={left}&b={right}"))
+    sides = {name: model_dir(site, manifest, name) for name in (left, right)}
+    x = site_digits(sides[left])[7:8] / np.float32(255)
 
     def decoded(side):
         return np.array(page.js(f"Array.from(window.lc.compare.{side}.decoded)"), np.float32)
@@ -81,7 +82,7 @@ def test_compare_decodes_one_input_and_one_vector_with_both_models(several, brow
     # The same test digit: each model encodes it and decodes its own code.
     page.js("window.lc.showDigit(7)")
     page.wait("window.lc.compare.a.decoded && window.lc.hash && window.lc.hash.includes('input=7')")
-    for side, name in (("a", "routed10"), ("b", "routed10-original")):
+    for side, name in (("a", left), ("b", right)):
         (mu, _) = ort_session(sides[name], explorer.ENCODER_FILE).run(None, {"x": x})
         np.testing.assert_allclose(decoded(side), ort_decode(name, mu[0]), atol=BROWSER_TOLERANCE)
 
@@ -92,9 +93,10 @@ def test_compare_decodes_one_input_and_one_vector_with_both_models(several, brow
     page.wait("window.lc.hash.includes('mode=vector') && Math.abs(window.lc.compare.a.code[3] - document.querySelector('#z3').value) < 1e-6")
     page.page.wait_for_timeout(200)
     vector = np.array(page.js("Array.from(window.lc.compare.a.code)"), np.float32)
-    np.testing.assert_array_equal(page.js("Array.from(window.lc.compare.b.code)"), vector)
-    for side, name in (("a", "routed10"), ("b", "routed10-original")):
-        np.testing.assert_allclose(decoded(side), ort_decode(name, vector), atol=BROWSER_TOLERANCE)
+    padded = np.concatenate([vector, np.zeros(10, np.float32)])  # the style coordinates the left lacks are 0
+    np.testing.assert_array_equal(page.js("Array.from(window.lc.compare.b.code)"), padded)
+    for side, name, code in (("a", left, vector), ("b", right, padded)):
+        np.testing.assert_allclose(decoded(side), ort_decode(name, code), atol=BROWSER_TOLERANCE)
     assert np.abs(decoded("a") - decoded("b")).max() > 1e-3  # two different decoders
     page.assert_clean()
     page.close()

@@ -6,9 +6,9 @@ shown precision), summary.json from its training and eval.json from
 `evaluate` on the shipped weights. `scripts/build_pretrained.sh` rebuilds
 them from this repository's presets:
 
-    latentcraft train --preset routed10 --seed 0 --run-dir RUN
+    latentcraft train --preset routed-style --seed 0 --run-dir RUN
     latentcraft evaluate RUN
-    python -c "from latentcraft.pretrained import pack; pack('RUN', 'src/latentcraft/pretrained/routed10')"
+    python -c "from latentcraft.pretrained import pack; pack('RUN', 'src/latentcraft/pretrained/routed-style')"
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from .checkpoint import CONFIG_FILE, SUMMARY_FILE, WEIGHTS_FILE, RunError
 
 PRETRAINED_DIR = "pretrained"
-DEFAULT_MODEL = "routed10"  # what `latentcraft demo` shows
+DEFAULT_MODEL = "routed-style"  # what `latentcraft demo` shows: digit and style sliders
 SHIPPED_DTYPE = torch.float16
 
 
