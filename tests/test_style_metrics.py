@@ -93,6 +93,22 @@ def test_code_functions_decode_what_the_model_reconstructs():
     assert torch.allclose(decode(codes), model.reconstruct(x))
 
 
+def test_a_swapped_in_digit_row_decodes_as_the_one_hot_model_reads_it():
+    """A one-hot model decodes a blended digit-code row as the one-hot of its argmax, as its exported graph does."""
+    config = resolve_config("routed-style", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
+                                                       "model.style_encoder_hidden=[8]"])
+    torch.manual_seed(0)
+    model = LatentModel(config).eval()
+    model.techniques["routing"].digit_height.fill_(2.0)
+    _, decode = code_functions(model)
+    codes = torch.zeros(2, config.model.latent_dim)
+    codes[:, 10:] = torch.randn(10)
+    codes[0, 4], codes[0, 7] = 1.7, 0.2  # a table row: mostly digit 4, a little 7
+    codes[1, 4] = 2.0  # what the model itself decodes for a 4
+    images = decode(codes)
+    torch.testing.assert_close(images[0], images[1])
+
+
 @pytest.fixture(scope="module")
 def splits(mnist_dir):
     return load_split("mnist", "train", limit=300), load_split("mnist", "test", limit=120)
