@@ -88,23 +88,29 @@ def data(mnist_dir):
     return load_data(resolve_config("routed-style", overrides=SLICE))
 
 
-def test_phase_two_keeps_the_routed_code_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path, data):
-    config = resolve_config("routed-style", overrides=[*SLICE, "train.epochs=3"])
+@pytest.mark.parametrize("joint", [False, True])
+def test_phase_two_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path, data, joint):
+    """Two-phase: the routed encoder is frozen from style_epoch on. Joint: it keeps training."""
+    overrides = [*SLICE, f"routing.joint={str(joint).lower()}"]
+    config = resolve_config("routed-style", overrides=[*overrides, "train.epochs=3"])
     train(config, tmp_path / "straight", progress=False, data=data)
-    train(resolve_config("routed-style", overrides=[*SLICE, "train.epochs=2"]), tmp_path / "split", progress=False,
-          data=data)
+    train(resolve_config("routed-style", overrides=[*overrides, "train.epochs=2"]), tmp_path / "split",
+          progress=False, data=data)
     after_phase_one = ckpt.load_model(tmp_path / "split").state_dict()
     train(config, tmp_path / "split", resume=True, progress=False, data=data)
 
     straight, resumed = ckpt.load_model(tmp_path / "straight"), ckpt.load_model(tmp_path / "split")
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
-        frozen = key.startswith(("encoder.", "mean_head.", "var_head."))
+        if key.endswith("num_batches_tracked"):
+            continue
+        frozen = key.startswith(("encoder.", "mean_head.", "var_head.")) and not joint
         assert torch.equal(value, after_phase_one[key]) == frozen, key  # style encoder and decoder did train
     first = LatentModel(config)
     first.load_state_dict(after_phase_one)
     x, _ = data[1].batch(torch.arange(200), torch.device("cpu"))
-    assert torch.equal(first.eval().encode(x)[0][:, :10], straight.eval().encode(x)[0][:, :10])
+    same = torch.equal(first.eval().encode(x)[0][:, :10], straight.eval().encode(x)[0][:, :10])
+    assert same == (not joint)
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -422,7 +422,7 @@ def _validate_routes(config: Config) -> None:
             raise ConfigError(f"routing.free: coordinate {c} is outside the latent (model.latent_dim = {latent})")
         if c in owned:
             raise ConfigError(f"routing.free: coordinate {c} is also owned by a label in routing.routes")
-    schedule = "routing.joint" if config.routing.joint else "routing.style_epoch"
+    schedule = "routing.style_epoch" if config.routing.style_epoch > 0 else "routing.joint"
     if config.routing.joint and not config.routing.onehot_code:
         raise ConfigError("routing.joint: its style path decodes the routed argmax; set routing.onehot_code = true")
     if config.routing.style_epoch > 0 or config.routing.joint:
