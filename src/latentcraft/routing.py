@@ -254,5 +254,6 @@ class GradientRouting(Technique):
 
     def describe(self) -> dict:
         return {"routes": self.routes, "free": self.free, "style_epoch": self.settings.style_epoch,
-                "label_weight": self.settings.label_weight, "onehot_code": self.settings.onehot_code}
+                "joint": self.settings.joint, "label_weight": self.settings.label_weight,
+                "onehot_code": self.settings.onehot_code, "style_adversary": self.settings.style_adversary}
 
