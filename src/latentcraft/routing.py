@@ -150,7 +150,8 @@ class GradientRouting(Technique):
         code = self.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch) * self.content
         if self.relu_latent:
             code = F.relu(code)
-        return {"recon_routed": reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction).mean()}
+        recon = reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction)
+        return {"recon_routed": recon.mean()}
 
     def _winning_height(self, mu: torch.Tensor) -> float:
         return self.predict(F.relu(mu.detach().float())).max(1).values.mean().item()
@@ -193,10 +194,11 @@ class GradientRouting(Technique):
             losses["style_kl"] = (self.settings.style_beta - 1.0) * style_kl
         if self.free and (self.settings.style_independence or self.settings.style_mmd or self.adversary is not None):
             style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
+            digits = len(self.routes)
             if self.settings.style_independence:
-                losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, len(self.routes))
+                losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, digits)
             if self.settings.style_mmd:
-                losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, len(self.routes))
+                losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, digits)
             if self.adversary is not None:
                 losses["style_adversary"] = self.adversary(style, digit)
         if not self.settings.label_weight or y is None:
