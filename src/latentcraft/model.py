@@ -145,7 +145,9 @@ class LatentModel(nn.Module):
             out.extras.update(technique.outputs(out))
         loss = recon + kl_scale * kl
         for technique in self.techniques.values():
-            terms = {**technique.extra_losses(out, y), **technique.auxiliary_losses(self, x, out, y, epoch)}
+            terms = technique.extra_losses(out, y)
+            if self.training and epoch is not None:
+                terms.update(technique.training_losses(self, x, out, y, epoch))
             for name, term in terms.items():
                 out.parts[name] = term
                 loss = loss + term

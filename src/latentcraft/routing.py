@@ -140,18 +140,37 @@ class GradientRouting(Technique):
             return self.content * mu.detach() + (1 - self.content) * z
         return z
 
-    def auxiliary_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
-                         epoch: float | None) -> dict[str, torch.Tensor]:
-        """The joint schedule's routed path: the same batch decoded from its routed sample with the style
-        coordinates at 0, exactly as routed10 trains. It is the only reconstruction that reaches the
-        routed coordinates (the style path reads them detached, through their argmax)."""
-        if not self.settings.joint or y is None or not self.training or self.in_first_phase(epoch):
+    def training_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
+                        epoch: float) -> dict[str, torch.Tensor]:
+        """Once the style path trains: the terms that keep digit identity out of the style codes, and with
+        the joint schedule the routed path, the same batch decoded from its routed sample with the style
+        at 0, exactly as routed10 trains. It is the only reconstruction that reaches the routed
+        coordinates (the style path reads them detached, through their argmax)."""
+        if self.in_first_phase(epoch):
             return {}
-        code = self.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch) * self.content
-        if self.relu_latent:
-            code = F.relu(code)
-        recon = reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction)
-        return {"recon_routed": recon.mean()}
+        losses = self.identity_losses(out)
+        if self.settings.joint and y is not None:
+            code = self.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch) * self.content
+            if self.relu_latent:
+                code = F.relu(code)
+            recon = reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction)
+            losses["recon_routed"] = recon.mean()
+        return losses
+
+    def identity_losses(self, out) -> dict[str, torch.Tensor]:
+        """The style identity terms, each comparing style μ across the digits the routed code predicts."""
+        if not self.free:
+            return {}
+        losses = {}
+        style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
+        digits = len(self.routes)
+        if self.settings.style_independence:
+            losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, digits)
+        if self.settings.style_mmd:
+            losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, digits)
+        if self.adversary is not None:
+            losses["style_adversary"] = self.adversary(style, digit)
+        return losses
 
     def _winning_height(self, mu: torch.Tensor) -> float:
         return self.predict(F.relu(mu.detach().float())).max(1).values.mean().item()
@@ -192,15 +211,6 @@ class GradientRouting(Technique):
             # No label is read: the style coordinates are the same for every example.
             style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
             losses["style_kl"] = (self.settings.style_beta - 1.0) * style_kl
-        if self.free and (self.settings.style_independence or self.settings.style_mmd or self.adversary is not None):
-            style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
-            digits = len(self.routes)
-            if self.settings.style_independence:
-                losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, digits)
-            if self.settings.style_mmd:
-                losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, digits)
-            if self.adversary is not None:
-                losses["style_adversary"] = self.adversary(style, digit)
         if not self.settings.label_weight or y is None:
             return losses
         keep = labelled(y)

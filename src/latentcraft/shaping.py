@@ -8,6 +8,8 @@ technique overrides only what it changes:
     kl_target(x, y)      -> (B, D) | None shift of the KL target mean (summed over techniques)
     outputs(out)         -> dict          named tensors for ModelOutput.extras (e.g. class logits)
     extra_losses(out, y) -> dict          named loss terms added to the total
+    training_losses(model, x, out, y, epoch) -> dict  terms of training only (by epoch; may decode again)
+    decoder_view(code)   -> code          what the decoder reads of a code, everywhere (e.g. a one-hot)
     frozen_modules(model, epoch) -> list  modules that get no gradient in this epoch (a schedule)
     fit(train)                            what it derives from the training set, once before training
 

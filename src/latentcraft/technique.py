@@ -84,9 +84,9 @@ class Technique(nn.Module):
     def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {}
 
-    def auxiliary_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
-                         epoch: float | None) -> dict[str, torch.Tensor]:
-        """Loss terms of other decodes of the same batch (training only), e.g. a second path through the decoder."""
+    def training_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
+                        epoch: float) -> dict[str, torch.Tensor]:
+        """Loss terms of training only, which may depend on the epoch or decode the batch again (e.g. a second path)."""
         return {}
 
     def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
