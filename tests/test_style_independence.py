@@ -130,3 +130,14 @@ def test_style_mmd_sees_what_mean_and_spread_miss():
     digit = torch.tensor([0] * 16 + [1] * 16)
     assert style_dependence(style, digit, 10).item() == pytest.approx(0.0, abs=1e-5)
     assert style_mmd(style, digit, 10).item() > 0.01
+
+
+def test_style_mmd_under_bf16_autocast_is_the_float32_value():
+    """Training autocasts to bf16; the MMD's small differences of kernel means must not become rounding noise."""
+    g = torch.Generator().manual_seed(0)
+    style, digit = torch.randn(128, 10, generator=g), torch.randint(0, 10, (128,), generator=g)
+    exact = style_mmd(style, digit, 10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = style_mmd(style, digit, 10)
+    assert autocast.dtype == torch.float32
+    torch.testing.assert_close(autocast, exact)

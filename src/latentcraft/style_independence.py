@@ -1,11 +1,13 @@
-"""Two label-free ways to keep digit identity out of the style coordinates.
+"""Three label-free ways to keep digit identity out of the style coordinates.
 
-Both compare style codes across the digits the *routed code* predicts (its
-argmax, which is frozen in routed-style's phase 2), never across labels, so a
-preset that uses them still has no label in any loss term:
+Each compares style codes across the digits the *routed code* predicts (its
+argmax), never across labels, so a preset that uses them still has no label
+in any loss term:
 
 - `style_dependence`: a penalty on per-digit differences of the style codes'
   mean and spread (the first two moments only);
+- `style_mmd`: a kernel MMD between each digit's style codes and the batch's
+  (every moment, at the batch's scale);
 - `StyleAdversary`: a small probe learns to read the predicted digit from the
   style codes, and the style encoder receives its gradient reversed (Ganin &
   Lempitsky 2015, "Unsupervised domain adaptation by backpropagation"), so it
@@ -46,17 +48,19 @@ def style_mmd(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Te
     group is distributed like the batch, and unlike mean and spread it sees every moment, as a k-NN probe does.
     Groups with fewer than 2 members are skipped.
     """
-    distances = torch.cdist(style, style).pow(2)  # (B, B)
-    scale = distances.detach().median().clamp(min=1e-6)
-    kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
-    weights = F.one_hot(digit, digits).to(style.dtype)  # (B, K)
-    counts = weights.sum(0)  # (K,)
-    kept = counts >= 2
-    safe = counts.clamp(min=1)
-    within = torch.einsum("ik,ij,jk->k", weights, kernel, weights) / safe.pow(2)  # (K,) mean K(S_k, S_k)
-    across = (weights.T @ kernel).mean(1) / safe  # (K,) mean K(S_k, S)
-    mmd = within + kernel.mean() - 2 * across  # (K,)
-    return (mmd * kept * counts).sum() / len(style)
+    with torch.autocast(style.device.type, enabled=False):  # bf16 distances would make small MMDs noise
+        style = style.float()
+        distances = torch.cdist(style, style).pow(2)  # (B, B)
+        scale = distances.detach().median().clamp(min=1e-6)
+        kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
+        weights = F.one_hot(digit, digits).float()  # (B, K)
+        counts = weights.sum(0)  # (K,)
+        kept = counts >= 2
+        safe = counts.clamp(min=1)
+        within = torch.einsum("ik,ij,jk->k", weights, kernel, weights) / safe.pow(2)  # (K,) mean K(S_k, S_k)
+        across = (weights.T @ kernel).mean(1) / safe  # (K,) mean K(S_k, S)
+        mmd = within + kernel.mean() - 2 * across  # (K,) ‖mean embedding of group k − the batch's‖² ≥ 0
+        return (mmd * kept * counts).sum() / len(style)
 
 
 class _ReverseGradient(torch.autograd.Function):
