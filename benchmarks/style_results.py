@@ -16,14 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+from latentcraft.robustness import TRANSFORMS
 from latentcraft.sweep_summary import spread, stat_cells
 
 FROM_TRAINING = ("test_argmax_accuracy", "test_recon_sq", "test_recon_bce", "test_elbo")
-FROM_EVALUATE = ("test_elbo", "style_probe_accuracy", "style_transfer_accuracy",
-                 "style_transfer_own_digit_sq_error", "argmax_accuracy_preprocessed", "argmax_accuracy_shift_right",
-                 "argmax_accuracy_shift_left", "argmax_accuracy_shift_down", "argmax_accuracy_shift_up",
-                 "argmax_accuracy_rotate_ccw", "argmax_accuracy_rotate_cw", "argmax_accuracy_thicker",
-                 "argmax_accuracy_thinner")
+FROM_EVALUATE = ("test_elbo", "style_probe_accuracy", "style_transfer_accuracy", "style_transfer_own_digit_sq_error",
+                 *(f"argmax_accuracy_{key}" for key in TRANSFORMS))  # the robustness rows, one per transform
 
 
 def seed_records(sweep: Path) -> list[dict[str, float]]:
