@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 from torch.utils.benchmark import Timer
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.config import resolve_config
-from latentcraft.data import ImageSet, augment, load_split
-from latentcraft.metrics import evaluate_split
-from latentcraft.model import LatentModel
-from latentcraft.trainer import make_optimizer
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.mnist import ImageSet, augment, load_split
+from latentcraft.evaluation.metrics import evaluate_split
+from latentcraft.model.vae import LatentModel
+from latentcraft.training.trainer import make_optimizer
 
 ORIGINAL_SECONDS_PER_EPOCH = 33.0  # SPEC §1: the original code, 100 epochs in 56 min on a 2-core machine
 TRAIN_IMAGES = 60_000  # full MNIST training split

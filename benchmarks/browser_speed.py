@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from latentcraft.checkpoint import save_model
-from latentcraft.config import resolve_config
-from latentcraft.explorer import export_site
-from latentcraft.model import LatentModel
-from latentcraft.serve import make_server, url_for
+from latentcraft.training.checkpoint import save_model
+from latentcraft.config.run_config import resolve_config
+from latentcraft.explorer.export import export_site
+from latentcraft.model.vae import LatentModel
+from latentcraft.explorer.serve import make_server, url_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

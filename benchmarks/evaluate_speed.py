@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from latentcraft.checkpoint import save_model
-from latentcraft.config import resolve_config
-from latentcraft.evaluation import evaluate_run, format_table
-from latentcraft.model import LatentModel
+from latentcraft.training.checkpoint import save_model
+from latentcraft.config.run_config import resolve_config
+from latentcraft.evaluation.evaluate import evaluate_run, format_table
+from latentcraft.model.vae import LatentModel
 
 TARGET_SECONDS = 60.0
 

@@ -21,11 +21,11 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentcraft.checkpoint import load_model, read_summary
-from latentcraft.constants import NUM_CLASSES
-from latentcraft.data import load_split
-from latentcraft.metrics import encode_split, evaluate_split
-from latentcraft.shaping import class_means
+from latentcraft.training.checkpoint import load_model, read_summary
+from latentcraft.data.constants import NUM_CLASSES
+from latentcraft.data.mnist import load_split
+from latentcraft.evaluation.metrics import encode_split, evaluate_split
+from latentcraft.techniques.registry import class_means
 
 PROBE_TRAIN = 20_000  # training codes the probes are fitted on
 KNN_NEIGHBOURS = 15  # k of the k-NN probe

@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from latentcraft.robustness import TRANSFORMS
-from latentcraft.sweep_summary import spread, stat_cells
+from latentcraft.evaluation.robustness import TRANSFORMS
+from latentcraft.sweeps.summary import spread, stat_cells
 
 FROM_TRAINING = ("test_argmax_accuracy", "test_recon_sq", "test_recon_bce", "test_elbo")
 FROM_EVALUATE = ("test_elbo", "style_probe_accuracy", "style_transfer_accuracy", "style_transfer_own_digit_sq_error",

@@ -23,11 +23,11 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS
-from latentcraft.data import load_split
-from latentcraft.model import LatentModel
-from latentcraft.trainer import make_optimizer, train_one_epoch
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS
+from latentcraft.data.mnist import load_split
+from latentcraft.model.vae import LatentModel
+from latentcraft.training.trainer import make_optimizer, train_one_epoch
 
 TRAIN_IMAGES = 60_000
 

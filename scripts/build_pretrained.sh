@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Rebuild the pretrained model shipped in the package (src/latentcraft/pretrained/NAME),
+# Rebuild the pretrained model shipped in the package (src/latentcraft/explorer/pretrained/NAME),
 # which `latentcraft demo` serves with no training: train the preset, evaluate it,
 # then pack it (float16 weights, config, summary, and eval.json re-run on the shipped
 # weights). About 4 minutes on one core for routed-style; prints run vs shipped metrics.
 #
-#   scripts/build_pretrained.sh [PRESET] [SEED] [OUT_DIR]   # default: routed-style, seed 0, src/latentcraft/pretrained/PRESET
+#   scripts/build_pretrained.sh [PRESET] [SEED] [OUT_DIR]   # default: routed-style, seed 0, src/latentcraft/explorer/pretrained/PRESET
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET=${1:-routed-style}
 SEED=${2:-0}
-OUT=${3:-src/latentcraft/pretrained/$PRESET}
+OUT=${3:-src/latentcraft/explorer/pretrained/$PRESET}
 PYTHON=${PYTHON:-.venv/bin/python}
 RUN=$(mktemp -d)/"$PRESET"
 trap 'rm -rf "$(dirname "$RUN")"' EXIT
@@ -18,7 +18,7 @@ trap 'rm -rf "$(dirname "$RUN")"' EXIT
 "$PYTHON" -m latentcraft.cli evaluate "$RUN" --no-progress > /dev/null
 "$PYTHON" - "$RUN" "$OUT" <<'PY'
 import sys
-from latentcraft.pretrained import pack
+from latentcraft.explorer.pretrained import pack
 for metric, (run, shipped) in pack(sys.argv[1], sys.argv[2]).items():
     print(f"{metric:32s} run {run:.6g}   shipped (float16) {shipped:.6g}")
 print(f"packed into {sys.argv[2]}")

@@ -24,8 +24,8 @@ fi
 
 if [ -f package-lock.json ]; then
     npm ci --silent --no-audit --no-fund
-    # Copy the onnxruntime-web runtime into the package (src/latentcraft/web/vendor, gitignored),
+    # Copy the onnxruntime-web runtime into the package (src/latentcraft/explorer/web/vendor, gitignored),
     # so a wheel built from this checkout carries it and pip users need no Node.js.
-    .venv/bin/python -c "from latentcraft.explorer import vendor_runtime; print('onnxruntime-web runtime in', vendor_runtime())"
+    .venv/bin/python -c "from latentcraft.explorer.site_bundle import vendor_runtime; print('onnxruntime-web runtime in', vendor_runtime())"
 fi
 echo "set-up done: run the tests with  .venv/bin/python -m pytest"

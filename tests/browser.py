@@ -12,10 +12,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from latentcraft import explorer
-from latentcraft.config import resolve_config
-from latentcraft.serve import make_server
-from latentcraft.trainer import train
+from latentcraft.explorer import export as explorer
+from latentcraft.config.run_config import resolve_config
+from latentcraft.explorer.serve import make_server
+from latentcraft.training.trainer import train
 
 PlaywrightError = pytest.importorskip("playwright.sync_api").Error  # no Playwright: the browser tests skip
 CHROMIUM = os.environ.get("LATENTCRAFT_CHROMIUM", "/usr/bin/chromium")

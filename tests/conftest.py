@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from latentcraft.data import DATA_DIR_ENV, DataError, locate
+from latentcraft.data.mnist import DATA_DIR_ENV, DataError, locate
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -88,8 +88,8 @@ def pretrained(tmp_path_factory, mnist_dir):
     """The fully trained routed model shipped in the package (what `latentcraft demo` shows)."""
     from browser import SITE_DIGITS
 
-    from latentcraft.explorer import export_site
-    from latentcraft.pretrained import pretrained_run
+    from latentcraft.explorer.export import export_site
+    from latentcraft.explorer.pretrained import pretrained_run
 
     site = tmp_path_factory.mktemp("web-pretrained") / "site"
     export_site(pretrained_run(), site, max_digits=SITE_DIGITS)
@@ -106,7 +106,7 @@ def tiny_digit_judge(tmp_path_factory):
     Every test gets a judge trained on 600 images instead (a few seconds, once, only if a test asks for
     one); test_judge.py checks the real training and caching.
     """
-    from latentcraft import judge as judge_module
+    from latentcraft.evaluation import judge as judge_module
 
     folder = tmp_path_factory.mktemp("judge")
     real = judge_module.ensure_judge

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import latentcraft
-from latentcraft import checkpoint as ckpt
-from latentcraft.config import Config, ConfigError
-from latentcraft.data import load_split
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import Config
+from latentcraft.errors import ConfigError
+from latentcraft.data.mnist import load_split
 from latentcraft.trained import TrainedModel
 
 QUICK = {"data.train_limit": 2000, "data.test_limit": 500, "train.epochs": 1, "train.eval_batch_size": 500}
@@ -160,7 +161,7 @@ def test_the_verbs_are_the_api_functions_at_the_top_of_the_package():
     for verb in ("train", "load", "evaluate", "export", "sweep"):
         assert getattr(latentcraft, verb) is getattr(api, verb)
         assert getattr(latentcraft, verb).__doc__, f"latentcraft.{verb} has no docstring for help()"
-    importlib.import_module("latentcraft.trainer")  # importing a submodule must not rebind a verb
+    importlib.import_module("latentcraft.training.trainer")  # importing a submodule must not rebind a verb
     assert latentcraft.train is api.train
 
 

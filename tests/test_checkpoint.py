@@ -4,10 +4,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS
-from latentcraft.model import LatentModel
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS
+from latentcraft.model.vae import LatentModel
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "model.conv_channels=[4, 8]"]
 

@@ -6,10 +6,10 @@ import shlex
 
 import pytest
 
-from latentcraft import checkpoint as ckpt
-from latentcraft import cli
-from latentcraft.cli import main
-from latentcraft.config import ConfigError
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.cli import main as cli
+from latentcraft.cli.main import main
+from latentcraft.errors import ConfigError
 from latentcraft.errors import DEBUG_ENV
 
 TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",
@@ -98,7 +98,7 @@ def test_data_with_a_missing_data_dir_is_an_error_not_a_fallback(tmp_path, capsy
 
 
 def test_demo_help_states_the_epochs_it_trains(capsys):
-    from latentcraft.demo import DEMO_EPOCHS
+    from latentcraft.explorer.demo import DEMO_EPOCHS
 
     with pytest.raises(SystemExit):
         main(["demo", "--help"])

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from latentcraft.config import Config, ConfigError, parse_override, parse_value, preset_dict, preset_names, resolve_config
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.errors import ConfigError
+from latentcraft.config.sources import parse_override, parse_value, preset_dict, preset_names
 
 
 def test_defaults_round_trip_through_json(tmp_path):

@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
-from latentcraft.data import (
-    DATA_DIR_ENV, DATASETS, DataError, augment, batch_indices, fetch, hide_labels, load_config_data, load_split,
-    locate, parse_idx, read_idx, verify, write_idx,
-)
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from latentcraft.data.mnist import DATA_DIR_ENV, DataError, augment, batch_indices, fetch, hide_labels, load_config_data, load_split, locate, parse_idx, read_idx, verify, write_idx
+from latentcraft.data.datasets import DATASETS
 
 # Label counts of the original MNIST files (shared/data/mnist/README.md).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

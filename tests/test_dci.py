@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from latentcraft.dci import dci, dci_from_importance, dci_shortcut, one_vs_rest, shortcut_from_importance
+from latentcraft.evaluation.dci import dci, dci_from_importance, dci_shortcut, one_vs_rest, shortcut_from_importance
 
 N_TRAIN, N_TEST = 600, 300
 LEVELS = 4  # values per synthetic factor

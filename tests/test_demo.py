@@ -11,14 +11,14 @@ import urllib.request
 import pytest
 import torch
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.cli import main
-from latentcraft.config import resolve_config
-from latentcraft.data import load_split
-from latentcraft.evaluation import EVAL_FILE
-from latentcraft.metrics import routed_predictions
-from latentcraft.model import LatentModel
-from latentcraft.pretrained import DEFAULT_MODEL, SHIPPED_DTYPE, pack, pretrained_run
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.cli.main import main
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.mnist import load_split
+from latentcraft.evaluation.evaluate import EVAL_FILE
+from latentcraft.evaluation.metrics import routed_predictions
+from latentcraft.model.vae import LatentModel
+from latentcraft.explorer.pretrained import DEFAULT_MODEL, SHIPPED_DTYPE, pack, pretrained_run
 
 SHIPPED_BYTES = 8_000_000  # the whole shipped folder
 

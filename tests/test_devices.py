@@ -12,14 +12,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.cli import main
-from latentcraft.config import Config, ConfigError, resolve_config
-from latentcraft.data import ImageSet, augment
-from latentcraft.devices import autocast_dtype, resolve_device, to_device
-from latentcraft.metrics import evaluate_split
-from latentcraft.model import LatentModel
-from latentcraft.trainer import load_data, train
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.cli.main import main
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.errors import ConfigError
+from latentcraft.data.mnist import ImageSet, augment
+from latentcraft.training.devices import autocast_dtype, resolve_device, to_device
+from latentcraft.evaluation.metrics import evaluate_split
+from latentcraft.model.vae import LatentModel
+from latentcraft.training.trainer import load_data, train
 
 SMALL = ["data.train_limit=300", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
          "model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "train.epochs=1"]

@@ -7,13 +7,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft import explorer, onnx_graphs, site_bundle
-from latentcraft.checkpoint import load_model
-from latentcraft.config import preset_names, resolve_config
-from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
-from latentcraft.data import load_split
-from latentcraft.preprocess import FIT_SIDE, preprocess_drawing
-from latentcraft.trainer import train
+from latentcraft.explorer import export as explorer, onnx_graphs, site_bundle
+from latentcraft.training.checkpoint import load_model
+from latentcraft.config.sources import preset_names
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.data.mnist import load_split
+from latentcraft.data.preprocess import FIT_SIDE, preprocess_drawing
+from latentcraft.training.trainer import train
 
 TRAIN_IMAGES = 2000
 SITE_DIGITS = 300

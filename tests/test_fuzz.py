@@ -28,11 +28,11 @@ import torch
 from PIL import Image
 from safetensors.torch import load, save
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.cli import main
-from latentcraft.config import resolve_config
-from latentcraft.data import MAX_IDX_BYTES, write_idx
-from latentcraft.trainer import train
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.cli.main import main
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.mnist import MAX_IDX_BYTES, write_idx
+from latentcraft.training.trainer import train
 
 TINY = ["--set", "model.encoder_hidden=[16]", "--set", "model.decoder_hidden=[16]", "--set", "train.batch_size=60",
         "--no-progress"]

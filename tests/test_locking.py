@@ -8,16 +8,16 @@ import time
 
 import pytest
 
-from latentcraft.checkpoint import read_metrics
-from latentcraft.cli import main
-from latentcraft.locking import LOCK_FILE, FolderInUse, folder_lock
+from latentcraft.training.checkpoint import read_metrics
+from latentcraft.cli.main import main
+from latentcraft.training.locking import LOCK_FILE, FolderInUse, folder_lock
 
 TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",
         "--set", "model.decoder_hidden=[32]", "--epochs", "1", "--no-progress"]
 
 HOLD = """
 import sys, time
-from latentcraft.locking import folder_lock
+from latentcraft.training.locking import folder_lock
 with folder_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

@@ -2,11 +2,10 @@
 
 import pytest
 
-from latentcraft.config import ConfigError, resolve_config
-from latentcraft.metric_registry import (
-    FIT, PREDICTION, Metric, best_by, format_value, metric_info, metric_key, metric_label, register, registered,
-)
-from latentcraft.shaping import TECHNIQUES
+from latentcraft.errors import ConfigError
+from latentcraft.config.run_config import resolve_config
+from latentcraft.evaluation.registry import FIT, PREDICTION, Metric, best_by, format_value, metric_info, metric_key, metric_label, register, registered
+from latentcraft.techniques.registry import TECHNIQUES
 
 
 def test_techniques_register_what_they_add_and_the_table_keeps_its_sections():

@@ -4,14 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentcraft.config import resolve_config
-from latentcraft.data import load_split
-from latentcraft.evaluation import format_table
-from latentcraft.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
-from latentcraft.model import LatentModel
-from latentcraft.objective import gaussian_kl
-from latentcraft.robustness import TRANSFORMS
-from latentcraft.style_metrics import NO_STYLE
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.mnist import load_split
+from latentcraft.evaluation.evaluate import format_table
+from latentcraft.evaluation.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
+from latentcraft.model.vae import LatentModel
+from latentcraft.model.objective import gaussian_kl
+from latentcraft.evaluation.robustness import TRANSFORMS
+from latentcraft.techniques.style.readouts import NO_STYLE
 
 
 def test_routed_predictions_default_map_is_argmax():
@@ -69,9 +69,7 @@ def test_evaluate_split_matches_a_direct_computation(small_test_set, overrides):
 
 # ---- fuller evaluation: confusion, selectivity, probes, log-likelihood, evaluate_run -----------------
 
-from latentcraft.metrics import (  # noqa: E402
-    confusion_matrix, importance_log_likelihood, probe_accuracies, routing_selectivity,
-)
+from latentcraft.evaluation.metrics import confusion_matrix, importance_log_likelihood, probe_accuracies, routing_selectivity
 
 ONE_PER_DIGIT = [[k] for k in range(10)]
 
@@ -137,8 +135,8 @@ def test_importance_sampling_needs_a_posterior(small_test_set):
 def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mnist_dir, capsys):
     import json
 
-    from latentcraft.checkpoint import save_model
-    from latentcraft.cli import main
+    from latentcraft.training.checkpoint import save_model
+    from latentcraft.cli.main import main
 
     model = _tiny(["routing.enabled=true", "model.relu_latent=true", "data.test_limit=200"])
     save_model(model, tmp_path)
@@ -171,9 +169,9 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     (["--fit-limit", "30"], "--fit-limit", 42),
 ])
 def test_evaluate_refuses_limits_too_small_for_every_class(tmp_path, mnist_dir, capsys, limits, option, smallest):
-    from latentcraft.checkpoint import save_model
-    from latentcraft.cli import main
-    from latentcraft.evaluation import MIN_IMAGES_PER_CLASS
+    from latentcraft.training.checkpoint import save_model
+    from latentcraft.cli.main import main
+    from latentcraft.evaluation.evaluate import MIN_IMAGES_PER_CLASS
 
     save_model(_tiny(["routing.enabled=true"]), tmp_path)
     assert main(["evaluate", str(tmp_path), "--no-progress", "--fit-limit", "300", *limits]) == 2

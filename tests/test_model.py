@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.model import LatentModel
-from latentcraft.nets import BODIES
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.model.vae import LatentModel
+from latentcraft.model.bodies import BODIES
 
 SMALL = ["model.encoder_hidden=[48, 24]", "model.decoder_hidden=[24, 48]", "model.conv_channels=[4, 8]"]
 

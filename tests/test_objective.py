@@ -6,12 +6,10 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from latentcraft.config import Config, ConfigError, ObjectiveConfig
-from latentcraft.constants import IMAGE_PIXELS
-from latentcraft.objective import (
-    ELBO, OBJECTIVES, Autoencoder, Reference, gaussian_kl, kl_weight, make_objective, reconstruction_error,
-    reference_loss,
-)
+from latentcraft.config.run_config import Config, ObjectiveConfig
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS
+from latentcraft.model.objective import ELBO, OBJECTIVES, Autoencoder, Reference, gaussian_kl, kl_weight, make_objective, reconstruction_error, reference_loss
 
 
 def _diag_normal(mu: torch.Tensor, std: torch.Tensor) -> Independent:

@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from latentcraft import plots
-from latentcraft.checkpoint import save_model
-from latentcraft.cli import main
-from latentcraft.config import resolve_config
-from latentcraft.data import load_split
-from latentcraft.model import LatentModel
+from latentcraft.reporting import plots
+from latentcraft.training.checkpoint import save_model
+from latentcraft.cli.main import main
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.mnist import load_split
+from latentcraft.model.vae import LatentModel
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "data.test_limit=120"]
 

@@ -6,12 +6,13 @@ import json
 import pytest
 import torch
 
-from latentcraft.checkpoint import save_model
-from latentcraft.cli import main
-from latentcraft.config import resolve_config
-from latentcraft.evaluation import EVAL_FILE, evaluate_run, format_value
-from latentcraft.model import LatentModel
-from latentcraft.report import RunMaterial, list_figures, load_run, metric_rows
+from latentcraft.training.checkpoint import save_model
+from latentcraft.cli.main import main
+from latentcraft.config.run_config import resolve_config
+from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run
+from latentcraft.evaluation.registry import format_value
+from latentcraft.model.vae import LatentModel
+from latentcraft.reporting.report import RunMaterial, list_figures, load_run, metric_rows
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "data.test_limit=150"]
 FIT = 200  # training codes for probes and DCI trees: enough for a test, fast

@@ -3,16 +3,14 @@
 import pytest
 import torch
 
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
-from latentcraft.data import ImageSet
-from latentcraft.metric_registry import registered
-from latentcraft.model import LatentModel
-from latentcraft.preprocess import preprocess_drawing
-from latentcraft.robustness import (
-    TRANSFORMS, dilate, erode, preprocess_batch, robustness_table, rotate, shift, technique_classifier,
-    transformed_sets,
-)
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.data.mnist import ImageSet
+from latentcraft.evaluation.registry import registered
+from latentcraft.model.vae import LatentModel
+from latentcraft.data.preprocess import preprocess_drawing
+from latentcraft.evaluation.robustness import TRANSFORMS, preprocess_batch, robustness_table, rotate, shift, technique_classifier, transformed_sets
+from latentcraft.data.strokes import dilate, erode
 
 
 def _field() -> torch.Tensor:

@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from latentcraft.cli import main
-from latentcraft.explorer import ExportError
-from latentcraft.serve import HOST, ServeError, make_server, site_for
+from latentcraft.cli.main import main
+from latentcraft.explorer.onnx_graphs import ExportError
+from latentcraft.explorer.serve import HOST, ServeError, make_server, site_for
 
 
 @pytest.fixture()

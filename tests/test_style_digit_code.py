@@ -8,15 +8,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft import explorer
-from latentcraft.checkpoint import load_model
-from latentcraft.config import Config, ConfigError, resolve_config
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.data import hide_labels, load_split, mix_in_labelled
-from latentcraft.metrics import evaluate_split, importance_log_likelihood
-from latentcraft.model import LatentModel
-from latentcraft.objective import gaussian_kl
-from latentcraft.trainer import train
+from latentcraft.explorer import export as explorer
+from latentcraft.training.checkpoint import load_model
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.data.mnist import hide_labels, load_split, mix_in_labelled
+from latentcraft.evaluation.metrics import evaluate_split, importance_log_likelihood
+from latentcraft.model.vae import LatentModel
+from latentcraft.model.objective import gaussian_kl
+from latentcraft.training.trainer import train
 
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,

@@ -5,10 +5,11 @@ Each compares style codes across the digits the routed code predicts; none reads
 import pytest
 import torch
 
-from latentcraft.config import Config, ConfigError
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.model import LatentModel
-from latentcraft.style_independence import StyleAdversary, reverse_gradient, style_dependence, style_mmd
+from latentcraft.config.run_config import Config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.style.independence import StyleAdversary, reverse_gradient, style_dependence, style_mmd
 
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from latentcraft.config import Config, ConfigError
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES
-from latentcraft.model import LatentModel
-from latentcraft.routing import HEIGHT_MOMENTUM
+from latentcraft.config.run_config import Config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.routing import HEIGHT_MOMENTUM
 
 STYLE = [10, 11]
 JOINT = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,

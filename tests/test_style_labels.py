@@ -2,8 +2,8 @@
 
 import torch
 
-from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE
-from latentcraft.style_labels import LITTLE_EFFECT, PROPERTIES, image_properties, name_effects, style_labels
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.techniques.style.labels import LITTLE_EFFECT, PROPERTIES, image_properties, name_effects, style_labels
 
 CENTRE = (IMAGE_SIDE - 1) / 2
 

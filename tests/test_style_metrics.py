@@ -3,13 +3,11 @@
 import pytest
 import torch
 
-from latentcraft.config import resolve_config
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES
-from latentcraft.data import ImageSet, load_split
-from latentcraft.model import LatentModel
-from latentcraft.style_metrics import (
-    NO_STYLE, code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer,
-)
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES
+from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.style.readouts import NO_STYLE, code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer
 
 ROUTED = list(range(NUM_CLASSES))
 STYLE = [10, 11]

@@ -4,11 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.config import Config, ConfigError, resolve_config
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.model import LatentModel
-from latentcraft.trainer import load_data, train
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.model.vae import LatentModel
+from latentcraft.training.trainer import load_data, train
 
 ROUTES = [[k] for k in range(NUM_CLASSES)]
 STYLE = [10, 11]

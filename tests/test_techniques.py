@@ -8,15 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal, kl_divergence
 
-from latentcraft.checkpoint import load_model
-from latentcraft.config import Config, ConfigError, resolve_config
-from latentcraft.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
-from latentcraft.data import ImageSet, load_split
-from latentcraft.model import LatentModel
-from latentcraft.objective import gaussian_kl
-from latentcraft.shaping import check_files, class_means
-from latentcraft.templates import TemplateError, donut, read_file, resolve_template, stick
-from latentcraft.trainer import train
+from latentcraft.training.checkpoint import load_model
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.model.vae import LatentModel
+from latentcraft.model.objective import gaussian_kl
+from latentcraft.techniques.registry import check_files, class_means
+from latentcraft.techniques.templates import TemplateError, donut, read_file, resolve_template, stick
+from latentcraft.training.trainer import train
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 
@@ -204,7 +205,7 @@ def test_user_templates_from_npy_and_png(tmp_path):
 
 
 def test_class_mean_template_is_the_mean_labelled_image(mnist_dir):
-    from latentcraft.data import load_split
+    from latentcraft.data.mnist import load_split
 
     train = load_split("mnist", "train", limit=500)
     labels = train.labels.clone()
@@ -298,13 +299,13 @@ def test_routing_map_past_the_latent_fails_through_resolve_config():
 
 @pytest.mark.slow
 def test_anchor2d_preset_learns_codes_anti_correlated_with_the_score(tmp_path, mnist_dir):
-    from latentcraft.metrics import encode_split
-    from latentcraft.trainer import load_data, train
+    from latentcraft.evaluation.metrics import encode_split
+    from latentcraft.training.trainer import load_data, train
 
     config = resolve_config("anchor2d", overrides=["train.epochs=2", "data.train_limit=6000", "data.test_limit=1000",
                                                    "train.threads=1"])
     train(config, tmp_path, progress=False)
-    from latentcraft.checkpoint import load_model
+    from latentcraft.training.checkpoint import load_model
 
     model = load_model(tmp_path)
     _, test = load_data(config)
@@ -334,7 +335,7 @@ def test_a_template_of_infinities_or_non_numbers_fails_when_training_starts(tmp_
 
 @pytest.fixture
 def restore_metric_registry():
-    from latentcraft.metric_registry import METRICS
+    from latentcraft.evaluation.registry import METRICS
 
     saved = dict(METRICS)
     yield
@@ -344,11 +345,11 @@ def restore_metric_registry():
 
 def test_a_new_technique_with_a_prediction_and_a_figure_needs_nothing_outside_shaping(
         monkeypatch, tmp_path, mnist_dir, restore_metric_registry):
-    from latentcraft import shaping
-    from latentcraft.data import load_split
-    from latentcraft.metric_registry import PREDICTION, Metric, registered
-    from latentcraft.metrics import evaluate_split
-    from latentcraft.plots import make_figures
+    from latentcraft.techniques import registry as shaping
+    from latentcraft.data.mnist import load_split
+    from latentcraft.evaluation.registry import PREDICTION, Metric, registered
+    from latentcraft.evaluation.metrics import evaluate_split
+    from latentcraft.reporting.plots import make_figures
 
     class SignOfFirstCode(shaping.Technique):
         """Toy: reads "0" when μ₀ > 0, else "1"."""

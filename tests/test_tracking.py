@@ -6,13 +6,14 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from latentcraft import checkpoint as ckpt
-from latentcraft.cli import main
-from latentcraft.config import ConfigError, resolve_config
-from latentcraft.sweep_definition import define_sweep
-from latentcraft.sweep_run import run_sweep
-from latentcraft.tracking import TENSORBOARD_DIR, image_grid, scalar_tag
-from latentcraft.trainer import load_data, train
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.cli.main import main
+from latentcraft.errors import ConfigError
+from latentcraft.config.run_config import resolve_config
+from latentcraft.sweeps.definition import define_sweep
+from latentcraft.sweeps.execution import run_sweep
+from latentcraft.training.tracking import TENSORBOARD_DIR, image_grid, scalar_tag
+from latentcraft.training.trainer import load_data, train
 
 SLICE = ["data.train_limit=1000", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
          "model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "train.epochs=1", "train.tensorboard=true"]

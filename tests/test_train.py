@@ -7,15 +7,15 @@ import sys
 import pytest
 import torch
 
-import latentcraft.trainer as train_module
-from latentcraft import checkpoint as ckpt
-from latentcraft.config import resolve_config
-from latentcraft.model import LatentModel
-from latentcraft.report import shows_as_sweep
-from latentcraft.seeds import SEEDS_FILE, train_seeds
-from latentcraft.sweep_definition import is_sweep_dir
-from latentcraft.sweep_summary import read_sweep_summary
-from latentcraft.trainer import TrainingDiverged, load_data, train
+from latentcraft.training import trainer as train_module
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import resolve_config
+from latentcraft.model.vae import LatentModel
+from latentcraft.reporting.report import shows_as_sweep
+from latentcraft.sweeps.seeds import SEEDS_FILE, train_seeds
+from latentcraft.sweeps.definition import is_sweep_dir
+from latentcraft.sweeps.summary import read_sweep_summary
+from latentcraft.training.trainer import TrainingDiverged, load_data, train
 
 SLICE = ["data.train_limit=600", "data.test_limit=300", "train.batch_size=100", "train.eval_batch_size=300"]
 SMALL = ["model.encoder_hidden=[64]", "model.decoder_hidden=[64]"]
@@ -211,7 +211,7 @@ def test_routed10_original_learns_digits_without_labels_in_the_loss(tmp_path, mn
 
 def test_a_run_that_cannot_find_its_data_leaves_no_run_behind(tmp_path, monkeypatch):
     """Otherwise the same command, rerun once the data is found, would say the folder 'already holds a run'."""
-    from latentcraft.data import DataError
+    from latentcraft.data.mnist import DataError
 
     def missing(config):
         raise DataError("mnist not found")
@@ -236,7 +236,7 @@ def test_resuming_with_more_epochs_continues_the_same_run(tmp_path, data):
 KILLED_MID_WRITE = """
 import os, signal, sys
 from pathlib import Path
-from latentcraft.checkpoint import CHECKPOINT_FILE, atomic_write
+from latentcraft.training.checkpoint import CHECKPOINT_FILE, atomic_write
 
 def half_then_killed(tmp):
     tmp.write_bytes(Path(sys.argv[1], CHECKPOINT_FILE).read_bytes()[:1000])

@@ -7,11 +7,12 @@ VARIANTS is the list of small configs the toolkit promises to combine (SPEC,
 import pytest
 import torch
 
-from latentcraft.checkpoint import load_model, save_model
-from latentcraft.config import Config, preset_names, resolve_config
-from latentcraft.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.data import load_split
-from latentcraft.model import LatentModel
+from latentcraft.training.checkpoint import load_model, save_model
+from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.config.sources import preset_names
+from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.data.mnist import load_split
+from latentcraft.model.vae import LatentModel
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 SMALL_CONV = {"body": "conv", "encoder_hidden": [32], "decoder_hidden": [32], "conv_channels": [4, 8]}

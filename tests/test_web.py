@@ -5,9 +5,9 @@ import json
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
-from latentcraft import explorer
-from latentcraft.preprocess import preprocess_drawing
-from latentcraft.serve import url_for
+from latentcraft.explorer import export as explorer
+from latentcraft.data.preprocess import preprocess_drawing
+from latentcraft.explorer.serve import url_for
 
 
 def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
 
-from latentcraft import explorer
-from latentcraft.pretrained import DEFAULT_MODEL, pretrained_run
-from latentcraft.serve import url_for
+from latentcraft.explorer import export as explorer
+from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_run
+from latentcraft.explorer.serve import url_for
 
 SITE_DIGITS = 100
 

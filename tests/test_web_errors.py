@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from browser import Page, serve
 
-from latentcraft import explorer
-from latentcraft.serve import url_for
+from latentcraft.explorer import export as explorer
+from latentcraft.explorer.serve import url_for
 
 
 @pytest.fixture()

@@ -7,8 +7,8 @@ import json
 import numpy as np
 from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
-from latentcraft import explorer
-from latentcraft.serve import url_for
+from latentcraft.explorer import export as explorer
+from latentcraft.explorer.serve import url_for
 
 
 def softmax(logits):

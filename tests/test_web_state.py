@@ -3,7 +3,7 @@ reproduces it exactly (same vector, same input, same pixels); "Copy link" copies
 
 from browser import Page, canvas_pixels, draw_stroke
 
-from latentcraft.serve import url_for
+from latentcraft.explorer.serve import url_for
 
 SETTLE_MS = 300  # longer than the pages' hash-write delay
 

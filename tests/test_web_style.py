@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
-from latentcraft import explorer
-from latentcraft.checkpoint import load_model
-from latentcraft.serve import url_for
-from latentcraft.style_metrics import code_functions, restyle
+from latentcraft.explorer import export as explorer
+from latentcraft.training.checkpoint import load_model
+from latentcraft.explorer.serve import url_for
+from latentcraft.techniques.style.readouts import code_functions, restyle
 
 DIGIT = 17  # a shipped test digit
 

@@ -3,7 +3,7 @@ page neither scrolls nor shifts under the finger, and the shipped model reads a 
 
 from browser import PHONE, Page, touch_stroke
 
-from latentcraft.serve import url_for
+from latentcraft.explorer.serve import url_for
 
 SETTLE_MS = 150  # let the prediction, captions and sliders update after a stroke
 

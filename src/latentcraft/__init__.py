@@ -11,7 +11,7 @@ The Python API (api.py) is five calls at the top of the package:
 `import latentcraft` imports nothing heavy; torch loads on the first call.
 """
 
-from .api import evaluate, export, load, sweep, train
+from latentcraft.api import evaluate, export, load, sweep, train
 
 __version__ = "0.1.0"
 __all__ = ["train", "load", "evaluate", "export", "sweep"]

@@ -24,15 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Union
 
 if TYPE_CHECKING:  # annotations only: importing these pulls in torch
-    from .config import Config
-    from .trained import TrainedModel
+    from latentcraft.config.run_config import Config
+    from latentcraft.trained import TrainedModel
 
     ConfigSource = Union[str, Path, dict[str, Any], Config]  # a preset name, a .toml/.json file, fields, a Config
 
 
 def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -> Config:
     """A preset name, a .toml/.json file, a dict of fields or a Config, with dotted `overrides` applied."""
-    from .config import Config, ConfigError, apply_override, preset_dict, read_config_file
+    from latentcraft.config.run_config import Config
+    from latentcraft.errors import ConfigError
+    from latentcraft.config.sources import apply_override, preset_dict, read_config_file
 
     if isinstance(source, Config):
         raw = source.to_dict()
@@ -58,10 +60,10 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
     (by train.select_metric) in run_dir; the summary is the best seed's, with the
     per-seed record under "seeds".
     """
-    from .checkpoint import read_summary
-    from .config import ConfigError
-    from .seeds import train_seeds
-    from .trainer import train as train_run
+    from latentcraft.training.checkpoint import read_summary
+    from latentcraft.errors import ConfigError
+    from latentcraft.sweeps.seeds import train_seeds
+    from latentcraft.training.trainer import train as train_run
 
     resolved = make_config(config, overrides)
     if seeds < 1:
@@ -74,8 +76,8 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
 
 def load(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
     """The trained model of `run_dir`, in eval mode, on `device` ("cpu", "auto", "cuda", ...) whatever it trained on."""
-    from .checkpoint import load_model
-    from .trained import TrainedModel
+    from latentcraft.training.checkpoint import load_model
+    from latentcraft.trained import TrainedModel
 
     return TrainedModel(load_model(run_dir, device))
 
@@ -88,7 +90,7 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     samples: importance samples for log p(x) (0 = skip); fit_limit: training images
     fitting the probes and DCI trees (None = the command's default, 10,000).
     """
-    from .evaluation import DEFAULT_FIT_LIMIT, evaluate_run
+    from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run
 
     record = evaluate_run(run_dir, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
                           data_dir, progress=progress, device=device)
@@ -104,7 +106,7 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     only once complete; a non-empty `out` that is not a site an export wrote is
     refused unless `force`.
     """
-    from .explorer import export_site, export_sites
+    from latentcraft.explorer.export import export_site, export_sites
 
     runs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
     if not runs:
@@ -124,9 +126,9 @@ def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
     e.g. {"train.lr": [1e-3, 3e-3], "beta": [0.5, 1.0]}. executor: "auto" (Ray
     when installed), "ray" or "sequential".
     """
-    from .config import ConfigError
-    from .sweep_definition import define_sweep
-    from .sweep_run import run_sweep
+    from latentcraft.errors import ConfigError
+    from latentcraft.sweeps.definition import define_sweep
+    from latentcraft.sweeps.execution import run_sweep
 
     for key, values in (grid or {}).items():
         if not isinstance(values, (list, tuple)):

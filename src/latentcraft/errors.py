@@ -46,13 +46,13 @@ def debug_requested(flag: bool = False) -> bool:
 
 
 def _expected_failures() -> list[tuple[type[BaseException], int]]:
-    from .checkpoint import RunError
-    from .data import DataError
-    from .locking import FolderInUse
-    from .onnx_graphs import ExportError
-    from .serve import ServeError
-    from .templates import TemplateError
-    from .trainer import TrainingDiverged
+    from latentcraft.training.checkpoint import RunError
+    from latentcraft.data.mnist import DataError
+    from latentcraft.training.locking import FolderInUse
+    from latentcraft.explorer.onnx_graphs import ExportError
+    from latentcraft.explorer.serve import ServeError
+    from latentcraft.techniques.templates import TemplateError
+    from latentcraft.training.trainer import TrainingDiverged
 
     return [
         (UsageError, USAGE_ERROR),

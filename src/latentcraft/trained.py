@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from .constants import IMAGE_PIXELS, IMAGE_SIDE
-from .devices import module_device, resolve_device
-from .model import LatentModel
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.training.devices import module_device, resolve_device
+from latentcraft.model.vae import LatentModel
 
 _IMAGE_SHAPES = ((IMAGE_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (1, IMAGE_SIDE, IMAGE_SIDE))  # accepted after B
 

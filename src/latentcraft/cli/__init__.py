@@ -1,0 +1,1 @@
+"""The command line: thin parsers that call the API."""

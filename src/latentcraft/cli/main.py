@@ -1,0 +1,295 @@
+"""Command line: parses arguments, then calls the library. Nothing runs at import.
+
+Each subcommand is a pair: `_add_<name>(subparsers)` declares its options and
+`_run_<name>(args)` calls the functions that do the work. COMMANDS lists them;
+the sweep command's pair lives in sweep_cli.py, the explorer's (export, serve,
+demo) in explorer_cli.py, and the options they share in cli_options.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from latentcraft.cli.options import add_config_options, at_least, finite, shortcut_overrides
+from latentcraft.errors import ConfigError
+from latentcraft.config.sources import preset_dict, preset_names
+from latentcraft.config.run_config import resolve_config
+from latentcraft.data.constants import NUM_CLASSES
+from latentcraft.data.datasets import DATASETS
+from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
+from latentcraft.cli.explorer_commands import add_demo, add_export, add_serve, run_demo, run_export, run_serve
+from latentcraft.cli.sweep_command import add_sweep, run_sweep_command
+
+
+# ---- train -------------------------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model into a run folder",
+        description="Train a model from a preset, a config file and --set overrides (applied in that order). "
+        "Writes config.json, model.safetensors, metrics.jsonl, summary.json and a resumable checkpoint.",
+    )
+    add_config_options(p)
+    p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
+    p.add_argument("--dataset", choices=list(DATASETS), help="dataset to train on (default: mnist)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
+    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
+    p.add_argument("--select-metric", metavar="METRIC",
+                   help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its last checkpoint (with --run-dir alone: the folder's "
+                   "own config; --epochs N extends a run)")
+    p.add_argument("--device", help="shortcut for --set train.device=DEVICE: auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log each epoch's metrics and images to RUN_DIR/tensorboard/ (--set train.tensorboard=true)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _train_config(args: argparse.Namespace):
+    overrides = shortcut_overrides(args)
+    if args.download:
+        overrides.append("data.download=true")
+    if args.resume and args.run_dir and not (args.preset or args.config):
+        # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
+        from latentcraft.training.checkpoint import CONFIG_FILE, load_config
+
+        saved = Path(args.run_dir) / CONFIG_FILE
+        if not saved.is_file():
+            raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; start it with --preset or --config")
+        load_config(Path(args.run_dir))  # a damaged file is named as such, apart from bad flags
+        return resolve_config(config_file=saved, overrides=overrides)
+    return resolve_config(args.preset, args.config, overrides)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from latentcraft.sweeps.seeds import train_seeds
+    from latentcraft.training.trainer import train
+
+    config = _train_config(args)
+    run_dir = Path(args.run_dir or Path("runs") / config.name)
+    progress = not args.no_progress
+    if args.seeds > 1:  # a sweep over seeds (re-running resumes it), the best copied to run_dir
+        record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
+        for r in record["runs"]:
+            print(f"seed {r['seed']}: {record['metric']} = {r[record['metric']]:.4f}  ({r['run_dir']})")
+        print(f"best: seed {record['best_seed']} ({record['metric']} = {record['best_value']:.4f}), copied to {run_dir}")
+    else:
+        summary = train(config, run_dir, args.resume, progress)
+        print(json.dumps(summary["final"], indent=2))
+    print(f"run folder: {run_dir}")
+
+
+# ---- presets, config, data ---------------------------------------------------------------
+
+
+def _add_presets(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("presets", help="list the presets and what each reproduces")
+
+
+def _run_presets(args: argparse.Namespace) -> None:
+    for name in preset_names():
+        print(f"{name:12s} {preset_dict(name).get('description', '')}")
+
+
+def _add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="print a full config (every field with its value) as JSON")
+    add_config_options(p)
+
+
+def _run_config(args: argparse.Namespace) -> None:
+    print(json.dumps(resolve_config(args.preset, args.config, args.overrides).to_dict(), indent=2))
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="locate (or --download) a dataset and verify its checksums")
+    p.add_argument("--dataset", default="mnist", choices=list(DATASETS))
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--download", action="store_true")
+
+
+def _run_data(args: argparse.Namespace) -> None:
+    from latentcraft.data.mnist import locate, verify
+
+    folder = locate(args.dataset, args.data_dir, args.download)
+    verify(args.dataset, folder)
+    print(f"{args.dataset}: all files present and checksums match in {folder}")
+
+
+# ---- evaluate, plot, report --------------------------------------------------------------
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a trained run: reconstruction, ELBO, accuracy, probes, DCI, selectivity -> eval.json",
+        description="Evaluate the model in RUN_DIR on the test split and write RUN_DIR/eval.json. Probes and DCI "
+        "trees are fitted on codes of training images and scored on the test codes.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
+                   help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
+                   help="training images whose codes fit the probes and DCI trees (default: 10000)")
+    p.add_argument("--test-limit", type=at_least(1), metavar="N", help="evaluate on the first N test images (default: the run's)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run, format_table
+
+    try:
+        record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
+                              progress=not args.no_progress)
+    except ConfigError:
+        raise  # a usage error (exit 2), such as a --test-limit too small to hold every class
+    except ValueError as err:
+        raise SystemExit(f"latentcraft evaluate: error: {err}")
+    print(format_table(record))
+    print(f"wrote {Path(args.run_dir) / EVAL_FILE}")
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="write the figures of a trained run (PNG, and the interpolation GIF for routed models)",
+        description="Reconstructions, a traversal row, traversal grids for two test images, unit-vector decodes; "
+        "for 2-D latents the scatter, decoded grid and (with a classifier head) decision regions; for routed "
+        "models the 0->9 interpolation GIF and the style-transfer grid (each test image's style, every digit).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/figures)")
+    p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
+                   help="test images for the traversal grids; A also for the single row (default: 0 1)")
+    p.add_argument("--coordinate", type=int, default=0, help="latent coordinate of the single traversal row (default: 0)")
+    p.add_argument("--range", type=finite, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
+                   help="traversal values (default: -3 3)")
+    p.add_argument("--unit-value", type=finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
+    p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
+                   help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
+    p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
+                   help="label (0-9) for a conditional decoder where no image gives one")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+
+
+def _run_plot(args: argparse.Namespace) -> None:
+    from latentcraft.training.checkpoint import load_model
+    from latentcraft.data.mnist import load_config_data
+    from latentcraft.reporting.plots import PlotOptions, make_figures
+
+    model = load_model(args.run_dir)
+    test = load_config_data(model.config, "test", args.data_dir)
+    if args.grid_range == ["data"]:
+        grid = None
+    else:
+        try:
+            grid = tuple(finite(value) for value in args.grid_range)
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"--grid-range: {err}") from None
+        if len(grid) != 2:
+            raise UsageError(f"--grid-range takes LOW HIGH or 'data', got {' '.join(args.grid_range)}")
+    options = PlotOptions(images=tuple(args.images), coordinate=args.coordinate, low=args.range[0],
+                          high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
+    try:
+        written = make_figures(model, test, out, options)
+    except ValueError as err:
+        raise SystemExit(f"latentcraft plot: error: {err}")
+    for path in written:
+        print(path)
+    print(f"wrote {len(written)} figures to {out}")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="compare runs side by side in one self-contained HTML page (and report.md)",
+        description="Reads each run's eval.json and figures folder (evaluating and plotting those missing) and "
+        "writes one HTML page with the figures embedded, plus a Markdown twin beside it.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default: report.html)")
+    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
+                   help="importance samples for runs evaluated now (default: skip log p(x))")
+    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
+                   help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from latentcraft.reporting.report import write_report
+
+    try:
+        html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
+                                          progress=not args.no_progress)
+    except ValueError as err:
+        raise SystemExit(f"latentcraft report: error: {err}")
+    print(f"wrote {html_path} and {md_path}")
+
+
+COMMANDS: list[tuple[Callable, Callable]] = [
+    (_add_train, _run_train),
+    (add_sweep, run_sweep_command),
+    (_add_presets, _run_presets),
+    (_add_config, _run_config),
+    (_add_data, _run_data),
+    (_add_evaluate, _run_evaluate),
+    (_add_plot, _run_plot),
+    (_add_report, _run_report),
+    (add_export, run_export),
+    (add_serve, run_serve),
+    (add_demo, run_demo),
+]
+
+
+DEBUG_HELP = f"on an error, show the Python traceback (also: {DEBUG_ENV}=1)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error, pointing to --help instead of printing the usage."""
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
+    parser = _Parser(
+        prog="latentcraft",
+        description="Train VAEs whose latent space means what you chose, measure them, explore them in a browser.",
+    )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    runners = {}
+    for add, run in COMMANDS:
+        before = set(sub.choices)
+        add(sub)
+        (name,) = set(sub.choices) - before
+        # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before.
+        sub.choices[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        runners[name] = run
+    return parser, runners
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code: 0 done, 1 the work failed, 2 a usage error, 130 Ctrl+C."""
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return USAGE_ERROR
+    resumable = args.command in ("train", "sweep")
+    return run_command(f"latentcraft {args.command}", lambda: runners[args.command](args), args.debug,
+                       "interrupted; continue with the same command plus --resume" if resumable else "interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

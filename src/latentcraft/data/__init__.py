@@ -1,0 +1,1 @@
+"""Image data: formats on disk, datasets, in-memory batches and transforms."""

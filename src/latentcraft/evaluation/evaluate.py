@@ -1,0 +1,193 @@
+"""The `evaluate` command: every metric of a trained run, written to RUN_DIR/eval.json.
+
+What is measured (all on the test split, using μ, never a sample, for codes):
+reconstruction (BCE and squared error per image), the model's loss, a
+one-sample ELBO and optionally an importance-sampled log p(x); the accuracy of
+each technique's prediction and whatever else a technique reads from the codes
+(routing: confusion matrix and selectivity per coordinate); the accuracy of
+each prediction on shifted, rotated, thickened and thinned test digits put
+through the drawing preprocessing (robustness.py); what a technique measures
+with the model itself (routing: style probe and style transfer read by the
+digit judge, trained once and cached, judge.py); linear and k-NN
+probes on μ; DCI (Eastwood & Williams 2018) and the write-up's single-factor
+shortcut. Probes and DCI trees are fitted on codes of training images and
+scored on the test codes (held out). Metric names, labels and directions are
+in metric_registry.py.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.config.run_config import Config
+from latentcraft.errors import ConfigError
+from latentcraft.data.constants import CLASS_NAMES, NUM_CLASSES
+from latentcraft.data.mnist import ImageSet, load_config_data
+from latentcraft.evaluation.dci import dci, dci_shortcut, one_vs_rest
+from latentcraft.evaluation.registry import METRICS, format_value, metric_label
+from latentcraft.evaluation.judge import LazyJudge
+from latentcraft.evaluation.metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
+from latentcraft.evaluation.robustness import robustness_table, technique_classifier, transformed_sets
+
+EVAL_FILE = ckpt.EVAL_FILE
+read_eval = ckpt.read_eval  # a run's eval.json, checked (report and pretrained read it from here)
+DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI trees
+# Fewest images of each class evaluate accepts, among the fitting and the test images: the k-NN
+# probe votes among 5 neighbours, so a class with fewer than 3 fitting images can never win a vote.
+MIN_IMAGES_PER_CLASS = 3
+
+STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "probes", "DCI",
+          "DCI shortcut"]
+
+
+class _Stages:
+    """Times each stage and shows which one runs (a stage bar; DCI and log p(x) add their own inner bars)."""
+
+    def __init__(self, progress: bool):
+        self.seconds: dict[str, float] = {}
+        self.bar = tqdm(total=len(STAGES), desc=STAGES[0], leave=False, disable=not progress)
+        self.start = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.start, 3)
+        self.start = now
+        self.bar.update(1)
+        following = STAGES.index(name) + 1
+        if following < len(STAGES):
+            self.bar.set_description(STAGES[following])
+        else:
+            self.bar.close()
+
+
+def evaluate_run(
+    run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, test_limit: int | None = None,
+    data_dir: str | None = None, progress: bool = True, seed: int = 0, write: bool = True, device: str = "cpu",
+) -> dict[str, Any]:
+    """Evaluate the model in `run_dir`; returns (and by default writes) the eval.json record.
+
+    samples: k for the importance-sampled log-likelihood (0 = skip it).
+    test_limit: None = the run's own data.test_limit (0 = all 10,000).
+    device: where the model runs ("cpu", "auto", "cuda", ...), whatever it was trained on.
+    """
+    run_dir = Path(run_dir)
+    model = ckpt.load_model(run_dir, device)
+    config = model.config
+    stages = _Stages(progress)
+    test = load_config_data(config, "test", data_dir, test_limit)
+    fit = load_config_data(config, "train", data_dir, fit_limit)
+    check_class_counts(config, test, "test", "--test-limit", data_dir)
+    check_class_counts(config, fit, "train", "--fit-limit", data_dir)
+    stages.done("load data")
+
+    metrics: dict[str, float] = dict(evaluate_split(model, test, config.train.eval_batch_size))
+    metrics.pop("test_elbo", None)  # replaced below by the one-sample ELBO, defined for every stochastic model
+    metrics.pop("test_kl", None)
+    record: dict[str, Any] = {
+        "run_dir": str(run_dir), "name": config.name, "techniques": sorted(model.techniques.keys()),
+        "latent_dim": config.model.latent_dim, "n_test": len(test), "n_fit": len(fit),
+    }
+    if model.var_head is not None:
+        ll = importance_log_likelihood(model, test, max(samples, 1), seed=seed, progress=progress)
+        metrics["test_elbo"] = ll["elbo"]
+        if samples > 0:
+            metrics["test_log_likelihood"] = ll["log_likelihood"]
+            record["log_likelihood_samples"] = samples
+    stages.done("reconstruction and ELBO")
+
+    mu_test, _ = encode_split(model, test, config.train.eval_batch_size)
+    mu_fit, _ = encode_split(model, fit, config.train.eval_batch_size)
+    stages.done("encode")
+
+    for technique in model.techniques.values():  # e.g. routing's confusion matrix and selectivity
+        extra_metrics, extra_record = technique.evaluate_codes(mu_test, test.labels)
+        metrics.update(extra_metrics)
+        record.update(extra_record)
+
+    predictors = [t for t in model.techniques.values() if t.prediction_metric]
+    if predictors:
+        sets = transformed_sets(test)  # model-independent: preprocessed once for every prediction
+        for technique in predictors:
+            table = robustness_table(technique_classifier(model, technique, config.train.eval_batch_size), sets)
+            metrics.update({f"{technique.prediction_metric}_{key}": value for key, value in table.items()})
+    stages.done("robustness")
+
+    judge = LazyJudge(config.data.dataset, data_dir or config.data.data_dir, config.data.download, progress)
+    for technique in model.techniques.values():  # e.g. routing's style probe and style transfer
+        extra_metrics, extra_record = technique.evaluate_model(model, fit, test, judge)
+        metrics.update(extra_metrics)
+        record.update(extra_record)
+    if judge.info is not None:
+        record["judge"] = {k: judge.info.get(k) for k in ("test_accuracy", "n_train", "train_checksum", "version")}
+    stages.done("technique read-outs")
+
+    metrics.update(probe_accuracies(mu_fit, fit.labels, mu_test, test.labels))
+    stages.done("probes")
+
+    result = dci(mu_fit.numpy(), one_vs_rest(fit.labels.numpy(), NUM_CLASSES),
+                 mu_test.numpy(), one_vs_rest(test.labels.numpy(), NUM_CLASSES), seed=seed, progress=progress)
+    metrics["dci_disentanglement"] = result.disentanglement
+    metrics["dci_completeness"] = result.completeness
+    metrics["dci_informativeness"] = result.informativeness
+    record["dci"] = result.to_dict()
+    stages.done("DCI")
+
+    shortcut = dci_shortcut(mu_test.numpy(), test.labels.numpy(), seed=seed)
+    metrics["shortcut_disentanglement"] = shortcut["D"]
+    metrics["shortcut_completeness"] = shortcut["C"]
+    metrics["shortcut_informativeness"] = shortcut["I"]
+    record["dci_shortcut"] = shortcut
+    stages.done("DCI shortcut")
+
+    record["metrics"] = {name: metrics[name] for name in [*METRICS, *sorted(metrics)] if name in metrics}
+    record["seconds"] = stages.seconds
+    if write:
+        ckpt.write_json(run_dir / EVAL_FILE, record)
+    return record
+
+
+def check_class_counts(config: Config, images: ImageSet, split: str, option: str, data_dir: str | None) -> None:
+    """ConfigError unless `images` hold MIN_IMAGES_PER_CLASS of every class, naming the smallest limit that does."""
+    counts = torch.bincount(images.labels, minlength=NUM_CLASSES)
+    if counts.min() >= MIN_IMAGES_PER_CLASS:
+        return
+    names = CLASS_NAMES[config.data.dataset]
+    short = ", ".join(f"{names[k]} ({counts[k]})" for k in range(NUM_CLASSES) if counts[k] < MIN_IMAGES_PER_CLASS)
+    # The first N images are used: how far into the whole split until every class has enough?
+    labels = load_config_data(config, split, data_dir, limit=0).labels
+    seen = torch.nn.functional.one_hot(labels.long(), NUM_CLASSES).cumsum(0).min(1).values  # (N,) fewest so far
+    enough = torch.nonzero(seen >= MIN_IMAGES_PER_CLASS)
+    remedy = (f"use {option} {int(enough[0]) + 1} or more" if len(enough) else
+              f"the whole {split} split has too few images of some class")
+    raise ConfigError(f"the first {len(images)} {'test' if split == 'test' else 'training'} images have fewer than "
+                      f"{MIN_IMAGES_PER_CLASS} of class {short}; the probes and DCI need at least "
+                      f"{MIN_IMAGES_PER_CLASS} images of every class: {remedy}")
+
+
+def format_table(record: dict[str, Any]) -> str:
+    """The printed summary: metrics, then selectivity and confusion matrix for routed models."""
+    rows = [(metric_label(k), format_value(v)) for k, v in record["metrics"].items()]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{record['name']}  ({record['run_dir']}, {record['n_test']} test images)"]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    if "selectivity" in record:
+        shares = " ".join(format_value(s)[:4] if s is not None else "  — " for s in record["selectivity"])
+        lines.append(f"  selectivity per coordinate: {shares}")
+    if "style" in record and not record["style"]["style"]:
+        lines.append(f"  style probe: {record['style']['probe']} (every coordinate is routed)")
+    if record.get("style", {}).get("labels"):
+        named = ", ".join(f"z{s['coordinate']} {s['label']}" for s in record["style"]["labels"])
+        lines.append(f"  style coordinates, by what they do to the digit: {named}")
+    if "confusion_matrix" in record:
+        lines.append("  confusion matrix (rows: true digit, columns: argmax of μ):")
+        for label, row in enumerate(record["confusion_matrix"]):
+            lines.append(f"    {label}: " + " ".join(f"{n:5d}" for n in row))
+    total = sum(record.get("seconds", {}).values())
+    lines.append(f"  evaluated in {total:.1f} s")
+    return "\n".join(lines)

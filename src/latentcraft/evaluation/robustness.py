@@ -1,0 +1,131 @@
+"""Robustness: how well a classifier reads test digits that were moved, turned or re-inked.
+
+Each transform acts on 28x28 test images; the result then goes through the same
+preprocessing a drawing in the explorer gets (preprocess.py: crop to the ink,
+scale into 20x20, centre by centre of mass), so the table answers "does the
+model still read a digit written a little differently and cleaned up the way
+the page cleans it up?". The "preprocessing only" row is the reference: it
+shows what the clean-up alone costs before any transform.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.data.mnist import ImageSet
+from latentcraft.evaluation.registry import PREDICTION, Metric, register
+from latentcraft.data.preprocess import preprocess_drawing
+from latentcraft.data.strokes import STROKE_KERNEL, dilate, erode
+
+Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, 28, 28) in [0, 1] -> (B, 28, 28)
+Classifier = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) in [0, 1] -> (B,) predicted labels
+
+SHIFT_PIXELS = 2
+ROTATE_DEGREES = 15.0
+
+
+def shift(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Move the content dx pixels right and dy pixels down; what leaves the field is lost, what enters is 0."""
+    side = images.shape[-1]
+    padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)))  # (B, H + 2|dy|, W + 2|dx|)
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[:, top : top + side, left : left + side]
+
+
+def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Turn the content counter-clockwise (as seen on screen) about the field's centre, bilinear."""
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # affine_grid maps output positions to input positions in [-1, 1] coordinates, y pointing down;
+    # sampling from the point turned clockwise on screen turns the content counter-clockwise.
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]]).expand(len(images), 2, 3)
+    grid = F.affine_grid(theta, [len(images), 1, *images.shape[1:]], align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(images.unsqueeze(1), grid, align_corners=False, padding_mode="zeros").squeeze(1)
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    label: str  # how tables name it
+    apply: Transform
+
+
+TRANSFORMS: dict[str, ImageTransform] = {  # key -> transform; keys name the metrics "<prediction>_<key>"
+    "preprocessed": ImageTransform("preprocessing only", lambda images: images),
+    "shift_right": ImageTransform(f"shifted right {SHIFT_PIXELS} px", partial(shift, dx=SHIFT_PIXELS, dy=0)),
+    "shift_left": ImageTransform(f"shifted left {SHIFT_PIXELS} px", partial(shift, dx=-SHIFT_PIXELS, dy=0)),
+    "shift_down": ImageTransform(f"shifted down {SHIFT_PIXELS} px", partial(shift, dx=0, dy=SHIFT_PIXELS)),
+    "shift_up": ImageTransform(f"shifted up {SHIFT_PIXELS} px", partial(shift, dx=0, dy=-SHIFT_PIXELS)),
+    "rotate_ccw": ImageTransform(f"rotated {ROTATE_DEGREES:g}° counter-clockwise",
+                                 partial(rotate, degrees=ROTATE_DEGREES)),
+    "rotate_cw": ImageTransform(f"rotated {ROTATE_DEGREES:g}° clockwise", partial(rotate, degrees=-ROTATE_DEGREES)),
+    "thicker": ImageTransform(f"thicker strokes ({STROKE_KERNEL}x{STROKE_KERNEL} dilation)", dilate),
+    "thinner": ImageTransform(f"thinner strokes ({STROKE_KERNEL}x{STROKE_KERNEL} erosion)", erode),
+}
+
+
+def register_robustness(prediction_metric: str, metrics: dict[str, Metric]) -> None:
+    """Register "<prediction_metric>_<transform key>" per transform, labelled after the prediction's own metric."""
+    own = metrics.get(f"test_{prediction_metric}")
+    what = own.label if own else prediction_metric.replace("_", " ")
+    for key, transform in TRANSFORMS.items():
+        register(f"{prediction_metric}_{key}", Metric(f"{what}, {transform.label}", True, PREDICTION))
+
+
+def preprocess_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each (28, 28) image through the drawing preprocessing: (B, 784) images and a (B,) mask of empty ones.
+
+    An image a transform emptied (no ink left) stays all zero and is flagged, so it can be scored as wrong.
+    """
+    out = np.zeros((len(images), IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    empty = torch.zeros(len(images), dtype=torch.bool)
+    for i, image in enumerate(images.numpy()):
+        try:
+            out[i] = preprocess_drawing(image)
+        except ValueError:
+            empty[i] = True
+    return torch.from_numpy(out).reshape(-1, IMAGE_PIXELS), empty
+
+
+@dataclass
+class TransformedSet:
+    images: torch.Tensor  # (N, 784) transformed, then preprocessed
+    empty: torch.Tensor  # (N,) bool: the transform left no ink
+    labels: torch.Tensor  # (N,)
+
+
+def transformed_sets(data: ImageSet, transforms: dict[str, ImageTransform] = TRANSFORMS) -> dict[str, TransformedSet]:
+    """Every transform of the test images, preprocessed once and shared by every classifier scored on them."""
+    images = data.images.float() / 255.0  # (N, 28, 28)
+    sets = {}
+    for key, transform in transforms.items():
+        prepared, empty = preprocess_batch(transform.apply(images).clamp(0.0, 1.0))
+        sets[key] = TransformedSet(prepared, empty, data.labels)
+    return sets
+
+
+def robustness_table(classify: Classifier, sets: dict[str, TransformedSet]) -> dict[str, float]:
+    """Transform key -> accuracy of `classify` on that transformed set; an image left without ink counts as misread."""
+    table = {}
+    for key, s in sets.items():
+        correct = (classify(s.images) == s.labels) & ~s.empty
+        table[key] = correct.float().mean().item()
+    return table
+
+
+def technique_classifier(model, technique, batch_size: int = 2000) -> Classifier:
+    """A technique's read-out as a classifier of images: argmax of its `predict` on the model's μ."""
+
+    @torch.no_grad()
+    def classify(x: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        return torch.cat([technique.predict(model.encode(batch)[0]).argmax(1) for batch in x.split(batch_size)])
+
+    return classify

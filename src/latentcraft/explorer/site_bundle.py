@@ -1,0 +1,264 @@
+"""The static explorer site around the graphs: data files, manifest, pages and the onnxruntime-web runtime.
+
+    manifest.json                what the pages need to know about the model
+    digits.u8 labels.u8 means.f32   test digits, their labels and encoder means
+    regions.u8                   decision-region raster of a head graph, for 2-D models
+    *.html *.js style.css        the pages (web/)
+    vendor/                      the onnxruntime-web runtime (from npm, never a CDN)
+
+What a technique adds (routes, slider ranges, coordinate names, head graphs)
+comes from its hooks (shaping.Technique); nothing here asks for one by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from latentcraft.training.checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, read_summary
+from latentcraft.data.constants import CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.data.mnist import ImageSet
+from latentcraft.model.vae import LatentModel
+from latentcraft.explorer.onnx_graphs import CHECK_ATOL, CHECK_RTOL, DECODER_FILE, ENCODER_FILE, ExportError, label_table
+from latentcraft.evaluation.readouts import REGION_RESOLUTION, central_range, decision_regions
+from latentcraft.techniques.registry import TECHNIQUES
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = 1  # bump when the pages need a different manifest layout
+DIGITS_FILE = "digits.u8"  # (N, 784) uint8 pixels, row-major
+LABELS_FILE = "labels.u8"  # (N,) uint8 labels
+MEANS_FILE = "means.f32"  # (N, D) float32 little-endian encoder means
+REGIONS_FILE = "regions.u8"  # (R, R) uint8 argmax of a head, row 0 = top of the plane
+
+SLIDER_STEPS = 100  # a data-range slider moves in (max - min) / SLIDER_STEPS
+PRIOR_RANGE = 3.0  # the prior-sample grid covers [-3, 3]^2 (SPEC §4)
+PRIOR_GRID_STEPS = 15  # decodes per side of that grid
+PLANE_PADDING = 0.05  # fraction of the extent added around the plane's contents
+
+ORT_PACKAGE = "onnxruntime-web"
+# The wasm-only ES-module build with its Emscripten glue bundled in needs just
+# these two files; the threaded wasm runs single-threaded when the page is not
+# cross-origin isolated (static hosts rarely are), which is what we ask for.
+ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+VENDOR_DIR = "vendor"
+RUNTIME_BANNER = re.compile(r"ONNX Runtime Web v(\d+\.\d+\.\d+\S*)")  # in the bundle's licence comment
+RUNTIME_BANNER_BYTES = 400  # the comment opens the file
+WEB_DIR = "web"
+REPO_ROOT = Path(__file__).resolve().parents[3]  # meaningful only in a source checkout
+
+
+# ---- the onnxruntime-web runtime and the pages ----------------------------------------------
+
+
+def runtime_sources() -> list[Path]:
+    """Where the runtime files may be: the installed package's web/vendor, then ./node_modules."""
+    package_vendor = Path(str(resources.files("latentcraft.explorer") / WEB_DIR / VENDOR_DIR))
+    return [package_vendor, REPO_ROOT / "node_modules" / ORT_PACKAGE / "dist"]
+
+
+def find_runtime() -> Path:
+    for folder in runtime_sources():
+        if all((folder / name).is_file() for name in ORT_FILES):
+            return folder
+    searched = "\n  ".join(str(p) for p in runtime_sources())
+    raise ExportError(
+        f"the {ORT_PACKAGE} runtime files ({', '.join(ORT_FILES)}) were not found in:\n  {searched}\n"
+        "In a source checkout run scripts/setup.sh (it runs `npm ci`); a built wheel carries them."
+    )
+
+
+def vendor_runtime() -> Path:
+    """Copy the runtime from node_modules into the package (src/latentcraft/web/vendor).
+
+    Run before building a wheel (scripts/setup.sh does it) so that the wheel
+    carries the files and pip users need no Node.js. The folder is gitignored.
+    """
+    source = REPO_ROOT / "node_modules" / ORT_PACKAGE / "dist"
+    target = Path(__file__).resolve().parent / WEB_DIR / VENDOR_DIR
+    missing = [name for name in ORT_FILES if not (source / name).is_file()]
+    if missing:
+        raise ExportError(f"{source} lacks {', '.join(missing)}; run `npm ci` in {REPO_ROOT} first")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ORT_FILES:
+        shutil.copyfile(source / name, target / name)
+    return target
+
+
+def runtime_version(folder: Path) -> str | None:
+    """The runtime's version: from npm's package.json, else from the bundle's banner (a wheel has no package.json)."""
+    package_json = folder.parent / "package.json"
+    if package_json.is_file():
+        return json.loads(package_json.read_text()).get("version")
+    with open(folder / ORT_FILES[0], encoding="utf-8", errors="replace") as bundle:
+        found = RUNTIME_BANNER.search(bundle.read(RUNTIME_BANNER_BYTES))
+    return found.group(1) if found else None
+
+
+def copy_runtime(out_dir: Path) -> dict[str, str | None]:
+    source = find_runtime()
+    (out_dir / VENDOR_DIR).mkdir(exist_ok=True)
+    for name in ORT_FILES:
+        shutil.copyfile(source / name, out_dir / VENDOR_DIR / name)
+    return {"module": f"{VENDOR_DIR}/{ORT_FILES[0]}", "wasm": f"{VENDOR_DIR}/{ORT_FILES[1]}",
+            "version": runtime_version(source)}
+
+
+def copy_pages(out_dir: Path) -> list[str]:
+    web = resources.files("latentcraft.explorer") / WEB_DIR
+    pages = []
+    for entry in web.iterdir():
+        if entry.is_file() and not entry.name.startswith("."):
+            (out_dir / entry.name).write_bytes(entry.read_bytes())
+            pages.append(entry.name)
+    return sorted(pages)
+
+
+# ---- what the pages show ------------------------------------------------------------------------
+
+
+def write_digits(out_dir: Path, test: ImageSet, mu: np.ndarray) -> None:
+    """The test digits, their labels and their encoder means as raw little-endian arrays."""
+    (out_dir / DIGITS_FILE).write_bytes(test.images.reshape(-1, IMAGE_PIXELS).numpy().astype(np.uint8).tobytes())
+    (out_dir / LABELS_FILE).write_bytes(test.labels.numpy().astype(np.uint8).tobytes())
+    (out_dir / MEANS_FILE).write_bytes(mu.astype("<f4").tobytes())
+
+
+def model_kind(model: LatentModel) -> str:
+    kinds = [t.kind for t in model.techniques.values() if t.kind]
+    if kinds:
+        return kinds[0]
+    return "autoencoder" if model.config.model.deterministic else "vae"
+
+
+def coordinate_labels(model: LatentModel) -> list[str]:
+    """What each latent coordinate means (e.g. the class that owns it); "z<i>" where no technique says."""
+    names = CLASS_NAMES[model.config.data.dataset]
+    for technique in model.techniques.values():
+        labels = technique.coordinate_labels(names)
+        if labels is not None:
+            return labels
+    return [f"z{i}" for i in range(model.config.model.latent_dim)]
+
+
+def slider_ranges(model: LatentModel, mu: np.ndarray) -> list[dict[str, float]]:
+    """Per coordinate {min, max, step}: a technique's own ranges (routing: 0-3), else the 1st-99th percentile of μ."""
+    for technique in model.techniques.values():
+        ranges = technique.slider_ranges(mu)
+        if ranges is not None:
+            return ranges
+    low, high = central_range(mu, axis=0)
+    ranges = []
+    for lo, hi in zip(low.tolist(), high.tolist()):
+        if hi - lo < 1e-6:  # a dead coordinate: still give the slider some room
+            lo, hi = lo - 1.0, hi + 1.0
+        ranges.append({"min": round(lo, 4), "max": round(hi, 4), "step": float(f"{(hi - lo) / SLIDER_STEPS:.3g}")})
+    return ranges
+
+
+def plane_extent(model: LatentModel, mu: np.ndarray) -> list[float]:
+    """A square [x0, x1, y0, y1] holding every mean (and the prior grid for a VAE), padded."""
+    low, high = mu.min(axis=0), mu.max(axis=0)
+    if not model.config.model.deterministic:
+        low, high = np.minimum(low, -PRIOR_RANGE), np.maximum(high, PRIOR_RANGE)
+    centre, half = (low + high) / 2, float((high - low).max()) / 2 * (1 + PLANE_PADDING)
+    return [float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half)]
+
+
+def write_plane(out_dir: Path, model: LatentModel, mu: np.ndarray) -> dict[str, Any] | None:
+    """For a 2-D latent: the plane's extent and, when a technique has a head graph, its decision regions."""
+    if model.config.model.latent_dim != 2:
+        return None
+    extent = plane_extent(model, mu)
+    heads = [t for t in model.techniques.values() if t.head_graph is not None]
+    if not heads:
+        return {"extent": extent, "regions": None}
+    (out_dir / REGIONS_FILE).write_bytes(decision_regions(heads[0].predict, extent).tobytes())
+    return {"extent": extent, "regions": {"file": REGIONS_FILE, "resolution": REGION_RESOLUTION}}
+
+
+def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """Manifest flag and file of every head graph a technique can have (None for the model's absent heads)."""
+    exported = {t.head_graph.name for t in model.techniques.values() if t.head_graph is not None}
+    flags, files = {}, {}
+    for head in (cls.head_graph for cls in TECHNIQUES.values() if cls.head_graph is not None):
+        flags[head.name] = head.name in exported
+        files[head.name] = f"{head.name}.onnx" if head.name in exported else None
+    return flags, files
+
+
+def technique_entries(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
+    """The top-level entries techniques give the pages (e.g. routes), with their values for absent ones."""
+    entries: dict[str, Any] = {}
+    for cls in TECHNIQUES.values():
+        entries.update(cls.absent_manifest)
+    for technique in model.techniques.values():
+        entries.update(technique.manifest_entries(model, test, training))
+    return entries
+
+
+def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet], mu: np.ndarray,
+                   plane: dict[str, Any] | None, errors: dict[str, float]) -> dict[str, Any]:
+    """One model's manifest; the site adds where the runtime and pages are (`site_entries`).
+
+    test: the digits the site shows; training: reads the training slice, for a technique that needs it.
+    """
+    config = model.config
+    flags, head_files = head_entries(model)
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": config.name,
+        "description": config.description,
+        "kind": model_kind(model),
+        "dataset": config.data.dataset,
+        "class_names": CLASS_NAMES[config.data.dataset],
+        "image_side": IMAGE_SIDE,
+        "latent_dim": config.model.latent_dim,
+        "relu_latent": config.model.relu_latent,
+        "deterministic": config.model.deterministic,
+        "techniques": {name: t.describe() for name, t in model.techniques.items()},
+        **technique_entries(model, test, training),
+        "coordinate_labels": coordinate_labels(model),
+        "sliders": slider_ranges(model, mu),
+        "conditional": label_table(model) is not None,
+        **flags,
+        "files": {
+            "encoder": ENCODER_FILE, "decoder": DECODER_FILE, **head_files,
+            "digits": DIGITS_FILE, "labels": LABELS_FILE, "means": MEANS_FILE,
+        },
+        "digits": len(test),
+        "plane": plane,
+        "prior_grid": {"range": PRIOR_RANGE, "steps": PRIOR_GRID_STEPS} if not config.model.deterministic else None,
+        "features": {
+            "sliders": True,
+            "drawing": config.data.dataset == "mnist",
+            "traversal": True,
+            "plane": config.model.latent_dim == 2,
+        },
+        "check": {"rtol": CHECK_RTOL, "atol": CHECK_ATOL, "max_abs_error": errors},
+    }
+
+
+def run_facts(run_dir: Path) -> dict[str, Any]:
+    """How the run was trained (its summary.json) and how well it does: eval.json's metrics,
+    else the test metrics training logged last; empty entries for a run folder without them."""
+    summary = read_summary(run_dir) if (run_dir / SUMMARY_FILE).is_file() else {}
+    record = read_eval(run_dir)
+    metrics = record.get("metrics", {}) if record else summary.get("final", {})
+    training = {key: summary[key] for key in ("epochs", "seed", "wall_time_s") if key in summary}
+    return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE}
+
+
+def site_entries(out_dir: Path) -> dict[str, Any]:
+    """The runtime and the pages, copied into `out_dir` once for every model of the site."""
+    return {"runtime": copy_runtime(out_dir), "pages": copy_pages(out_dir)}
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    # A plain write (not checkpoint.write_json's temp file) keeps the usual 0644 mode for web servers.
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

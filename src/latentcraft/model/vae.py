@@ -1,0 +1,167 @@
+"""The VAE: encode -> (μ, log σ²), reparameterize, decode -> logits.
+
+One class serves every variant: the config picks the bodies, the objective
+(objective.OBJECTIVES) and the techniques (shaping.py) that hook into the
+forward pass. The trainer reads `ModelOutput.loss` and knows nothing about
+variants. Building a model reads no file: what techniques derive from data is
+computed by `fit` before training and saved with the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from latentcraft.config.run_config import Config
+from latentcraft.data.mnist import ImageSet
+from latentcraft.model.bodies import BODIES
+from latentcraft.model.objective import make_objective
+from latentcraft.techniques.registry import build_techniques
+
+
+@dataclass
+class ModelOutput:
+    loss: torch.Tensor  # scalar the optimiser minimises
+    parts: dict[str, torch.Tensor]  # named scalar terms ("recon", "kl", ...), for logging
+    mu: torch.Tensor  # (B, D) encoder mean, before any ReLU
+    logvar: torch.Tensor  # (B, D) log σ² (the raw variance head "s" for the reference objective)
+    z: torch.Tensor  # (B, D) the code the decoder saw
+    logits: torch.Tensor  # (B, 784) decoder logits
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # technique outputs, e.g. class logits
+
+
+class LatentModel(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        m = config.model
+        encoder_cls, decoder_cls = BODIES[m.body]
+        self.encoder, self.mean_head, self.var_head = _gaussian_encoder(
+            encoder_cls(m.encoder_hidden, m.conv_channels), m.latent_dim - m.style_dim, m.deterministic)
+        # Style coordinates get their own encoder, so they can be trained while the main one is frozen.
+        self.style_encoder = self.style_mean_head = self.style_var_head = None
+        if m.style_dim:
+            self.style_encoder, self.style_mean_head, self.style_var_head = _gaussian_encoder(
+                encoder_cls(m.style_encoder_hidden, m.conv_channels), m.style_dim, m.deterministic)
+        self.techniques = build_techniques(config)
+        extra = sum(t.decoder_extra_features for t in self.techniques.values())
+        self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
+        self.objective = make_objective(config)
+
+    def content_encoder(self) -> list[nn.Module]:
+        """The modules that compute the coordinates before the style block (all of them without one)."""
+        return [m for m in (self.encoder, self.mean_head, self.var_head) if m is not None]
+
+    def style_modules(self) -> list[nn.Module]:
+        """The style block's own encoder (none without one)."""
+        return [m for m in (self.style_encoder, self.style_mean_head, self.style_var_head) if m is not None]
+
+    def start_epoch(self, epoch: int) -> None:
+        """Freeze what the techniques freeze in this epoch: no gradient at all, so Adam leaves it exactly as is."""
+        frozen = {id(p) for t in self.techniques.values() for module in t.frozen_modules(self, epoch)
+                  for p in module.parameters()}
+        for p in self.parameters():
+            p.requires_grad_(id(p) not in frozen)
+
+    def fit(self, train: ImageSet) -> None:
+        """Compute what the techniques derive from the training set; once, before training (not on resume)."""
+        for technique in self.techniques.values():
+            technique.fit(train)
+
+    # ---- the three stages, usable on their own (plots, export) ----------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 784) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
+        mu, logvar = _gaussian_heads(x, self.encoder, self.mean_head, self.var_head)
+        if self.style_encoder is not None:
+            style_mu, style_logvar = _gaussian_heads(x, self.style_encoder, self.style_mean_head,
+                                                        self.style_var_head)
+            mu, logvar = torch.cat([mu, style_mu], dim=1), torch.cat([logvar, style_logvar], dim=1)
+        return mu, logvar
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return self.objective.sample(mu, logvar)
+
+    def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (B, D) -> what the decoder reads: the ReLU, then what each technique makes of the code."""
+        if self.config.model.relu_latent:
+            content = z.shape[1] - self.config.model.style_dim  # style coordinates stay signed
+            z = torch.cat([torch.relu(z[:, :content]), z[:, content:]], dim=1)
+        for technique in self.techniques.values():
+            z = technique.decoder_view(z)
+        return z
+
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
+        """Per-example KL(q || prior) of the ELBO, None if the objective has none.  # (B,)
+
+        Coordinates the decoder reads only through their argmax form a categorical latent
+        with a uniform prior and a one-point q: they cost log(categories), not a Gaussian KL.
+        """
+        gaussian = self.gaussian_coordinates()
+        kl = self.objective.elbo_kl(mu[:, gaussian], v[:, gaussian])
+        if kl is None:
+            return None
+        return kl + sum(math.log(n) for _, n in self.categorical_blocks())
+
+    def categorical_blocks(self) -> list[tuple[list[int], int]]:
+        return [block for t in self.techniques.values() if (block := t.categorical_block()) is not None]
+
+    def gaussian_coordinates(self) -> list[int]:
+        categorical = {c for coords, _ in self.categorical_blocks() for c in coords}
+        return [c for c in range(self.config.model.latent_dim) if c not in categorical]
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""
+        extras = [t.decoder_inputs(y, z.shape[0]) for t in self.techniques.values()]
+        code = torch.cat([z, *[e for e in extras if e is not None]], dim=1)
+        return self.decoder(code).float()
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images decoded from their encoder mean, in [0, 1]."""
+        mu, _ = self.encode(x)
+        return torch.sigmoid(self.decode(self.latent_activation(mu), y))
+
+    # ---- training forward -------------------------------------------------------
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0, epoch: float | None = None
+    ) -> ModelOutput:
+        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar) if self.training else mu
+        for technique in self.techniques.values():
+            z = technique.route(z, y, mu, epoch)
+        z = self.latent_activation(z)
+        logits = self.decode(z, y)
+        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits)
+
+        shifts = [t.kl_target(x, y) for t in self.techniques.values()]
+        shifts = [s for s in shifts if s is not None]
+        target = torch.stack(shifts).sum(0) if shifts else None
+        recon, kl = self.objective.loss(x, logits, mu, logvar, target)
+        out.parts = {"recon": recon, "kl": kl}
+        for technique in self.techniques.values():
+            out.extras.update(technique.outputs(out))
+        loss = recon + kl_scale * kl
+        for technique in self.techniques.values():
+            terms = technique.extra_losses(out, y)
+            if self.training and epoch is not None:
+                terms.update(technique.training_losses(self, x, out, y, epoch))
+            for name, term in terms.items():
+                out.parts[name] = term
+                loss = loss + term
+        out.loss = loss
+        return out
+
+
+def _gaussian_encoder(body: nn.Module, dim: int, deterministic: bool) -> tuple[nn.Module, nn.Linear, nn.Linear | None]:
+    """A body with its μ head and log σ² head; a deterministic autoencoder has no variance head at all."""
+    return body, nn.Linear(body.out_features, dim), None if deterministic else nn.Linear(body.out_features, dim)
+
+
+def _gaussian_heads(x: torch.Tensor, body: nn.Module, mean_head: nn.Module,
+                    var_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
+    h = body(x)
+    mu = mean_head(h).float()
+    return mu, torch.zeros_like(mu) if var_head is None else var_head(h).float()

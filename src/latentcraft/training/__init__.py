@@ -1,0 +1,1 @@
+"""Training: the trainer, run folders and checkpoints, folder locks, devices, TensorBoard tracking."""
