@@ -23,16 +23,17 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import ImageSet, augment, load_split
 from latentcraft.evaluation.metrics import evaluate_split
-from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.trainer import make_optimizer
 
 ORIGINAL_SECONDS_PER_EPOCH = 33.0  # SPEC §1: the original code, 100 epochs in 56 min on a 2-core machine
@@ -83,7 +84,7 @@ def bench_data(min_run_time: float, batch_size: int, data_dir: str | None) -> tu
 def _step_fn(config, train):
     """One optimiser step of the trainer's inner loop, on a fixed real batch."""
     torch.manual_seed(0)
-    model = LatentModel(config).train()
+    model = build_model(config).train()
     optimizer = make_optimizer(model, config)
     index = torch.arange(config.train.batch_size)
     x, y = train.floats(index), train.labels[index]
@@ -112,14 +113,14 @@ def bench_steps(min_run_time: float, train: ImageSet, test: ImageSet, cases: lis
             note += f" ({ORIGINAL_SECONDS_PER_EPOCH / epoch_s:.1f}x the original's {ORIGINAL_SECONDS_PER_EPOCH:.0f} s)"
         timings.append(Timing(f"train step: {label}, batch {batch}", s * 1e3, batch / s, note))
         if preset == "routed10-original" and config.train.precision == "fp32":
-            s = _time(lambda: evaluate_split(model, test, config.train.eval_batch_size), min_run_time)
+            s = _time(partial(evaluate_split, model, test, config.train.eval_batch_size), min_run_time)
             timings.append(Timing(f"evaluate_split, {len(test):,} test images", s * 1e3, len(test) / s,
                                   "once per epoch"))
             with tempfile.TemporaryDirectory() as folder:
                 run = Path(folder)
-                s = _time(lambda: ckpt.save_model(model, run), min_run_time)
+                s = _time(partial(ckpt.save_model, model, run), min_run_time)
                 timings.append(Timing("save_model (config.json + safetensors)", s * 1e3, 1 / s, "models per second"))
-                s = _time(lambda: ckpt.load_model(run), min_run_time)
+                s = _time(partial(ckpt.load_model, run), min_run_time)
                 timings.append(Timing("load_model", s * 1e3, 1 / s, "models per second"))
     return timings
 
@@ -152,7 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short timing windows (seconds, not minutes); rough")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder with the MNIST IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = parser.parse_args()
     result = run(args.quick, args.threads, args.data_dir)

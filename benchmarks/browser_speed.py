@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from latentcraft.training.checkpoint import save_model
 from latentcraft.config.run_config import resolve_config
 from latentcraft.explorer.export import export_site
-from latentcraft.model.vae import LatentModel
 from latentcraft.explorer.serve import make_server, url_for
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import save_model
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,7 +49,9 @@ DECODE_LOOP = """async ([moves, warmup]) => {
 SLIDER_LOOP = """async ([moves]) => {
   const slider = document.querySelector('#z2'), times = [];
   // Yield through a MessageChannel: setTimeout(0) is clamped to 4 ms when nested.
-  const tick = () => new Promise((r) => { const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); });
+  const tick = () => new Promise((r) => {
+    const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0);
+  });
   for (let i = 0; i < moves; i++) {
     const before = window.lc.decodeCount;
     const t0 = performance.now();
@@ -65,7 +67,7 @@ SLIDER_LOOP = """async ([moves]) => {
 def make_run(folder: Path) -> Path:
     config = resolve_config(SIZE_PRESET)
     torch.manual_seed(0)
-    save_model(LatentModel(config).eval(), folder)
+    save_model(build_model(config).eval(), folder)
     return folder
 
 

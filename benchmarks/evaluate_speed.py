@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from latentcraft.training.checkpoint import save_model
 from latentcraft.config.run_config import resolve_config
 from latentcraft.evaluation.evaluate import evaluate_run, format_table
-from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import save_model
 
 TARGET_SECONDS = 60.0
 
@@ -36,7 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp)
         if not args.run_dir:
-            save_model(LatentModel(resolve_config("routed10-original")), run_dir)
+            save_model(build_model(resolve_config("routed10-original")), run_dir)
         wall, cpu = time.perf_counter(), time.process_time()
         record = evaluate_run(run_dir, samples=args.samples, test_limit=0, write=bool(args.run_dir), progress=True)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

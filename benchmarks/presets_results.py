@@ -21,11 +21,11 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentcraft.training.checkpoint import load_model, read_summary
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import load_split
 from latentcraft.evaluation.metrics import encode_split, evaluate_split
-from latentcraft.techniques.registry import class_means
+from latentcraft.techniques.class_prior import class_means
+from latentcraft.training.checkpoint import load_model, read_summary
 
 PROBE_TRAIN = 20_000  # training codes the probes are fitted on
 KNN_NEIGHBOURS = 15  # k of the k-NN probe
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             passed = passed and gain >= ANCHOR_MIN_GAIN
             detail += f"; vae2d: {', '.join(f'{v:+.3f}' for v in vae_r)} (gain {gain:.3f}, need >= {ANCHOR_MIN_GAIN})"
             # For context, not the check: how well ANY direction of each code tracks s(x).
-            detail += f"; best-direction R: anchor2d {multiple_r(score, run.mu):.3f}, vae2d {multiple_r(score, vae.mu):.3f}"
+            detail += (f"; best-direction R: anchor2d {multiple_r(score, run.mu):.3f}, "
+                       f"vae2d {multiple_r(score, vae.mu):.3f}")
         report("anchor2d: template score anti-correlated with the code", passed, detail, results)
 
     if "aeclf16" in runs:

@@ -32,9 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -266,7 +267,8 @@ def drill(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 crash = crash_mid_trial(out, worker, args.timeout, lambda: sweep.poll() is None)
             except RuntimeError as err:
-                raise RuntimeError(f"{err}\nthe sweep's output:\n{(cluster.root / 'sweep.log').read_text()[-3000:]}")
+                output = (cluster.root / "sweep.log").read_text()[-3000:]
+                raise RuntimeError(f"{err}\nthe sweep's output:\n{output}") from err
             time.sleep(args.replace_after)
             cluster.add_worker()
             result["replacement_joined_s"] = round(time.monotonic() - crash.pop("crashed_at"), 1)

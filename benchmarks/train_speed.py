@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS
 from latentcraft.data.mnist import load_split
-from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
 from latentcraft.training.trainer import make_optimizer, train_one_epoch
 
 TRAIN_IMAGES = 60_000
@@ -35,7 +35,7 @@ TRAIN_IMAGES = 60_000
 def baseline_epoch(config, images: list[torch.Tensor], labels: list[int]) -> float:
     """The original's loop: per-sample tensors, DataLoader batches, model forward, Adam."""
     torch.manual_seed(0)
-    model = LatentModel(config).train()
+    model = build_model(config).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     loader = DataLoader(list(zip(images, labels)), batch_size=config.train.batch_size, shuffle=True)
     start = time.perf_counter()
@@ -49,7 +49,7 @@ def baseline_epoch(config, images: list[torch.Tensor], labels: list[int]) -> flo
 
 def latentcraft_epoch(config, train_set) -> float:
     torch.manual_seed(0)
-    model = LatentModel(config)
+    model = build_model(config)
     optimizer = make_optimizer(model, config)
     start = time.perf_counter()
     train_one_epoch(model, optimizer, train_set, config, epoch=0, progress=False)

@@ -12,8 +12,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from latentcraft.explorer import export as explorer
 from latentcraft.config.run_config import resolve_config
+from latentcraft.explorer import export as explorer
 from latentcraft.explorer.serve import make_server
 from latentcraft.training.trainer import train
 
@@ -54,7 +54,8 @@ class Page:
 
     def __init__(self, browser, url, viewport=(1100, 900), touch=False, wait_ready=True, tab_of=None, **context):
         """tab_of: open `url` as a new tab of that Page's browser context (its own context otherwise)."""
-        options = {"viewport": {"width": viewport[0], "height": viewport[1]}, **(TOUCH_DEVICE if touch else {}), **context}
+        size = {"width": viewport[0], "height": viewport[1]}
+        options = {"viewport": size, **(TOUCH_DEVICE if touch else {}), **context}
         self.owns_context = tab_of is None
         self.context = browser.new_context(**options) if tab_of is None else tab_of.context
         self.page = self.context.new_page()
@@ -103,8 +104,8 @@ def site_digits(site):
 
 
 def canvas_pixels(page, selector):
-    return page.js(f"Array.from(document.querySelector('{selector}').getContext('2d')"
-                   f".getImageData(0, 0, 28, 28).data)")
+    return page.js(f"(c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))"
+                   f"(document.querySelector('{selector}'))")
 
 
 def draw_stroke(page, points):

@@ -64,7 +64,7 @@ def routed_style(tmp_path_factory, mnist_dir):
     """The routed-style preset after two quick epochs, the second with both paths: (site folder, server)."""
     from browser import quick_site
 
-    style = ("train.epochs=2", "routing.style_epoch=1")
+    style = ("train.epochs=2", "style.start_epoch=1")
     yield from _served(quick_site(tmp_path_factory.mktemp("web-routed-style"), "routed-style", style))
 
 
@@ -86,10 +86,10 @@ def classifier(tmp_path_factory, mnist_dir):
 @pytest.fixture(scope="session")
 def pretrained(tmp_path_factory, mnist_dir):
     """The fully trained routed model shipped in the package (what `latentcraft demo` shows)."""
-    from browser import SITE_DIGITS
-
     from latentcraft.explorer.export import export_site
     from latentcraft.explorer.pretrained import pretrained_run
+
+    from browser import SITE_DIGITS
 
     site = tmp_path_factory.mktemp("web-pretrained") / "site"
     export_site(pretrained_run(), site, max_digits=SITE_DIGITS)

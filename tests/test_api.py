@@ -10,11 +10,10 @@ import pytest
 import torch
 
 import latentcraft
-from latentcraft.training import checkpoint as ckpt
-from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
 from latentcraft.data.mnist import load_split
+from latentcraft.errors import ConfigError
 from latentcraft.trained import TrainedModel
+from latentcraft.training import checkpoint as ckpt
 
 QUICK = {"data.train_limit": 2000, "data.test_limit": 500, "train.epochs": 1, "train.eval_batch_size": 500}
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from conftest import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_foundation.py"

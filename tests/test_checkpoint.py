@@ -4,17 +4,18 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS
 from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training import checkpoint as ckpt
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "model.conv_channels=[4, 8]"]
 
 
 def _model(*overrides: str) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(resolve_config(overrides=[*SMALL, *overrides]))
+    return build_model(resolve_config(overrides=[*SMALL, *overrides]))
 
 
 @pytest.mark.parametrize("overrides", [

@@ -6,11 +6,10 @@ import shlex
 
 import pytest
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.cli import main as cli
 from latentcraft.cli.main import main
-from latentcraft.errors import ConfigError
-from latentcraft.errors import DEBUG_ENV
+from latentcraft.errors import DEBUG_ENV, ConfigError
+from latentcraft.training import checkpoint as ckpt
 
 TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",
         "--set", "model.decoder_hidden=[32]", "--epochs", "1", "--no-progress"]
@@ -23,8 +22,8 @@ def test_no_command_prints_help(capsys):
 
 def test_presets_lists_each_with_its_description(capsys):
     assert main(["presets"]) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("routed10-original"))
-    assert "SPEC §1" in line
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("routed10-original"))
+    assert "experiments.md §1" in line
 
 
 def test_config_prints_the_resolved_config(capsys):

@@ -10,8 +10,22 @@ import torch
 
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
-from latentcraft.data.mnist import DATA_DIR_ENV, DataError, augment, batch_indices, fetch, hide_labels, load_config_data, load_split, locate, parse_idx, read_idx, verify, write_idx
 from latentcraft.data.datasets import DATASETS
+from latentcraft.data.mnist import (
+    DATA_DIR_ENV,
+    DataError,
+    augment,
+    batch_indices,
+    fetch,
+    hide_labels,
+    load_config_data,
+    load_split,
+    locate,
+    parse_idx,
+    read_idx,
+    verify,
+    write_idx,
+)
 
 # Label counts of the original MNIST files (shared/data/mnist/README.md).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -118,9 +132,10 @@ def test_a_given_data_dir_is_the_only_place_looked_in(tmp_path, mnist_dir, monke
     monkeypatch.setenv(DATA_DIR_ENV, str(mnist_dir))
     with pytest.raises(DataError, match=r"data folder .*nonexistent \(--data-dir or data.data_dir\) does not exist"):
         locate("mnist", tmp_path / "nonexistent")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=rf"mnist not found: .* in {tmp_path / 'empty'}, {tmp_path / 'empty' / 'mnist'}\."):
-        locate("mnist", tmp_path / "empty")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=rf"mnist not found: .* in {empty}, {empty / 'mnist'}\."):
+        locate("mnist", empty)
     with pytest.raises(DataError, match="unknown dataset"):
         locate("cifar10")
 

@@ -1,4 +1,4 @@
-"""dci.py: Eastwood & Williams DCI on synthetic codes with known answers, and the SPEC §2 shortcut."""
+"""dci.py: Eastwood & Williams DCI on synthetic codes with known answers, and the experiments.md §2 shortcut."""
 
 import numpy as np
 import pytest

@@ -11,14 +11,14 @@ import urllib.request
 import pytest
 import torch
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import load_split
 from latentcraft.evaluation.evaluate import EVAL_FILE
-from latentcraft.evaluation.metrics import routed_predictions
-from latentcraft.model.vae import LatentModel
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, SHIPPED_DTYPE, pack, pretrained_run
+from latentcraft.techniques.registry import build_model
+from latentcraft.techniques.routing import routed_predictions
+from latentcraft.training import checkpoint as ckpt
 
 SHIPPED_BYTES = 8_000_000  # the whole shipped folder
 
@@ -52,7 +52,7 @@ def test_the_shipped_model_is_small_and_its_eval_describes_its_weights(mnist_dir
     test = load_split("mnist", "test")
     with torch.no_grad():
         mu, _ = model.encode(test.floats())
-    accuracy = (routed_predictions(mu, model.config.route_map()) == test.labels).float().mean().item()
+    accuracy = (routed_predictions(mu, model.config.routing.route_map()) == test.labels).float().mean().item()
     shipped = json.loads((run / EVAL_FILE).read_text())["metrics"]
     assert accuracy == pytest.approx(shipped["test_argmax_accuracy"], abs=1e-6)
     assert accuracy > 0.95
@@ -71,7 +71,7 @@ def test_the_shipped_models_site_says_how_it_was_trained_and_which_runtime_runs_
 def test_pack_ships_float16_weights_that_load_as_the_run(tmp_path):
     config = resolve_config("routed10", overrides=["model.encoder_hidden=[32]", "model.decoder_hidden=[32]"])
     torch.manual_seed(0)
-    model = LatentModel(config).eval()
+    model = build_model(config).eval()
     ckpt.save_model(model, tmp_path / "run")
     ckpt.write_json(tmp_path / "run" / ckpt.SUMMARY_FILE, {"name": config.name, "epochs": 0})
     pack(tmp_path / "run", tmp_path / "shipped", evaluate=False)

@@ -12,14 +12,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import Config, resolve_config
-from latentcraft.errors import ConfigError
 from latentcraft.data.mnist import ImageSet, augment
-from latentcraft.training.devices import autocast_dtype, resolve_device, to_device
+from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import evaluate_split
-from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.training.devices import autocast_dtype, resolve_device, to_device
 from latentcraft.training.trainer import load_data, train
 
 SMALL = ["data.train_limit=300", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
@@ -48,7 +48,8 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, no_accelerator):
 
 def test_named_devices_must_exist_here(no_accelerator):
     assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ConfigError, match=r"train.device: 'cuda' is not available: .* no CUDA GPU; use train.device=auto"):
+    with pytest.raises(ConfigError,
+                       match=r"train.device: 'cuda' is not available: .* no CUDA GPU; use train.device=auto"):
         resolve_device("cuda")
     with pytest.raises(ConfigError, match=r"'mps' is not available"):
         resolve_device("mps")
@@ -99,7 +100,7 @@ def test_forward_and_backward_never_touch_a_cpu_tensor(preset, extra):
     # Every parameter, buffer and batch on `meta`: an op that mixed in a tensor made on
     # the CPU (a mask, a target, a one-hot) would fail here as it would on a GPU.
     config = resolve_config(preset, overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]", *extra])
-    model = LatentModel(config).to("meta").train()
+    model = build_model(config).to("meta").train()
     x = torch.rand(6, 784).to("meta")
     y = torch.tensor([0, 1, 2, 3, -1, 5]).to("meta")
     x = augment(x, torch.Generator().manual_seed(0), 2.0, 10.0)

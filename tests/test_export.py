@@ -7,13 +7,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft.explorer import export as explorer, onnx_graphs, site_bundle
-from latentcraft.training.checkpoint import load_model
-from latentcraft.config.sources import preset_names
 from latentcraft.config.run_config import resolve_config
+from latentcraft.config.sources import preset_names
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.mnist import load_split
 from latentcraft.data.preprocess import FIT_SIDE, preprocess_drawing
+from latentcraft.explorer import export as explorer
+from latentcraft.explorer import onnx_graphs, site_bundle
+from latentcraft.training.checkpoint import load_model
 from latentcraft.training.trainer import train
 
 TRAIN_IMAGES = 2000
@@ -60,17 +61,20 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert manifest["kind"] == "routed" and manifest["latent_dim"] == 10
     assert manifest["routes"] == [[k] for k in range(NUM_CLASSES)]
     assert manifest["coordinate_labels"] == [str(k) for k in range(NUM_CLASSES)]
-    for slider in manifest["sliders"]:  # SPEC §1: 0-3 step 0.1, stretched where codes reach further
+    for slider in manifest["sliders"]:  # experiments.md §1: 0-3 step 0.1, stretched where codes reach further
         assert slider["min"] == 0.0 and slider["step"] == 0.1 and slider["max"] >= 3.0
     assert manifest["features"] == {"sliders": True, "drawing": True, "traversal": True, "plane": False}
-    assert manifest["conditional"] is False and manifest["files"]["classifier"] is None
+    assert manifest["label_input"] is False and manifest["files"]["classifier"] is None
+    assert manifest["image"] == {"height": IMAGE_SIDE, "width": IMAGE_SIDE, "channels": 1}
     assert "routing" in manifest["techniques"]
     assert set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder"}
     assert all(0 <= err <= 1e-4 for err in manifest["check"]["max_abs_error"].values())
     for name in explorer.ORT_FILES:
         assert (site / explorer.VENDOR_DIR / name).stat().st_size > 0
-    for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "page.js", "model.js", "preprocess.js", "404.html"):
+    for page in ("index.html", "sliders.html", "plane.html", "traversal.html", "compare.html", "404.html", "style.css",
+                 "pages/sliders.js", "lib/page.js", "lib/model.js", "lib/preprocess.js", "lib/boot.js"):
         assert (site / page).is_file(), page
+    assert not (site / "chrome.html").exists() and not list((site / "pages").glob("*.html"))  # made into the pages
 
 
 def test_digits_and_means_match_torch(routed_site):
@@ -115,7 +119,7 @@ def test_decoder_graph_applies_the_latent_relu(routed_site):
 
 def test_conditional_decoder_takes_a_label(conditional_site):
     run, site, manifest = conditional_site
-    assert manifest["conditional"] is True and manifest["kind"] == "conditional"
+    assert manifest["label_input"] is True and manifest["kind"] == "conditional"
     decoder = session(site / explorer.DECODER_FILE)
     assert [i.name for i in decoder.get_inputs()] == ["z", "label"]
     model = load_model(run)
@@ -130,7 +134,8 @@ def test_conditional_decoder_takes_a_label(conditional_site):
 
 def test_classifier_graph_and_decision_regions(classifier_site):
     run, site, manifest = classifier_site
-    assert manifest["classifier"] is True and set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder", "classifier"}
+    assert manifest["classifier"] is True
+    assert set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder", "classifier"}
     model = load_model(run)
     x = load_split("mnist", "test", limit=16).floats()
     with torch.no_grad():

@@ -12,10 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from latentcraft.explorer import export as explorer, onnx_graphs, site_bundle
-from latentcraft.training.checkpoint import WEIGHTS_FILE
 from latentcraft.cli.main import main
+from latentcraft.explorer import export as explorer
+from latentcraft.explorer import onnx_graphs, site_bundle
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_run
+from latentcraft.training.checkpoint import WEIGHTS_FILE
 
 DIGITS = 32  # test digits per exported site: enough to check, quick to write
 

@@ -19,8 +19,8 @@ import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -28,10 +28,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load, save
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import MAX_IDX_BYTES, write_idx
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.trainer import train
 
 TINY = ["--set", "model.encoder_hidden=[16]", "--set", "model.decoder_hidden=[16]", "--set", "train.batch_size=60",
@@ -368,7 +368,8 @@ EVAL_CASES.update({"a list": lambda b: b"[]", "metrics a number": lambda b: b'{"
                    "empty": lambda b: b"{}"})
 EVAL_CASES.update({"metrics a list": lambda b: b'{"name": "run", "metrics": [0.9]}',
                    "a metric that is a string": lambda b: b'{"name": "run", "metrics": {"test_mse": "low"}}',
-                   "a ragged DCI matrix": lambda b: b'{"name": "run", "metrics": {}, "dci": {"importance": [[1], []]}}'})
+                   "a ragged DCI matrix":
+                       lambda b: b'{"name": "run", "metrics": {}, "dci": {"importance": [[1], []]}}'})
 RECORD_CASES = [pytest.param(file, v, id=f"{file}: {v}")
                 for file, cases in (("metrics.jsonl", LOG_CASES), ("summary.json", SUMMARY_CASES),
                                     ("sweep.json", SWEEP_CASES), ("eval.json", EVAL_CASES))

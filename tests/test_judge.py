@@ -5,9 +5,20 @@ import json
 import pytest
 import torch
 
-from latentcraft.evaluation import judge as judge_module
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES
-from latentcraft.evaluation.judge import INFO_FILE, JUDGE_MIN_ACCURACY, WEIGHTS_FILE, DigitJudge, JudgeError, JudgeRecipe, LazyJudge, ensure_judge, load_judge, save_judge
+from latentcraft.evaluation import judge as judge_module
+from latentcraft.evaluation.judge import (
+    INFO_FILE,
+    JUDGE_MIN_ACCURACY,
+    WEIGHTS_FILE,
+    DigitJudge,
+    JudgeError,
+    JudgeRecipe,
+    LazyJudge,
+    ensure_judge,
+    load_judge,
+    save_judge,
+)
 
 TINY = JudgeRecipe(epochs=2, batch_size=32)
 SLICE = 600  # training images of the tiny judge

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from latentcraft.training.checkpoint import read_metrics
 from latentcraft.cli.main import main
+from latentcraft.training.checkpoint import read_metrics
 from latentcraft.training.locking import LOCK_FILE, FolderInUse, folder_lock
 
 TINY = ["--set", "data.train_limit=300", "--set", "data.test_limit=200", "--set", "model.encoder_hidden=[32]",

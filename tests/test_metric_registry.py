@@ -2,9 +2,20 @@
 
 import pytest
 
-from latentcraft.errors import ConfigError
 from latentcraft.config.run_config import resolve_config
-from latentcraft.evaluation.registry import FIT, PREDICTION, Metric, best_by, format_value, metric_info, metric_key, metric_label, register, registered
+from latentcraft.errors import ConfigError
+from latentcraft.evaluation.registry import (
+    FIT,
+    PREDICTION,
+    Metric,
+    best_by,
+    format_value,
+    metric_info,
+    metric_key,
+    metric_label,
+    register,
+    registered,
+)
 from latentcraft.techniques.registry import TECHNIQUES
 
 

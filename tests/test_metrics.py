@@ -6,11 +6,19 @@ import torch.nn.functional as F
 
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import load_split
-from latentcraft.evaluation.evaluate import format_table
-from latentcraft.evaluation.metrics import accuracy, encode_split, evaluate_split, logged_metrics, routed_predictions
-from latentcraft.model.vae import LatentModel
-from latentcraft.model.objective import gaussian_kl
+from latentcraft.evaluation.metrics import (
+    accuracy,
+    confusion_matrix,
+    encode_split,
+    evaluate_split,
+    importance_log_likelihood,
+    logged_metrics,
+    probe_accuracies,
+)
 from latentcraft.evaluation.robustness import TRANSFORMS
+from latentcraft.model.objective import gaussian_kl
+from latentcraft.techniques.registry import build_model
+from latentcraft.techniques.routing import routed_predictions, routing_selectivity
 from latentcraft.techniques.style.readouts import NO_STYLE
 
 
@@ -20,7 +28,7 @@ def test_routed_predictions_default_map_is_argmax():
 
 
 def test_routed_predictions_general_map_takes_the_best_owned_coordinate():
-    routes = [[2 * k, 2 * k + 1] for k in range(10)] 
+    routes = [[2 * k, 2 * k + 1] for k in range(10)]
     mu = torch.zeros(2, 22)
     mu[0, 7] = 3.0  # coordinate 7 belongs to label 3
     mu[1, 20] = 9.0  # a free coordinate never predicts
@@ -44,7 +52,8 @@ def small_test_set(mnist_dir):
 ])
 def test_evaluate_split_matches_a_direct_computation(small_test_set, overrides):
     torch.manual_seed(0)
-    model = LatentModel(resolve_config(overrides=["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", *overrides]))
+    small = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]"]
+    model = build_model(resolve_config(overrides=[*small, *overrides]))
     metrics = evaluate_split(model, small_test_set, batch_size=40)  # 150 = 3 full batches + 1 short one
     x, y = small_test_set.floats(), small_test_set.labels
     with torch.no_grad():
@@ -68,8 +77,6 @@ def test_evaluate_split_matches_a_direct_computation(small_test_set, overrides):
 
 
 # ---- fuller evaluation: confusion, selectivity, probes, log-likelihood, evaluate_run -----------------
-
-from latentcraft.evaluation.metrics import confusion_matrix, importance_log_likelihood, probe_accuracies, routing_selectivity
 
 ONE_PER_DIGIT = [[k] for k in range(10)]
 
@@ -114,7 +121,7 @@ def test_probes_read_separable_codes_and_not_noise():
 
 def _tiny(overrides):
     torch.manual_seed(0)
-    return LatentModel(resolve_config(overrides=["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", *overrides]))
+    return build_model(resolve_config(overrides=["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", *overrides]))
 
 
 @pytest.mark.parametrize("overrides", [[], ["routing.enabled=true", "objective.kind=reference"]])
@@ -135,8 +142,8 @@ def test_importance_sampling_needs_a_posterior(small_test_set):
 def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mnist_dir, capsys):
     import json
 
-    from latentcraft.training.checkpoint import save_model
     from latentcraft.cli.main import main
+    from latentcraft.training.checkpoint import save_model
 
     model = _tiny(["routing.enabled=true", "model.relu_latent=true", "data.test_limit=200"])
     save_model(model, tmp_path)
@@ -169,9 +176,9 @@ def test_evaluate_run_writes_eval_json_and_the_cli_prints_the_table(tmp_path, mn
     (["--fit-limit", "30"], "--fit-limit", 42),
 ])
 def test_evaluate_refuses_limits_too_small_for_every_class(tmp_path, mnist_dir, capsys, limits, option, smallest):
-    from latentcraft.training.checkpoint import save_model
     from latentcraft.cli.main import main
     from latentcraft.evaluation.evaluate import MIN_IMAGES_PER_CLASS
+    from latentcraft.training.checkpoint import save_model
 
     save_model(_tiny(["routing.enabled=true"]), tmp_path)
     assert main(["evaluate", str(tmp_path), "--no-progress", "--fit-limit", "300", *limits]) == 2

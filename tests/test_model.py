@@ -7,8 +7,9 @@ import torch
 
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.model.vae import LatentModel
 from latentcraft.model.bodies import BODIES
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
 
 SMALL = ["model.encoder_hidden=[48, 24]", "model.decoder_hidden=[24, 48]", "model.conv_channels=[4, 8]"]
 
@@ -31,7 +32,7 @@ CASES = [(body, name) for body in BODIES for name in VARIANTS]
 
 def make(body: str, variant: list[str], seed: int = 0) -> LatentModel:
     torch.manual_seed(seed)
-    return LatentModel(resolve_config(overrides=[f"model.body={body}", *SMALL, *variant]))
+    return build_model(resolve_config(overrides=[f"model.body={body}", *SMALL, *variant]))
 
 
 def batch(n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +91,7 @@ def test_deterministic_model_has_no_variance_head_and_no_kl():
 
 @pytest.mark.parametrize("reference, expected_std", [(False, 2.0), (True, math.log(4.0))])
 def test_reparameterize_spread(reference, expected_std):
-    """ELBO: σ = exp(½ log σ²); reference objective's quirk: the head's output *is* σ (SPEC §1)."""
+    """ELBO: σ = exp(½ log σ²); reference objective's quirk: the head's output *is* σ (experiments.md §1)."""
     model = make("mlp", ["objective.kind=reference"] if reference else [])
     torch.manual_seed(0)
     mu, logvar = torch.full((20_000, 10), 3.0), torch.full((20_000, 10), math.log(4.0))

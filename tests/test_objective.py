@@ -6,10 +6,21 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from latentcraft.config.run_config import Config, ObjectiveConfig
-from latentcraft.errors import ConfigError
+from latentcraft.config.run_config import Config
+from latentcraft.config.sections import ObjectiveConfig
 from latentcraft.data.constants import IMAGE_PIXELS
-from latentcraft.model.objective import ELBO, OBJECTIVES, Autoencoder, Reference, gaussian_kl, kl_weight, make_objective, reconstruction_error, reference_loss
+from latentcraft.errors import ConfigError
+from latentcraft.model.objective import (
+    ELBO,
+    OBJECTIVES,
+    Autoencoder,
+    Reference,
+    gaussian_kl,
+    kl_weight,
+    make_objective,
+    reconstruction_error,
+    reference_loss,
+)
 
 
 def _diag_normal(mu: torch.Tensor, std: torch.Tensor) -> Independent:

@@ -5,19 +5,21 @@ import pytest
 import torch
 from PIL import Image
 
-from latentcraft.reporting import plots
-from latentcraft.training.checkpoint import save_model
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import load_split
 from latentcraft.model.vae import LatentModel
+from latentcraft.reporting import plots
+from latentcraft.techniques import routing_figures
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import save_model
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "data.test_limit=120"]
 
 
 def _model(*overrides: str) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(resolve_config(overrides=[*SMALL, *overrides])).eval()
+    return build_model(resolve_config(overrides=[*SMALL, *overrides])).eval()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,8 @@ def test_image_grid_figures_have_the_promised_size(tmp_path, test_set):
     d = model.config.model.latent_dim
     cases = [
         (plots.plot_reconstructions(model, test_set, tmp_path / "r.png"), (2, 10)),
-        (plots.plot_traversal_row(model, test_set, tmp_path / "t.png", coordinate=3, image=5), (1, plots.TRAVERSAL_STEPS)),
+        (plots.plot_traversal_row(model, test_set, tmp_path / "t.png", coordinate=3, image=5),
+         (1, plots.TRAVERSAL_STEPS)),
         (plots.plot_traversal_grid(model, test_set, tmp_path / "g.png", image=7), (d, plots.TRAVERSAL_STEPS)),
         (plots.plot_unit_vectors(model, tmp_path / "u.png", 2.0), (1, d)),
     ]
@@ -103,7 +106,7 @@ def test_conditional_decoder_gets_a_label(tmp_path, test_set):
 
 
 def test_interpolation_path_moves_the_shift_from_digit_to_digit():
-    codes, digits = plots.interpolation_codes([[k] for k in range(10)], 12, shift=1.5, steps=4)
+    codes, digits = routing_figures.interpolation_codes([[k] for k in range(10)], 12, shift=1.5, steps=4)
     assert codes.shape == (9 * 4 + 1, 12)
     torch.testing.assert_close(codes.sum(1), torch.full((37,), 1.5))  # the 1.5 units are only moved, never lost
     assert codes[0, 0] == 1.5 and codes[-1, 9] == 1.5 and codes[4, 1] == 1.5
@@ -121,8 +124,8 @@ def test_plot_command_writes_every_figure(tmp_path, capsys, mnist_dir):
                      "traversal_grid_img4.png", "unit_vectors.png", "interpolation.gif", "style_transfer.png"}
     assert str(folder) in capsys.readouterr().out
     gif = Image.open(folder / "interpolation.gif")
-    assert gif.n_frames == 9 * plots.GIF_STEPS + 1
-    assert gif.size == (28 * plots.GIF_SCALE, 28 * plots.GIF_SCALE)
+    assert gif.n_frames == 9 * routing_figures.GIF_STEPS + 1
+    assert gif.size == (28 * routing_figures.GIF_SCALE, 28 * routing_figures.GIF_SCALE)
     with pytest.raises(SystemExit, match="coordinate 99"):
         main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere"), "--coordinate", "99"])
     assert not (tmp_path / "elsewhere").exists()  # options are checked before anything is written
@@ -130,5 +133,5 @@ def test_plot_command_writes_every_figure(tmp_path, capsys, mnist_dir):
 
 def test_style_transfer_figure_shows_each_digit_in_each_rows_style(tmp_path, test_set):
     model = _model("routing.enabled=true", "model.relu_latent=true", "model.latent_dim=12", "routing.free=[10, 11]")
-    path = plots.plot_style_transfer(model, test_set, list(range(10)), tmp_path / "style_transfer.png")
+    path = routing_figures.plot_style_transfer(model, test_set, list(range(10)), tmp_path / "style_transfer.png")
     _assert_drawn(path, _pixels(plots.grid_figure_size(10, 11)))  # a row per digit: the image, then 0-9

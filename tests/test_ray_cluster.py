@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import load_script
-from latentcraft.sweeps import definition as sweep_definition, execution as sweep_run
 from latentcraft.config.run_config import resolve_config
+from latentcraft.sweeps import definition as sweep_definition
+from latentcraft.sweeps import execution as sweep_run
+
+from conftest import load_script
 
 DRILL = Path(__file__).resolve().parents[1] / "benchmarks" / "ray_node_failure.py"
 EPOCHS, TRAIN_LIMIT, TEST_LIMIT = 3, 6000, 1000

@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 
-from latentcraft.training.checkpoint import save_model
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import resolve_config
 from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run
 from latentcraft.evaluation.registry import format_value
-from latentcraft.model.vae import LatentModel
 from latentcraft.reporting.report import RunMaterial, list_figures, load_run, metric_rows
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import save_model
 
 SMALL = ["model.encoder_hidden=[32]", "model.decoder_hidden=[32]", "data.test_limit=150"]
 FIT = 200  # training codes for probes and DCI trees: enough for a test, fast
@@ -20,7 +20,7 @@ FIT = 200  # training codes for probes and DCI trees: enough for a test, fast
 
 def _save_run(folder, *overrides):
     torch.manual_seed(len(overrides))
-    save_model(LatentModel(resolve_config(overrides=[*SMALL, *overrides])), folder)
+    save_model(build_model(resolve_config(overrides=[*SMALL, *overrides])), folder)
     return folder
 
 

@@ -6,11 +6,19 @@ import torch
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
-from latentcraft.evaluation.registry import registered
-from latentcraft.model.vae import LatentModel
 from latentcraft.data.preprocess import preprocess_drawing
-from latentcraft.evaluation.robustness import TRANSFORMS, preprocess_batch, robustness_table, rotate, shift, technique_classifier, transformed_sets
 from latentcraft.data.strokes import dilate, erode
+from latentcraft.evaluation.registry import registered
+from latentcraft.evaluation.robustness import (
+    TRANSFORMS,
+    preprocess_batch,
+    robustness_table,
+    rotate,
+    shift,
+    technique_classifier,
+    transformed_sets,
+)
+from latentcraft.techniques.registry import build_model
 
 
 def _field() -> torch.Tensor:
@@ -108,7 +116,8 @@ def test_every_prediction_has_a_registered_robustness_metric_per_transform():
 
 def test_a_technique_classifier_reads_its_predict_in_batches():
     torch.manual_seed(0)
-    model = LatentModel(resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]"]))
+    small = ["model.encoder_hidden=[16]", "model.decoder_hidden=[16]"]
+    model = build_model(resolve_config("routed10", overrides=small))
     routing = model.techniques["routing"]
     x = torch.rand(7, IMAGE_PIXELS)
     expected = model.encode(x)[0][:, :NUM_CLASSES].argmax(1)  # routed10: argmax of μ

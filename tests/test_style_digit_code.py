@@ -8,26 +8,28 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from latentcraft.explorer import export as explorer
-from latentcraft.training.checkpoint import load_model
 from latentcraft.config.run_config import Config, resolve_config
-from latentcraft.errors import ConfigError
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import hide_labels, load_split, mix_in_labelled
+from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import evaluate_split, importance_log_likelihood
-from latentcraft.model.vae import LatentModel
+from latentcraft.explorer import export as explorer
 from latentcraft.model.objective import gaussian_kl
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import load_model
 from latentcraft.training.trainer import train
 
 STYLE = [10, 11]
-TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,
-                  "style_dim": 2, "relu_latent": True},
-        "routing": {"enabled": True, "free": STYLE, "style_epoch": 1, "frozen_mean": True, "onehot_code": True}}
+TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
+        "routing": {"enabled": True, "free": STYLE},
+        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1, "frozen_mean": True,
+                  "onehot_code": True}}
 
 
 def _tiny(raw: dict = TINY) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(Config.from_dict(raw)).train()
+    return build_model(Config.from_dict(raw)).train()
 
 
 def _batch():
@@ -37,17 +39,17 @@ def _batch():
 
 def test_the_decoder_reads_the_routed_code_as_it_is_until_phase_two_sets_the_digit_height():
     model = _tiny()
-    routing = model.techniques["routing"]
+    style = model.techniques["style"]
     code = torch.tensor([[0.2, 1.5, 0.0, 0.3, 0, 0, 0, 0, 0, 0, -0.7, 0.4]])
     assert torch.equal(model.latent_activation(code), code)
     assert model.categorical_blocks() == []
     x, y = _batch()
     model(x, y, epoch=0.5)  # phase 1 leaves it unset
-    assert routing.digit_height == 0
+    assert style.digit_height == 0
     out = model(x, y, epoch=1.5)
     winners = torch.relu(out.mu[:, :10]).max(1).values
-    torch.testing.assert_close(routing.digit_height, winners.mean())
-    height = routing.digit_height.item()
+    torch.testing.assert_close(style.digit_height, winners.mean())
+    height = style.digit_height.item()
     expected = torch.tensor([[0, height, 0, 0, 0, 0, 0, 0, 0, 0, -0.7, 0.4]])
     torch.testing.assert_close(model.latent_activation(code), expected)
     torch.testing.assert_close(out.z[:, :10].sum(1), torch.full((4,), height))  # training decodes the one-hot too
@@ -58,9 +60,10 @@ def test_the_digit_height_is_saved_with_the_weights_so_a_loaded_model_decodes_al
     model = _tiny()
     x, y = _batch()
     model(x, y, epoch=1.5)
-    again = LatentModel(model.config)
+    again = build_model(model.config)
     again.load_state_dict(model.state_dict())
-    assert again.techniques["routing"].digit_height == model.techniques["routing"].digit_height > 0
+    assert "techniques.style.digit_height" in model.state_dict()
+    assert again.techniques["style"].digit_height == model.techniques["style"].digit_height > 0
 
 
 def test_the_elbo_counts_the_categorical_digit_as_log_10_nats_and_the_style_as_gaussian():
@@ -76,8 +79,7 @@ def test_importance_sampling_keeps_the_digit_at_the_argmax_and_charges_log_10(mn
     model = _tiny().eval()
     data = load_split("mnist", "test", limit=50)
     before = importance_log_likelihood(model, data, samples=1)
-    routing = model.techniques["routing"]
-    routing.digit_height.fill_(1.0)
+    model.techniques["style"].digit_height.fill_(1.0)
     after = importance_log_likelihood(model, data, samples=1)
     # With a one-point q on the digit, the one-sample ELBO is the reconstruction at the one-hot code minus log 10
     # minus the style's Gaussian KL, estimated with one style sample: check it against that computation.
@@ -100,16 +102,18 @@ def test_importance_sampling_keeps_the_digit_at_the_argmax_and_charges_log_10(mn
 def test_phase_one_freezes_the_unused_style_encoder_and_phase_two_the_routed_one():
     model = _tiny()
     model.start_epoch(0)
-    assert not any(p.requires_grad for m in model.style_modules() for p in m.parameters())
+    style = model.techniques["style"].own_modules()
+    assert not any(p.requires_grad for m in style for p in m.parameters())
     assert all(p.requires_grad for m in model.content_encoder() for p in m.parameters())
     model.start_epoch(1)
-    assert all(p.requires_grad for m in model.style_modules() for p in m.parameters())
+    assert all(p.requires_grad for m in style for p in m.parameters())
     assert not any(p.requires_grad for m in model.content_encoder() for p in m.parameters())
 
 
 def test_onehot_code_needs_the_two_phase_schedule():
-    with pytest.raises(ConfigError, match="routing.onehot_code"):
-        Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_epoch": 0}})
+    schedule = r"style.onehot_code: needs a schedule \(style.start_epoch > 0 or style.joint\)"
+    with pytest.raises(ConfigError, match=schedule):
+        Config.from_dict({**TINY, "style": {**TINY["style"], "start_epoch": 0}})
 
 
 # ---- few labels ----------------------------------------------------------------------------------------------
@@ -138,7 +142,8 @@ def test_a_labelled_share_of_every_batch_comes_from_the_labelled_examples():
 
 
 def test_predicted_routing_sends_an_unlabelled_example_to_the_digit_its_code_reads_as_after_epoch_one():
-    model = _tiny({**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted"}})
+    model = _tiny({**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted"},
+                   "style": {"enabled": True, "dim": 2, "encoder_hidden": [16]}})
     routing = model.techniques["routing"]
     mu = torch.zeros(2, 12)
     mu[0, 4] = mu[1, 7] = 1.0
@@ -155,11 +160,11 @@ def test_predicted_routing_sends_an_unlabelled_example_to_the_digit_its_code_rea
 def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mnist_dir, tmp_path):
     data = load_split("mnist", "train", limit=256), load_split("mnist", "test", limit=200)
     config = resolve_config("routed-style", overrides=[
-        "train.epochs=2", "routing.style_epoch=1", "train.threads=1", "data.train_limit=256", "data.test_limit=200",
-        "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "model.style_encoder_hidden=[16]"])
+        "train.epochs=2", "style.start_epoch=1", "train.threads=1", "data.train_limit=256", "data.test_limit=200",
+        "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.encoder_hidden=[16]"])
     train(config, tmp_path / "run", progress=False, data=data)
     model = load_model(tmp_path / "run")
-    height = model.techniques["routing"].digit_height.item()
+    height = model.techniques["style"].digit_height.item()
     assert height > 0
     explorer.export_site(tmp_path / "run", tmp_path / "site", max_digits=50)
     session = ort.InferenceSession(str(tmp_path / "site" / "decoder.onnx"), providers=["CPUExecutionProvider"])
@@ -172,7 +177,8 @@ def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mni
 
 
 def test_predicted_margin_leaves_unsure_unlabelled_examples_unrouted():
-    raw = {**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted", "predicted_margin": 0.5}}
+    raw = {**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted", "predicted_margin": 0.5},
+           "style": {"enabled": True, "dim": 2, "encoder_hidden": [16]}}
     routing = _tiny(raw).techniques["routing"]
     mu = torch.zeros(2, 12)
     mu[0, 4], mu[0, 6] = 2.0, 0.9  # runner-up below half the top: routed to 4

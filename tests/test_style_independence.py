@@ -6,21 +6,23 @@ import pytest
 import torch
 
 from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.errors import ConfigError
 from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
 from latentcraft.techniques.style.independence import StyleAdversary, reverse_gradient, style_dependence, style_mmd
+from latentcraft.training.checkpoint import load_model, save_model
 
 STYLE = [10, 11]
-TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,
-                  "style_dim": 2, "relu_latent": True},
-        "routing": {"enabled": True, "free": STYLE, "style_epoch": 1, "frozen_mean": True, "onehot_code": True,
-                    "style_adversary": 3.0}}
+TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
+        "routing": {"enabled": True, "free": STYLE},
+        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1, "frozen_mean": True,
+                  "onehot_code": True, "adversary": 3.0}}
 
 
-def _model(**routing) -> LatentModel:
+def _model(**style) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(Config.from_dict({**TINY, "routing": {**TINY["routing"], **routing}})).train()
+    return build_model(Config.from_dict({**TINY, "style": {**TINY["style"], **style}})).train()
 
 
 def _batch():
@@ -48,9 +50,10 @@ def test_the_adversary_trains_to_read_the_digit_while_the_style_gets_the_opposit
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in adversary.parameters())
 
 
-@pytest.mark.parametrize("term, weight", [("style_independence", 2.0), ("style_mmd", 5.0), ("style_adversary", 3.0)])
-def test_each_identity_term_reads_the_routed_prediction_not_the_label(term, weight):
-    model = _model(**{term: weight})
+@pytest.mark.parametrize("term, key, weight", [("style_independence", "independence", 2.0), ("style_mmd", "mmd", 5.0),
+                                               ("style_adversary", "adversary", 3.0)])
+def test_each_identity_term_reads_the_routed_prediction_not_the_label(term, key, weight):
+    model = _model(**{key: weight})
     model.start_epoch(1)
     x, y = _batch()
     torch.manual_seed(1)
@@ -66,7 +69,8 @@ def test_each_identity_term_reads_the_routed_prediction_not_the_label(term, weig
 
 def test_phase_one_freezes_the_adversary_with_the_style_encoder_and_phase_two_trains_it_not_the_routed_encoder():
     model = _model()
-    adversary = model.techniques["routing"].adversary
+    style = model.techniques["style"]
+    adversary = style.adversary
     x, y = _batch()
     model.start_epoch(0)
     model(x, y, epoch=0.5).loss.backward()
@@ -76,15 +80,21 @@ def test_phase_one_freezes_the_adversary_with_the_style_encoder_and_phase_two_tr
     out = model(x, y, epoch=1.5)
     out.parts["style_adversary"].backward()
     assert all(p.grad is None for p in model.content_encoder()[0].parameters())  # the routed code stays frozen
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.style_encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in style.encoder.parameters())
     assert all(p.grad is not None for p in adversary.parameters())
 
 
 def test_the_adversary_is_saved_with_the_weights_and_refuses_a_negative_weight(tmp_path):
     model = _model()
-    assert any(k.startswith("techniques.routing.adversary.") for k in model.state_dict())
-    with pytest.raises(ConfigError, match="routing.style_adversary"):
-        Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_adversary": -1.0}})
+    assert any(k.startswith("techniques.style.adversary.") for k in model.state_dict())
+    assert model.techniques["style"].adversary in model.techniques["style"].own_modules()
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path)
+    for key, value in model.state_dict().items():
+        if key.startswith("techniques.style.adversary."):
+            assert torch.equal(loaded.state_dict()[key], value), key
+    with pytest.raises(ConfigError, match="style.adversary: must not be negative"):
+        Config.from_dict({**TINY, "style": {**TINY["style"], "adversary": -1.0}})
 
 
 # ---- the moment and kernel MMD penalties ----------------------------------------------------------------------
@@ -101,7 +111,8 @@ def test_style_dependence_measures_how_far_each_digit_mean_and_spread_sit_from_t
     digit = torch.tensor([0, 0, 1, 1])
     overall_std = style.std(0, correction=0).item()  # the batch's own spread (1); each digit's is 0
     expected = 0.5 * (1.0 + overall_std ** 2) * 2  # two digits, each half the batch: mean gap 1, spread gap
-    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(expected, rel=2e-3)  # spreads are floored at 1e-3
+    # rel: spreads are floored at 1e-3
+    assert style_dependence(style, digit, NUM_CLASSES).item() == pytest.approx(expected, rel=2e-3)
     single = torch.tensor([0, 0, 1, 2])  # digits 1 and 2 have one example each: not counted
     assert style_dependence(style, single, NUM_CLASSES).item() == pytest.approx(0.5 * (1.0 + overall_std ** 2),
                                                                                rel=2e-3)

@@ -6,8 +6,16 @@ import torch
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet, load_split
-from latentcraft.model.vae import LatentModel
-from latentcraft.techniques.style.readouts import NO_STYLE, code_functions, digit_codes, replace_routed, restyle, style_probe_accuracy, style_transfer
+from latentcraft.techniques.registry import build_model
+from latentcraft.techniques.style.readouts import (
+    NO_STYLE,
+    code_functions,
+    digit_codes,
+    replace_routed,
+    restyle,
+    style_probe_accuracy,
+    style_transfer,
+)
 
 ROUTED = list(range(NUM_CLASSES))
 STYLE = [10, 11]
@@ -66,7 +74,9 @@ def _identity_model_images(labels: torch.Tensor, style: torch.Tensor) -> tuple[t
 def test_style_transfer_scores_what_the_reader_sees_and_keeps_the_style():
     labels = torch.tensor([0, 3, 7, 9])
     images, table = _identity_model_images(labels, torch.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]]))
-    identity = lambda t, digit=None: t
+    def identity(t, digit=None):
+        return t
+
     result = style_transfer(identity, identity, images, labels, ROUTED, table, lambda x: x[:, :NUM_CLASSES].argmax(1))
     assert result.accuracy == 1.0 and result.per_digit == [1.0] * NUM_CLASSES
     assert result.own_digit_sq_error == 0.0
@@ -83,7 +93,7 @@ def test_style_transfer_scores_what_the_reader_sees_and_keeps_the_style():
 def test_code_functions_decode_what_the_model_reconstructs():
     config = resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]"])
     torch.manual_seed(0)
-    model = LatentModel(config).eval()
+    model = build_model(config).eval()
     encode, decode = code_functions(model)
     x = torch.rand(5, IMAGE_PIXELS)
     codes = encode(x)
@@ -94,10 +104,10 @@ def test_code_functions_decode_what_the_model_reconstructs():
 def test_a_swapped_in_digit_row_decodes_as_the_one_hot_model_reads_it():
     """A one-hot model decodes a blended digit-code row as the one-hot of its argmax, as its exported graph does."""
     config = resolve_config("routed-style", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
-                                                       "model.style_encoder_hidden=[8]"])
+                                                       "style.encoder_hidden=[8]"])
     torch.manual_seed(0)
-    model = LatentModel(config).eval()
-    model.techniques["routing"].digit_height.fill_(2.0)
+    model = build_model(config).eval()
+    model.techniques["style"].digit_height.fill_(2.0)
     _, decode = code_functions(model)
     codes = torch.zeros(2, config.model.latent_dim)
     codes[:, 10:] = torch.randn(10)
@@ -118,7 +128,7 @@ def test_routings_read_out_reports_probe_and_transfer_for_its_own_coordinates(sp
     config = resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
                                                    f"model.latent_dim={10 + len(free)}", f"routing.free={free}"])
     torch.manual_seed(0)
-    model = LatentModel(config).eval()
+    model = build_model(config).eval()
     routing = model.techniques["routing"]
     metrics, record = routing.evaluate_model(model, fit, test, lambda x: torch.full((len(x),), 4))
     style = record["style"]
@@ -147,7 +157,7 @@ def test_a_conditional_decoder_is_told_the_digit_each_render_should_show(splits)
     config = resolve_config("routed10", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
                                                    "conditional.enabled=true"])
     torch.manual_seed(0)
-    model = LatentModel(config).eval()
+    model = build_model(config).eval()
     encode, decode = code_functions(model)
     x = test.floats(slice(0, 4))
     table = torch.eye(NUM_CLASSES)

@@ -4,26 +4,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import Config, resolve_config
-from latentcraft.errors import ConfigError
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
+from latentcraft.errors import ConfigError
 from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.trainer import load_data, train
 
 ROUTES = [[k] for k in range(NUM_CLASSES)]
 STYLE = [10, 11]
-TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "style_encoder_hidden": [16], "latent_dim": 12,
-                  "style_dim": 2},
-        "routing": {"enabled": True, "free": STYLE, "style_epoch": 1}}
+TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12},
+        "routing": {"enabled": True, "free": STYLE},
+        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1}}
 SLICE = ["data.train_limit=500", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
-         "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "model.style_encoder_hidden=[16]",
-         "train.threads=1", "routing.style_epoch=2"]
+         "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.encoder_hidden=[16]",
+         "train.threads=1", "style.start_epoch=2"]
 
 
 def _tiny(raw: dict = TINY) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(Config.from_dict(raw)).train()
+    return build_model(Config.from_dict(raw)).train()
 
 
 def _batch():
@@ -58,18 +59,20 @@ def test_phase_two_gives_the_routed_encoder_no_gradient_and_trains_the_style_enc
     out.mu.retain_grad()
     out.loss.backward()
     assert all(g is None for g in _grads(model.content_encoder()))
-    assert all(g is not None and g.abs().sum() > 0 for g in _grads([model.style_encoder, model.style_mean_head]))
+    style = model.techniques["style"]
+    assert all(g is not None and g.abs().sum() > 0 for g in _grads([style.encoder, style.mean_head]))
     assert torch.all(out.mu.grad[:, STYLE] != 0)
     model.start_epoch(0)  # the schedule is a function of the epoch: back in phase 1 all but the style encoder trains
-    style = {id(p) for m in model.style_modules() for p in m.parameters()}
-    assert all(p.requires_grad != (id(p) in style) for p in model.parameters())
+    own = {id(p) for m in style.own_modules() for p in m.parameters()}
+    assert all(p.requires_grad != (id(p) in own) for p in model.parameters())
 
 
 def test_style_coordinates_skip_the_relu_and_come_from_their_own_encoder():
     model = _tiny({**TINY, "model": {**TINY["model"], "relu_latent": True}}).eval()
     x, _ = _batch()
     mu, _ = model.encode(x)
-    style_mu = model.style_mean_head(model.style_encoder(x)).float()
+    style = model.techniques["style"]
+    style_mu = style.mean_head(style.encoder(x)).float()
     torch.testing.assert_close(mu[:, STYLE], style_mu)
     code = torch.full((1, 12), -1.0)
     assert torch.equal(model.latent_activation(code), torch.tensor([[0.0] * 10 + [-1.0, -1.0]]))
@@ -91,8 +94,8 @@ def data(mnist_dir):
 
 @pytest.mark.parametrize("joint", [False, True])
 def test_phase_two_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path, data, joint):
-    """Two-phase: the routed encoder is frozen from style_epoch on. Joint: it keeps training."""
-    overrides = [*SLICE, f"routing.joint={str(joint).lower()}"]
+    """Two-phase: the routed encoder is frozen from style.start_epoch on. Joint: it keeps training."""
+    overrides = [*SLICE, f"style.joint={str(joint).lower()}"]
     config = resolve_config("routed-style", overrides=[*overrides, "train.epochs=3"])
     train(config, tmp_path / "straight", progress=False, data=data)
     train(resolve_config("routed-style", overrides=[*overrides, "train.epochs=2"]), tmp_path / "split",
@@ -107,7 +110,7 @@ def test_phase_two_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path,
             continue
         frozen = key.startswith(("encoder.", "mean_head.", "var_head.")) and not joint
         assert torch.equal(value, after_phase_one[key]) == frozen, key  # style encoder and decoder did train
-    first = LatentModel(config)
+    first = build_model(config)
     first.load_state_dict(after_phase_one)
     x, _ = data[1].batch(torch.arange(200), torch.device("cpu"))
     same = torch.equal(first.eval().encode(x)[0][:, :10], straight.eval().encode(x)[0][:, :10])
@@ -115,19 +118,23 @@ def test_phase_two_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path,
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["routing.free=[10]"], r"routing.free must be exactly the style encoder's coordinates \[10, 11\]"),
-    (["model.style_dim=0"], "routing.style_epoch"),
-    (["model.style_dim=12"], "model.style_dim: must be below"),
+    (["routing.free=[10]"],
+     r"style.start_epoch: the schedule trains the style encoder apart from the main one, so "
+     r"routing.free must be exactly the style coordinates \[10, 11\], got \[10\]"),
+    (["style.dim=0"], r"style.dim: must be at least 1 and below model.latent_dim \(12\), got 0"),
+    (["style.dim=12"], r"style.dim: must be at least 1 and below model.latent_dim \(12\), got 12"),
+    (["style.joint=false", "style.start_epoch=0"], r"style.onehot_code: needs a schedule \(style.start_epoch > 0"),
+    (["routing.enabled=false"], "style.start_epoch: reads the routed code's predictions; set routing.enabled = true"),
     (["routing.label_weight=-1"], "routing.label_weight: must not be negative"),
 ])
 def test_bad_two_phase_settings_name_the_field(overrides, message):
-    base = ["model.latent_dim=12", "model.style_dim=2", "routing.free=[10, 11]"]
+    base = ["model.latent_dim=12", "style.dim=2", "routing.free=[10, 11]"]
     with pytest.raises(ConfigError, match=message):
         resolve_config("routed-style", overrides=[*base, *overrides])
 
 
 def test_frozen_mean_feeds_the_decoder_the_routed_mean_in_phase_two_only():
-    model = _tiny({**TINY, "routing": {**TINY["routing"], "frozen_mean": True}})
+    model = _tiny({**TINY, "style": {**TINY["style"], "frozen_mean": True}})
     x, y = _batch()
     torch.manual_seed(1)
     second = model(x, y, epoch=1.5)
@@ -141,7 +148,7 @@ def test_style_beta_weights_the_style_coordinates_kl_and_reads_no_label():
     x, y = _batch()
     losses = {}
     for beta in (1.0, 3.0):
-        model = _tiny({**TINY, "routing": {**TINY["routing"], "style_beta": beta}})
+        model = _tiny({**TINY, "style": {**TINY["style"], "beta": beta}})
         model.start_epoch(1)
         out = model(x, y, epoch=1.5)
         losses[beta] = out
@@ -150,11 +157,22 @@ def test_style_beta_weights_the_style_coordinates_kl_and_reads_no_label():
     assert "style_kl" not in losses[1.0].parts
     assert torch.allclose(losses[3.0].parts["style_kl"], 2 * style_kl, rtol=1e-5)
     unlabelled = torch.full_like(y, UNLABELLED)
-    again = _tiny({**TINY, "routing": {**TINY["routing"], "style_beta": 3.0}})
+    again = _tiny({**TINY, "style": {**TINY["style"], "beta": 3.0}})
     again.start_epoch(1)
     assert torch.allclose(again(x, unlabelled, epoch=1.5).parts["style_kl"], losses[3.0].parts["style_kl"])
 
 
 def test_style_beta_must_not_be_negative():
-    with pytest.raises(ConfigError, match="routing.style_beta"):
-        Config.from_dict({**TINY, "routing": {**TINY["routing"], "style_beta": -1}})
+    with pytest.raises(ConfigError, match="style.beta: must not be negative"):
+        Config.from_dict({**TINY, "style": {**TINY["style"], "beta": -1}})
+
+
+def test_a_schedule_without_a_style_encoder_is_refused():
+    """Before the restructuring, model.style_dim = 0 with routing.style_epoch > 0 was refused naming
+    routing.style_epoch; the same run folder (style_dim 0 now reads as style.enabled = false) must still be."""
+    with pytest.raises(ConfigError, match="style.start_epoch"):
+        resolve_config("routed-style", overrides=["model.latent_dim=12", "style.dim=2", "routing.free=[10, 11]",
+                                                  "style.enabled=false"])
+    with pytest.raises(ConfigError, match="style.start_epoch|routing.style_epoch"):
+        Config.from_dict({"model": {"latent_dim": 12, "style_dim": 0},
+                          "routing": {"enabled": True, "free": STYLE, "style_epoch": 2}})

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from latentcraft.sweeps import definition as sweep_definition, execution as sweep_run, summary as sweep_summary
-from latentcraft.training.checkpoint import SUMMARY_FILE, WEIGHTS_FILE, RunError, load_model, read_summary
 from latentcraft.cli.main import main
-from latentcraft.errors import ConfigError
 from latentcraft.config.run_config import resolve_config
+from latentcraft.errors import ConfigError
 from latentcraft.reporting.report import RunMaterial, load_sweep, render_html, render_markdown
+from latentcraft.sweeps import definition as sweep_definition
+from latentcraft.sweeps import execution as sweep_run
+from latentcraft.sweeps import summary as sweep_summary
+from latentcraft.training.checkpoint import SUMMARY_FILE, WEIGHTS_FILE, RunError, load_model, read_summary
 
 TINY = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1", "model.encoder_hidden=[64]",
         "model.decoder_hidden=[64]", "routing.enabled=true"]

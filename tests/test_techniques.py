@@ -1,4 +1,4 @@
-"""shaping.py and templates.py: each technique does what SPEC §3/§4 say, and bad configs fail early."""
+"""techniques/ and anchor_templates.py: each technique does what experiments.md §3/§4 say; bad configs fail early."""
 
 import math
 
@@ -8,15 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal, kl_divergence
 
-from latentcraft.training.checkpoint import load_model
 from latentcraft.config.run_config import Config, resolve_config
-from latentcraft.errors import ConfigError
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import ImageSet, load_split
-from latentcraft.model.vae import LatentModel
+from latentcraft.errors import ConfigError
 from latentcraft.model.objective import gaussian_kl
-from latentcraft.techniques.registry import check_files, class_means
-from latentcraft.techniques.templates import TemplateError, donut, read_file, resolve_template, stick
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.anchor_templates import TemplateError, donut, read_file, resolve_template, stick
+from latentcraft.techniques.class_prior import class_means
+from latentcraft.techniques.registry import build_model, check_files
+from latentcraft.training.checkpoint import load_model
 from latentcraft.training.trainer import train
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
@@ -24,7 +25,7 @@ SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 
 def _model(raw: dict) -> LatentModel:
     torch.manual_seed(0)
-    return LatentModel(Config.from_dict(raw))
+    return build_model(Config.from_dict(raw))
 
 
 def _ring_image() -> torch.Tensor:
@@ -106,7 +107,8 @@ def test_conditional_decoder_output_changes_with_the_label_for_a_fixed_code():
 
 
 def test_conditional_decoder_label_vector():
-    technique = _model({"model": {**SMALL, "latent_dim": 2}, "conditional": {"enabled": True}}).techniques["conditional"]
+    model = _model({"model": {**SMALL, "latent_dim": 2}, "conditional": {"enabled": True}})
+    technique = model.techniques["conditional"]
     vectors = technique.decoder_inputs(torch.tensor([2, UNLABELLED]), 2)
     assert torch.equal(vectors[0], F.one_hot(torch.tensor(2), NUM_CLASSES).float())
     assert torch.equal(vectors[1], torch.zeros(NUM_CLASSES))  # no label: no label input
@@ -197,8 +199,9 @@ def test_user_templates_from_npy_and_png(tmp_path):
     Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / "bar.png")
     torch.testing.assert_close(read_file(tmp_path / "bar.npy"), torch.from_numpy(mask).flatten())
     torch.testing.assert_close(read_file(tmp_path / "bar.png"), torch.from_numpy(mask).flatten())
-    config = Config.from_dict({"anchors": {"enabled": True, "templates": [str(tmp_path / "bar.png")], "weights": [1.0]}})
-    model = LatentModel(config)
+    anchors = {"enabled": True, "templates": [str(tmp_path / "bar.png")], "weights": [1.0]}
+    config = Config.from_dict({"anchors": anchors})
+    model = build_model(config)
     assert torch.isnan(model.techniques["anchors"].templates[0]).all()  # building reads no file
     model.fit(ImageSet(torch.zeros(1, IMAGE_SIDE, IMAGE_SIDE, dtype=torch.uint8), torch.zeros(1, dtype=torch.long)))
     torch.testing.assert_close(model.techniques["anchors"].templates[0], torch.from_numpy(mask).flatten())
@@ -234,6 +237,12 @@ def test_class_mean_template_is_the_mean_labelled_image(mnist_dir):
     ({"anchors": {"enabled": True, "dims": [10]}}, "anchors.dims"),
     ({"classifier": {"enabled": True, "hidden": [0]}}, "classifier.hidden"),
     ({"classifier": {"enabled": True, "weight": -1}}, "classifier.weight"),
+    ({"style": {"enabled": True}}, r"style.dim: must be at least 1 and below model.latent_dim \(10\), got 10"),
+    ({"style": {"enabled": True, "dim": 2, "encoder_hidden": [0]}}, "style.encoder_hidden"),
+    ({"style": {"enabled": True, "dim": 2, "independence": -1}}, "style.independence: must not be negative"),
+    ({"style": {"enabled": True, "dim": 2, "mmd": 1.0}},
+     "style.mmd: reads the routed code's predictions; set routing.enabled = true"),
+    ({"model": {"style_dim": 2}, "style": {"dim": 2}}, "model.style_dim: older name of style.dim; set only style.dim"),
 ])
 def test_bad_technique_fields_fail_at_config_time(raw, field):
     with pytest.raises(ConfigError, match=field):
@@ -329,55 +338,3 @@ def test_a_template_of_infinities_or_non_numbers_fails_when_training_starts(tmp_
     with pytest.raises(ConfigError, match=rf"anchors.templates\[0\]: .*bad.npy: .*{message}"):
         check_files(config)
 
-
-# ---- a technique owns its read-outs: metrics and figures loop over techniques ----------------------------
-
-
-@pytest.fixture
-def restore_metric_registry():
-    from latentcraft.evaluation.registry import METRICS
-
-    saved = dict(METRICS)
-    yield
-    METRICS.clear()
-    METRICS.update(saved)
-
-
-def test_a_new_technique_with_a_prediction_and_a_figure_needs_nothing_outside_shaping(
-        monkeypatch, tmp_path, mnist_dir, restore_metric_registry):
-    from latentcraft.techniques import registry as shaping
-    from latentcraft.data.mnist import load_split
-    from latentcraft.evaluation.registry import PREDICTION, Metric, registered
-    from latentcraft.evaluation.metrics import evaluate_split
-    from latentcraft.reporting.plots import make_figures
-
-    class SignOfFirstCode(shaping.Technique):
-        """Toy: reads "0" when μ₀ > 0, else "1"."""
-
-        metrics = {"test_sign_accuracy": Metric("sign-of-μ₀ accuracy", True, PREDICTION)}
-        prediction_metric = "sign_accuracy"
-
-        @classmethod
-        def from_config(cls, config):
-            return cls()
-
-        def predict(self, mu):
-            scores = torch.full((len(mu), NUM_CLASSES), -1.0)
-            scores[:, 0], scores[:, 1] = mu[:, 0], -mu[:, 0]
-            return scores
-
-        def figures(self, model, data, out_dir):
-            path = out_dir / "sign.txt"
-            path.write_text(str(len(data)))
-            return [path]
-
-    assert registered()["test_sign_accuracy"].label == "sign-of-μ₀ accuracy"  # defining the class registered it
-    monkeypatch.setitem(shaping.TECHNIQUES, "conditional", SignOfFirstCode)  # borrow an existing config section
-    model = _model({"model": {**SMALL, "latent_dim": 3}, "conditional": {"enabled": True}})
-    test = load_split("mnist", "test", limit=60)
-    with torch.no_grad():
-        mu, _ = model.eval().encode(test.floats())
-    expected = (torch.where(mu[:, 0] > 0, 0, 1) == test.labels).float().mean().item()
-    assert evaluate_split(model, test)["test_sign_accuracy"] == pytest.approx(expected)
-    written = make_figures(model, test, tmp_path, None)
-    assert tmp_path / "sign.txt" in written and (tmp_path / "sign.txt").read_text() == "60"

@@ -6,12 +6,12 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.cli.main import main
-from latentcraft.errors import ConfigError
 from latentcraft.config.run_config import resolve_config
+from latentcraft.errors import ConfigError
 from latentcraft.sweeps.definition import define_sweep
 from latentcraft.sweeps.execution import run_sweep
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.tracking import TENSORBOARD_DIR, image_grid, scalar_tag
 from latentcraft.training.trainer import load_data, train
 

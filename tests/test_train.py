@@ -7,14 +7,15 @@ import sys
 import pytest
 import torch
 
-from latentcraft.training import trainer as train_module
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import resolve_config
 from latentcraft.model.vae import LatentModel
 from latentcraft.reporting.report import shows_as_sweep
-from latentcraft.sweeps.seeds import SEEDS_FILE, train_seeds
 from latentcraft.sweeps.definition import is_sweep_dir
+from latentcraft.sweeps.seeds import SEEDS_FILE, train_seeds
 from latentcraft.sweeps.summary import read_sweep_summary
+from latentcraft.techniques.registry import build_techniques
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.training import trainer as train_module
 from latentcraft.training.trainer import TrainingDiverged, load_data, train
 
 SLICE = ["data.train_limit=600", "data.test_limit=300", "train.batch_size=100", "train.eval_batch_size=300"]
@@ -105,7 +106,7 @@ def test_divergence_stops_with_advice_and_keeps_the_last_checkpoint(tmp_path, da
                 out.loss = out.loss * float("nan")
             return out
 
-    monkeypatch.setattr(train_module, "LatentModel", Diverging)
+    monkeypatch.setattr(train_module, "build_model", lambda config: Diverging(config, build_techniques))
     with pytest.raises(TrainingDiverged, match="epoch 2, step 0.*checkpoint of epoch 1 is kept.*lower train.lr") as err:
         train(_config(), tmp_path, progress=False, data=data)
     assert f"latentcraft train --resume --run-dir {tmp_path} --set train.lr=0.00033" in str(err.value)
@@ -199,7 +200,7 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path, data):
 
 @pytest.mark.slow
 def test_routed10_original_learns_digits_without_labels_in_the_loss(tmp_path, mnist_dir):
-    """Three epochs of the SPEC §1 recipe on all 60,000 images: argmax of μ is far above chance (10%).
+    """Three epochs of the experiments.md §1 recipe on all 60,000 images: argmax of μ is far above chance (10%).
 
     Measured (bf16, seed 0): 0.553, 0.567, 0.606 after epochs 1-3; the original reaches ~0.77 by epoch 15.
     Takes about 3 minutes on 2 idle cores.

@@ -1,18 +1,18 @@
 """Every technique combination through the one model: shapes, a training step, save -> load.
 
-VARIANTS is the list of small configs the toolkit promises to combine (SPEC,
+VARIANTS is the list of small configs the toolkit promises to combine (docs/experiments.md,
 "Cross-cutting needs"); each test below runs on all of them.
 """
 
 import pytest
 import torch
 
-from latentcraft.training.checkpoint import load_model, save_model
 from latentcraft.config.run_config import Config, resolve_config
 from latentcraft.config.sources import preset_names
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import load_split
-from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model
+from latentcraft.training.checkpoint import load_model, save_model
 
 SMALL = {"encoder_hidden": [32], "decoder_hidden": [32]}
 SMALL_CONV = {"body": "conv", "encoder_hidden": [32], "decoder_hidden": [32], "conv_channels": [4, 8]}
@@ -83,7 +83,7 @@ def train_slice(mnist_dir):  # class-mean anchors are fitted on training images
 def variant(request, train_slice):
     torch.manual_seed(0)
     config = Config.from_dict(VARIANTS[request.param])
-    model = LatentModel(config)
+    model = build_model(config)
     model.fit(train_slice)
     return config, model
 
@@ -171,9 +171,9 @@ NEW_PRESETS = ("aeclf16", "vae2d", "cvae2d", "prior2d", "clf2d", "anchor2d")
 def test_presets_build_and_say_what_they_reproduce(name):
     assert name in preset_names()
     config = resolve_config(name)
-    assert "SPEC §" in config.description
+    assert "experiments.md §" in config.description
     assert "label" in config.description  # each says whether labels enter a loss
-    model = LatentModel(config)
+    model = build_model(config)
     x, y = _batch()
     out = model.train()(x, y)
     assert torch.isfinite(out.loss)

@@ -3,11 +3,12 @@
 import json
 
 import numpy as np
-from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
-from latentcraft.explorer import export as explorer
 from latentcraft.data.preprocess import preprocess_drawing
+from latentcraft.explorer import export as explorer
 from latentcraft.explorer.serve import url_for
+
+from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
 
 
 def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser):
@@ -32,7 +33,8 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
     page.page.focus("#z3")
     for _ in range(15):
         page.page.keyboard.press("ArrowRight")
-    page.wait(f"window.lc.decodeCount > {count} && Math.abs(window.lc.lastVector[3] - document.querySelector('#z3').value) < 1e-6")
+    page.wait(f"window.lc.decodeCount > {count} && "
+              "Math.abs(window.lc.lastVector[3] - document.querySelector('#z3').value) < 1e-6")
     page.page.wait_for_timeout(100)  # let queued decodes settle
     vector = np.array(page.js("Array.from(window.lc.lastVector)"), np.float32)
     decoded = np.array(page.js("Array.from(window.lc.lastDecoded)"), np.float32)
@@ -124,9 +126,10 @@ def test_traversal_and_index_pages(routed, browser):
     index = Page(browser, url_for(server, "index.html"))
     links = index.js("Array.from(document.querySelectorAll('#pages a'), a => a.getAttribute('href'))")
     assert links == ["sliders.html", "traversal.html"]  # no plane for a 10-D model
-    # Facts read from the run and the runtime, not the preset's prose ("100 epochs", "SPEC §1").
-    facts = dict(zip(*[index.js(f"Array.from(document.querySelectorAll('#facts {t}'), e => e.textContent)") for t in ("dt", "dd")]))
-    assert "for 1 epoch " in facts["about"] and "SPEC" not in " ".join(facts.values())
+    # Facts read from the run and the runtime, not the preset's prose ("100 epochs", "experiments.md §1").
+    cells = [index.js(f"Array.from(document.querySelectorAll('#facts {t}'), e => e.textContent)") for t in ("dt", "dd")]
+    facts = dict(zip(*cells))
+    assert "for 1 epoch " in facts["about"] and "experiments.md" not in " ".join(facts.values())
     version = json.loads((site / explorer.MANIFEST_FILE).read_text())["runtime"]["version"]
     assert version and facts["runtime"] == f"onnxruntime-web {version}"
     index.assert_clean()

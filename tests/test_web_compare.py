@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
 
+from latentcraft.evaluation.registry import metric_label
 from latentcraft.explorer import export as explorer
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_run
 from latentcraft.explorer.serve import url_for
+
+from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
 
 SITE_DIGITS = 100
 
@@ -40,12 +42,16 @@ def test_several_models_share_one_runtime_and_list_their_metrics(several, browse
     assert manifest["models"][0]["metrics"]["test_argmax_accuracy"] == shipped["test_argmax_accuracy"]
 
     page = Page(browser, url_for(server, "index.html"))
-    rows = page.js("Array.from(document.querySelectorAll('#models tbody tr'), r => Array.from(r.cells, c => c.textContent))")
+    rows = page.js("Array.from(document.querySelectorAll('#models tbody tr'), "
+                   "r => Array.from(r.cells, c => c.textContent))")
     assert [r[0] for r in rows] == [DEFAULT_MODEL, "routed10-original", "clf2d", "cvae2d"]
+    # The columns are the manifest's, labelled and formatted as the metric registry says.
     header = page.js("Array.from(document.querySelectorAll('#models thead th'), c => c.textContent)")
-    accuracy = rows[0][header.index("argmax acc.")]
-    assert accuracy == f"{100 * shipped['test_argmax_accuracy']:.2f}%"
-    assert rows[2][header.index("head acc.")].endswith("%")  # from clf2d's training summary
+    accuracy = rows[0][header.index(metric_label("test_argmax_accuracy"))]
+    assert accuracy == f"{100 * shipped['test_argmax_accuracy']:.2f}%"  # accuracies read as percentages
+    head = rows[2][header.index(metric_label("test_classifier_accuracy"))]  # from clf2d's training summary
+    assert head.endswith("%") and 0 < float(head[:-1]) <= 100
+    assert rows[0][header.index(metric_label("test_classifier_accuracy"))] == "—"  # no head: no number
     page.assert_clean()
     page.close()
 
@@ -90,7 +96,8 @@ def test_compare_decodes_one_input_and_one_vector_with_both_models(several, brow
     page.page.focus("#z3")
     for _ in range(10):
         page.page.keyboard.press("ArrowRight")
-    page.wait("window.lc.hash.includes('mode=vector') && Math.abs(window.lc.compare.a.code[3] - document.querySelector('#z3').value) < 1e-6")
+    page.wait("window.lc.hash.includes('mode=vector') && "
+              "Math.abs(window.lc.compare.a.code[3] - document.querySelector('#z3').value) < 1e-6")
     page.page.wait_for_timeout(200)
     vector = np.array(page.js("Array.from(window.lc.compare.a.code)"), np.float32)
     padded = np.concatenate([vector, np.zeros(10, np.float32)])  # the style coordinates the left lacks are 0

@@ -8,10 +8,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from browser import Page, serve
 
 from latentcraft.explorer import export as explorer
 from latentcraft.explorer.serve import url_for
+
+from browser import Page, serve
 
 
 @pytest.fixture()

@@ -5,10 +5,11 @@ panel marked stale once the sliders no longer hold its encoding."""
 import json
 
 import numpy as np
-from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
 from latentcraft.explorer import export as explorer
 from latentcraft.explorer.serve import url_for
+
+from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
 
 def softmax(logits):
@@ -21,7 +22,8 @@ def bar_heights(page):
 
 
 def chosen_column(page):
-    return page.js("Array.from(document.querySelectorAll('.scores .score')).findIndex(c => c.classList.contains('chosen'))")
+    return page.js("Array.from(document.querySelectorAll('.scores .score'))"
+                   ".findIndex(c => c.classList.contains('chosen'))")
 
 
 def test_classifier_head_reads_test_digits_drawings_and_plane_points(classifier, browser):

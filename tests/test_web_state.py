@@ -1,9 +1,9 @@
 """Shareable state: each page keeps its view in the URL, and opening that URL in a new tab
 reproduces it exactly (same vector, same input, same pixels); "Copy link" copies it."""
 
-from browser import Page, canvas_pixels, draw_stroke
-
 from latentcraft.explorer.serve import url_for
+
+from browser import Page, canvas_pixels, draw_stroke
 
 SETTLE_MS = 300  # longer than the pages' hash-write delay
 

@@ -5,12 +5,13 @@ import json
 
 import numpy as np
 import torch
-from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
 from latentcraft.explorer import export as explorer
-from latentcraft.training.checkpoint import load_model
 from latentcraft.explorer.serve import url_for
 from latentcraft.techniques.style.readouts import code_functions, restyle
+from latentcraft.training.checkpoint import load_model
+
+from browser import BROWSER_TOLERANCE, Page, draw_stroke, ort_session, site_digits
 
 DIGIT = 17  # a shipped test digit
 

@@ -1,9 +1,9 @@
 """Phones and tablets: real touch strokes in a 390x844 touch viewport land on the pad, the
 page neither scrolls nor shifts under the finger, and the shipped model reads a drawn 1."""
 
-from browser import PHONE, Page, touch_stroke
-
 from latentcraft.explorer.serve import url_for
+
+from browser import PHONE, Page, touch_stroke
 
 SETTLE_MS = 150  # let the prediction, captions and sliders update after a stroke
 
@@ -11,7 +11,9 @@ SETTLE_MS = 150  # let the prediction, captions and sliders update after a strok
 def layout(page):
     """Where the pad and both digit figures are on screen, and how far the page is scrolled."""
     return page.js("""(() => {
-        const box = (s) => { const r = document.querySelector(s).getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+        const box = (s) => {
+          const r = document.querySelector(s).getBoundingClientRect(); return [r.x, r.y, r.width, r.height];
+        };
         return { pad: box('#pad'), input: box('#input'), output: box('#output'), scroll: window.scrollY };
     })()""")
 
@@ -55,7 +57,8 @@ def test_dragging_a_finger_on_the_plane_decodes_with_the_decode_in_view(conditio
     cdp = page.context.new_cdp_session(page.page)
     touch_stroke(cdp, [(x + 0.2 * width, y + 0.3 * height), (x + 0.8 * width, y + 0.7 * height)])
     page.wait(f"window.lc.decodeCount > {count + 3}")
-    top, bottom = page.js("(() => { const r = document.querySelector('#output').getBoundingClientRect(); return [r.top, r.bottom]; })()")
+    top, bottom = page.js("(() => { const r = document.querySelector('#output').getBoundingClientRect(); "
+                          "return [r.top, r.bottom]; })()")
     assert 0 <= top and bottom <= PHONE[1]  # the decode is on screen while the finger moves
     assert page.js("window.scrollY") == scroll
     x0, x1, _, _ = page.js("window.lc.manifest.plane.extent")

@@ -20,21 +20,22 @@ Modules are imported on first call, so `import latentcraft` stays light.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: importing these pulls in torch
     from latentcraft.config.run_config import Config
     from latentcraft.trained import TrainedModel
 
-    ConfigSource = Union[str, Path, dict[str, Any], Config]  # a preset name, a .toml/.json file, fields, a Config
+    ConfigSource = str | Path | dict[str, Any] | Config  # a preset name, a .toml/.json file, fields, a Config
 
 
 def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -> Config:
     """A preset name, a .toml/.json file, a dict of fields or a Config, with dotted `overrides` applied."""
     from latentcraft.config.run_config import Config
-    from latentcraft.errors import ConfigError
     from latentcraft.config.sources import apply_override, preset_dict, read_config_file
+    from latentcraft.errors import ConfigError
 
     if isinstance(source, Config):
         raw = source.to_dict()
@@ -60,9 +61,9 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
     (by train.select_metric) in run_dir; the summary is the best seed's, with the
     per-seed record under "seeds".
     """
-    from latentcraft.training.checkpoint import read_summary
     from latentcraft.errors import ConfigError
     from latentcraft.sweeps.seeds import train_seeds
+    from latentcraft.training.checkpoint import read_summary
     from latentcraft.training.trainer import train as train_run
 
     resolved = make_config(config, overrides)
@@ -76,8 +77,8 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
 
 def load(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
     """The trained model of `run_dir`, in eval mode, on `device` ("cpu", "auto", "cuda", ...) whatever it trained on."""
-    from latentcraft.training.checkpoint import load_model
     from latentcraft.trained import TrainedModel
+    from latentcraft.training.checkpoint import load_model
 
     return TrainedModel(load_model(run_dir, device))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 DEBUG_ENV = "LATENTCRAFT_DEBUG"
 USAGE_ERROR = 2  # the command line or a config asks for something invalid
@@ -33,47 +33,39 @@ _OS_ADVICE = {
 }
 
 
-class UsageError(ValueError):
+class LatentcraftError(Exception):
+    """An expected failure: its message is one line naming the file, key or value, and what to do.
+
+    Each subpackage defines the errors it raises as subclasses, beside the code
+    that raises them, so this module imports none of them; `exit_code` says
+    which kind of failure it is.
+    """
+
+    exit_code = WORK_FAILED
+
+
+class UsageError(LatentcraftError, ValueError):
     """A command-line value that argparse could not check on its own."""
 
+    exit_code = USAGE_ERROR
 
-class ConfigError(ValueError):
+
+class ConfigError(LatentcraftError, ValueError):
     """A configuration problem; the message names the offending field."""
+
+    exit_code = USAGE_ERROR
 
 
 def debug_requested(flag: bool = False) -> bool:
     return flag or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
-def _expected_failures() -> list[tuple[type[BaseException], int]]:
-    from latentcraft.training.checkpoint import RunError
-    from latentcraft.data.mnist import DataError
-    from latentcraft.training.locking import FolderInUse
-    from latentcraft.explorer.onnx_graphs import ExportError
-    from latentcraft.explorer.serve import ServeError
-    from latentcraft.techniques.templates import TemplateError
-    from latentcraft.training.trainer import TrainingDiverged
-
-    return [
-        (UsageError, USAGE_ERROR),
-        (ConfigError, USAGE_ERROR),
-        (DataError, WORK_FAILED),
-        (RunError, WORK_FAILED),
-        (TemplateError, WORK_FAILED),
-        (TrainingDiverged, WORK_FAILED),
-        (FolderInUse, WORK_FAILED),
-        (ExportError, WORK_FAILED),
-        (ServeError, WORK_FAILED),
-        (MemoryError, WORK_FAILED),
-        (OSError, WORK_FAILED),
-    ]
-
-
 def describe(error: BaseException) -> tuple[str, int]:
     """(one-line message, exit code) for a failure."""
-    for kind, code in _expected_failures():
-        if isinstance(error, kind):
-            return _one_line(_message(error)), code
+    if isinstance(error, LatentcraftError):
+        return _one_line(_message(error)), error.exit_code
+    if isinstance(error, (MemoryError, OSError)):
+        return _one_line(_message(error)), WORK_FAILED
     return (f"internal error ({type(error).__name__}: {_one_line(str(error))}). This is a bug: run the same "
             f"command with --debug (or {DEBUG_ENV}=1) for the traceback, and report it"), WORK_FAILED
 
@@ -83,7 +75,7 @@ def _message(error: BaseException) -> str:
         return "out of memory; use a smaller model or batch (model.*, train.batch_size, train.eval_batch_size)"
     if isinstance(error, OSError) and error.strerror and type(error).__str__ is OSError.__str__:
         where = f"{error.filename}: " if error.filename else ""
-        advice = _OS_ADVICE.get(error.errno)
+        advice = _OS_ADVICE.get(error.errno) if error.errno is not None else None
         return f"{where}{error.strerror}" + (f"; {advice}" if advice else "")
     return str(error)
 

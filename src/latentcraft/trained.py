@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
-from latentcraft.training.devices import module_device, resolve_device
 from latentcraft.model.vae import LatentModel
+from latentcraft.training.devices import module_device, resolve_device
 
 _IMAGE_SHAPES = ((IMAGE_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (1, IMAGE_SIDE, IMAGE_SIDE))  # accepted after B
 
@@ -56,7 +56,7 @@ class TrainedModel:
     def device(self) -> torch.device:
         return module_device(self.model)
 
-    def to(self, device: str | torch.device) -> "TrainedModel":
+    def to(self, device: str | torch.device) -> TrainedModel:
         """Move to a device ("cpu", "cuda", "auto", ...); returns self."""
         self.model.to(resolve_device(device))
         return self

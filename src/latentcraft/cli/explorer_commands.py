@@ -28,9 +28,9 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
-    from latentcraft.explorer.site_bundle import MANIFEST_FILE
     from latentcraft.explorer.export import export_site, export_sites
     from latentcraft.explorer.serve import SITE_SUBDIR
+    from latentcraft.explorer.site_bundle import MANIFEST_FILE
 
     if len(args.run_dirs) > 1 and not args.out:
         raise UsageError("several runs make one site: say where with --out SITE_DIR")

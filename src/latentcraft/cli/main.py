@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from latentcraft.cli.explorer_commands import add_demo, add_export, add_serve, run_demo, run_export, run_serve
 from latentcraft.cli.options import add_config_options, at_least, finite, shortcut_overrides
-from latentcraft.errors import ConfigError
-from latentcraft.config.sources import preset_dict, preset_names
+from latentcraft.cli.sweep_command import add_sweep, run_sweep_command
 from latentcraft.config.run_config import resolve_config
+from latentcraft.config.sources import preset_dict, preset_names
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.datasets import DATASETS
-from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, UsageError, run_command
-from latentcraft.cli.explorer_commands import add_demo, add_export, add_serve, run_demo, run_export, run_serve
-from latentcraft.cli.sweep_command import add_sweep, run_sweep_command
-
+from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, ConfigError, UsageError, run_command
 
 # ---- train -------------------------------------------------------------------------------
 
@@ -37,12 +35,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     add_config_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
     p.add_argument("--dataset", choices=list(DATASETS), help="dataset to train on (default: mnist)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
-    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="train N seeds and keep the best (default: 1)")
+    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N",
+                   help="train N seeds and keep the best (default: 1)")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
     p.add_argument("--resume", action="store_true",
@@ -64,7 +64,8 @@ def _train_config(args: argparse.Namespace):
 
         saved = Path(args.run_dir) / CONFIG_FILE
         if not saved.is_file():
-            raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; start it with --preset or --config")
+            raise ConfigError(f"nothing to resume in {args.run_dir}: it has no {CONFIG_FILE}; "
+                              "start it with --preset or --config")
         load_config(Path(args.run_dir))  # a damaged file is named as such, apart from bad flags
         return resolve_config(config_file=saved, overrides=overrides)
     return resolve_config(args.preset, args.config, overrides)
@@ -81,7 +82,8 @@ def _run_train(args: argparse.Namespace) -> None:
         record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
         for r in record["runs"]:
             print(f"seed {r['seed']}: {record['metric']} = {r[record['metric']]:.4f}  ({r['run_dir']})")
-        print(f"best: seed {record['best_seed']} ({record['metric']} = {record['best_value']:.4f}), copied to {run_dir}")
+        best = f"seed {record['best_seed']} ({record['metric']} = {record['best_value']:.4f})"
+        print(f"best: {best}, copied to {run_dir}")
     else:
         summary = train(config, run_dir, args.resume, progress)
         print(json.dumps(summary["final"], indent=2))
@@ -139,7 +141,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
     p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
                    help="training images whose codes fit the probes and DCI trees (default: 10000)")
-    p.add_argument("--test-limit", type=at_least(1), metavar="N", help="evaluate on the first N test images (default: the run's)")
+    p.add_argument("--test-limit", type=at_least(1), metavar="N",
+                   help="evaluate on the first N test images (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -153,7 +156,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     except ConfigError:
         raise  # a usage error (exit 2), such as a --test-limit too small to hold every class
     except ValueError as err:
-        raise SystemExit(f"latentcraft evaluate: error: {err}")
+        raise SystemExit(f"latentcraft evaluate: error: {err}") from None
     print(format_table(record))
     print(f"wrote {Path(args.run_dir) / EVAL_FILE}")
 
@@ -170,10 +173,12 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/figures)")
     p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
                    help="test images for the traversal grids; A also for the single row (default: 0 1)")
-    p.add_argument("--coordinate", type=int, default=0, help="latent coordinate of the single traversal row (default: 0)")
+    p.add_argument("--coordinate", type=int, default=0,
+                   help="latent coordinate of the single traversal row (default: 0)")
     p.add_argument("--range", type=finite, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
                    help="traversal values (default: -3 3)")
-    p.add_argument("--unit-value", type=finite, default=2.0, help="scale of e_k in the unit-vector decodes (default: 2)")
+    p.add_argument("--unit-value", type=finite, default=2.0,
+                   help="scale of e_k in the unit-vector decodes (default: 2)")
     p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
     p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
@@ -182,28 +187,28 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_plot(args: argparse.Namespace) -> None:
-    from latentcraft.training.checkpoint import load_model
     from latentcraft.data.mnist import load_config_data
     from latentcraft.reporting.plots import PlotOptions, make_figures
+    from latentcraft.training.checkpoint import load_model
 
     model = load_model(args.run_dir)
     test = load_config_data(model.config, "test", args.data_dir)
-    if args.grid_range == ["data"]:
-        grid = None
-    else:
+    grid: tuple[float, float] | None = None  # 'data': the test means' range
+    if args.grid_range != ["data"]:
         try:
-            grid = tuple(finite(value) for value in args.grid_range)
+            values = [finite(value) for value in args.grid_range]
         except argparse.ArgumentTypeError as err:
             raise UsageError(f"--grid-range: {err}") from None
-        if len(grid) != 2:
+        if len(values) != 2:
             raise UsageError(f"--grid-range takes LOW HIGH or 'data', got {' '.join(args.grid_range)}")
+        grid = (values[0], values[1])
     options = PlotOptions(images=tuple(args.images), coordinate=args.coordinate, low=args.range[0],
                           high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
     out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
     try:
         written = make_figures(model, test, out, options)
     except ValueError as err:
-        raise SystemExit(f"latentcraft plot: error: {err}")
+        raise SystemExit(f"latentcraft plot: error: {err}") from None
     for path in written:
         print(path)
     print(f"wrote {len(written)} figures to {out}")
@@ -232,7 +237,7 @@ def _run_report(args: argparse.Namespace) -> None:
         html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
                                           progress=not args.no_progress)
     except ValueError as err:
-        raise SystemExit(f"latentcraft report: error: {err}")
+        raise SystemExit(f"latentcraft report: error: {err}") from None
     print(f"wrote {html_path} and {md_path}")
 
 

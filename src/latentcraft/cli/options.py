@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from latentcraft.config.sources import preset_names
 
@@ -14,7 +14,8 @@ from latentcraft.config.sources import preset_names
 def add_config_options(p: argparse.ArgumentParser) -> None:
     """--preset, --config, --set: how every command that builds a Config takes one."""
     p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file setting any config field (see `latentcraft config`)")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON file setting any config field (see `latentcraft config`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
 

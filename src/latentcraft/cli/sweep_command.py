@@ -49,11 +49,11 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> None:
-    from latentcraft.training.checkpoint import RunError
     from latentcraft.config.run_config import resolve_config
     from latentcraft.sweeps.definition import define_sweep
     from latentcraft.sweeps.execution import NODE_WAIT_S, run_sweep
     from latentcraft.sweeps.summary import TABLE_FILE, markdown_table
+    from latentcraft.training.checkpoint import RunError
 
     config = resolve_config(args.preset, args.config, shortcut_overrides(args))
     definition = define_sweep(config, args.grid, args.seeds)

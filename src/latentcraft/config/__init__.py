@@ -1,1 +1,2 @@
-"""Run configuration: the core sections, strict loading, presets (presets/*.toml), and the full Config assembled from the technique registry."""
+"""Run configuration: the core sections, strict loading, presets (presets/*.toml), and the full Config
+assembled from the technique registry."""

@@ -25,16 +25,17 @@ import torch.nn.functional as F
 
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from latentcraft.data.datasets import DATASETS
-from latentcraft.training.devices import to_device
 from latentcraft.data.strokes import dilate, erode
+from latentcraft.errors import LatentcraftError
+from latentcraft.training.devices import to_device
 
 if TYPE_CHECKING:
-    from latentcraft.config.run_config import Config
+    from latentcraft.config.sections import RunSpec
 
 DATA_DIR_ENV = "LATENTCRAFT_DATA_DIR"
 
 
-class DataError(RuntimeError):
+class DataError(LatentcraftError, RuntimeError):
     """A dataset file is missing or malformed; the message names the file and the fix."""
 
 
@@ -232,7 +233,9 @@ class ImageSet:
         """
         return to_device(self.images[index], device).reshape(-1, IMAGE_PIXELS).float().div_(255.0)
 
-    def batch(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, index: torch.Tensor | slice, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, 784) as floats in [0, 1] and labels (B,) at `index`, on `device`."""
         return self.floats(index, device), to_device(self.labels[index], device)
 
@@ -242,7 +245,9 @@ def load_split(
 ) -> ImageSet:
     folder = locate(dataset, data_dir, download)
     image_name, label_name = DATASETS[dataset].files[split]
-    image_path, label_path = _find_file(folder, image_name), _find_file(folder, label_name)
+    # locate() saw both files; one deleted since then reads as "cannot be read" (a DataError).
+    image_path = _find_file(folder, image_name) or folder / image_name
+    label_path = _find_file(folder, label_name) or folder / label_name
     images = read_idx(image_path, ndim=3)
     labels = read_idx(label_path, ndim=1)
     if len(images) == 0:
@@ -261,7 +266,7 @@ def load_split(
     return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), folder)
 
 
-def load_config_data(config: Config, split: str, data_dir: str | Path | None = None,
+def load_config_data(config: RunSpec, split: str, data_dir: str | Path | None = None,
                      limit: int | None = None) -> ImageSet:
     """The `split` ("train" or "test") of the dataset a config names, with every label.
 

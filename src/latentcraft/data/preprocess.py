@@ -5,7 +5,7 @@ ink's bounding box is scaled, keeping its aspect ratio, to fit a 20x20 box
 (anti-aliased, hence the grey levels), then placed in a 28x28 field so that
 the centre of mass of its pixels sits at the centre of the field.
 
-This file is the reference for web/preprocess.js, which must give the same
+This file is the reference for explorer/web/lib/preprocess.js, which must give the same
 numbers for the same ink: every step is plain float64 arithmetic that both
 languages do identically (area resampling by explicit overlap weights, no
 library resizer, rounding as floor(v + 0.5)).

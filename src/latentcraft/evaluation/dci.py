@@ -14,7 +14,7 @@ importance matrix R (codes × factors). Then
     I    = mean held-out accuracy of the per-factor predictors.
 
 The regressors are gradient-boosted trees, as in the paper's tree variant;
-MNIST's single label becomes NUM_CLASSES one-vs-rest binary factors (SPEC §2).
+MNIST's single label becomes NUM_CLASSES one-vs-rest binary factors (experiments.md §2).
 
 `dci_shortcut` is the write-up's single-factor shortcut, kept for comparison:
 p = importances normalised to sum 1, D = Σ p², C = max p, fitted and scored on
@@ -104,7 +104,8 @@ def dci(
     train codes; I is accuracy on the held-out test codes.
     """
     train_codes, test_codes = np.asarray(train_codes, float), np.asarray(test_codes, float)
-    train_factors, test_factors = np.atleast_2d(np.asarray(train_factors).T).T, np.atleast_2d(np.asarray(test_factors).T).T
+    train_factors = np.atleast_2d(np.asarray(train_factors).T).T
+    test_factors = np.atleast_2d(np.asarray(test_factors).T).T
     if train_codes.shape[1] != test_codes.shape[1]:
         raise ValueError(f"train codes have {train_codes.shape[1]} dims, test codes {test_codes.shape[1]}")
     if len(train_codes) != len(train_factors) or len(test_codes) != len(test_factors):
@@ -141,7 +142,7 @@ def shortcut_from_importance(importances: np.ndarray) -> tuple[float, float]:
 
 
 def dci_shortcut(codes: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """Single-factor shortcut of SPEC §2: one multi-class tree ensemble, fitted and scored on the same codes.
+    """Single-factor shortcut of experiments.md §2: one multi-class tree ensemble, fitted and scored on the same codes.
 
     Not the Eastwood & Williams metric: D = Σ p² is a concentration index, not
     1 − entropy, and I is training accuracy, not held-out accuracy.

@@ -24,16 +24,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from latentcraft.training import checkpoint as ckpt
-from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
+from latentcraft.config.sections import RunSpec
 from latentcraft.data.constants import CLASS_NAMES, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet, load_config_data
+from latentcraft.errors import ConfigError
 from latentcraft.evaluation.dci import dci, dci_shortcut, one_vs_rest
-from latentcraft.evaluation.registry import METRICS, format_value, metric_label
 from latentcraft.evaluation.judge import LazyJudge
 from latentcraft.evaluation.metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
+from latentcraft.evaluation.registry import METRICS, format_value, metric_label
 from latentcraft.evaluation.robustness import robustness_table, technique_classifier, transformed_sets
+from latentcraft.techniques.registry import TECHNIQUES
+from latentcraft.training import checkpoint as ckpt
 
 EVAL_FILE = ckpt.EVAL_FILE
 read_eval = ckpt.read_eval  # a run's eval.json, checked (report and pretrained read it from here)
@@ -105,12 +106,12 @@ def evaluate_run(
     mu_fit, _ = encode_split(model, fit, config.train.eval_batch_size)
     stages.done("encode")
 
-    for technique in model.techniques.values():  # e.g. routing's confusion matrix and selectivity
+    for technique in model.hooks():  # e.g. routing's confusion matrix and selectivity
         extra_metrics, extra_record = technique.evaluate_codes(mu_test, test.labels)
         metrics.update(extra_metrics)
         record.update(extra_record)
 
-    predictors = [t for t in model.techniques.values() if t.prediction_metric]
+    predictors = [t for t in model.hooks() if t.prediction_metric]
     if predictors:
         sets = transformed_sets(test)  # model-independent: preprocessed once for every prediction
         for technique in predictors:
@@ -119,7 +120,7 @@ def evaluate_run(
     stages.done("robustness")
 
     judge = LazyJudge(config.data.dataset, data_dir or config.data.data_dir, config.data.download, progress)
-    for technique in model.techniques.values():  # e.g. routing's style probe and style transfer
+    for technique in model.hooks():  # e.g. routing's style probe and style transfer
         extra_metrics, extra_record = technique.evaluate_model(model, fit, test, judge)
         metrics.update(extra_metrics)
         record.update(extra_record)
@@ -152,7 +153,7 @@ def evaluate_run(
     return record
 
 
-def check_class_counts(config: Config, images: ImageSet, split: str, option: str, data_dir: str | None) -> None:
+def check_class_counts(config: RunSpec, images: ImageSet, split: str, option: str, data_dir: str | None) -> None:
     """ConfigError unless `images` hold MIN_IMAGES_PER_CLASS of every class, naming the smallest limit that does."""
     counts = torch.bincount(images.labels, minlength=NUM_CLASSES)
     if counts.min() >= MIN_IMAGES_PER_CLASS:
@@ -171,23 +172,14 @@ def check_class_counts(config: Config, images: ImageSet, split: str, option: str
 
 
 def format_table(record: dict[str, Any]) -> str:
-    """The printed summary: metrics, then selectivity and confusion matrix for routed models."""
+    """The printed summary: metrics, then what each technique says about its own entries (techniques.base)."""
     rows = [(metric_label(k), format_value(v)) for k, v in record["metrics"].items()]
     width = max(len(r[0]) for r in rows)
     lines = [f"{record['name']}  ({record['run_dir']}, {record['n_test']} test images)"]
     lines += [f"  {label:<{width}}  {value}" for label, value in rows]
-    if "selectivity" in record:
-        shares = " ".join(format_value(s)[:4] if s is not None else "  — " for s in record["selectivity"])
-        lines.append(f"  selectivity per coordinate: {shares}")
-    if "style" in record and not record["style"]["style"]:
-        lines.append(f"  style probe: {record['style']['probe']} (every coordinate is routed)")
-    if record.get("style", {}).get("labels"):
-        named = ", ".join(f"z{s['coordinate']} {s['label']}" for s in record["style"]["labels"])
-        lines.append(f"  style coordinates, by what they do to the digit: {named}")
-    if "confusion_matrix" in record:
-        lines.append("  confusion matrix (rows: true digit, columns: argmax of μ):")
-        for label, row in enumerate(record["confusion_matrix"]):
-            lines.append(f"    {label}: " + " ".join(f"{n:5d}" for n in row))
+    for name in record.get("techniques", []):
+        if name in TECHNIQUES:
+            lines += TECHNIQUES[name].report_lines(record)
     total = sum(record.get("seconds", {}).values())
     lines.append(f"  evaluated in {total:.1f} s")
     return "\n".join(lines)

@@ -14,9 +14,10 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +26,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from latentcraft.training.checkpoint import atomic_write, write_json
 from latentcraft.data.constants import IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet, augment, batch_indices, cache_root, load_split
+from latentcraft.training.checkpoint import atomic_write, write_json
 
 JUDGE_VERSION = 1  # bump when the network or recipe changes: cached judges of another version are retrained
 JUDGE_MIN_ACCURACY = 0.985  # below this on the test split a judge is not trusted to read generated digits
@@ -59,7 +60,8 @@ class DigitJudge(nn.Module):
             nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 13, 13)
             nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 5, 5)
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, NUM_CLASSES))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(),
+                                        nn.Linear(128, NUM_CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         images = x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)  # (B, 1, 28, 28)
@@ -158,7 +160,8 @@ def load_judge(folder: Path) -> tuple[DigitJudge, dict[str, Any]]:
 
 
 def ensure_judge(dataset: str = "mnist", data_dir: str | Path | None = None, download: bool = False,
-                 folder: Path | None = None, train_limit: int = 0, test_limit: int = 0, recipe: JudgeRecipe = JudgeRecipe(),
+                 folder: Path | None = None, train_limit: int = 0, test_limit: int = 0,
+                 recipe: JudgeRecipe = JudgeRecipe(),
                  progress: bool = True) -> tuple[DigitJudge, dict[str, Any]]:
     """The cached judge for `dataset`, trained (about a minute on one core) if missing, damaged or stale.
 

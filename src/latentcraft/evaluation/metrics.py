@@ -16,28 +16,15 @@ from tqdm.auto import tqdm
 
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
+from latentcraft.evaluation.registry import PREDICTIONS, higher_is_better
 from latentcraft.training.devices import module_device
-from latentcraft.evaluation.registry import best_by, higher_is_better, metric_key
 
-if TYPE_CHECKING:  # the techniques (shaping.py) import the read-outs below, and the model imports them
+if TYPE_CHECKING:
     from latentcraft.model.vae import LatentModel
 
 
 def lower_is_better(metric: str) -> bool:
     return not higher_is_better(metric)
-
-
-def routed_scores(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
-    """Per label, the largest activation among its routed coordinates.  # (B, C)"""
-    return torch.stack([mu[:, coords].max(dim=1).values for coords in routes], dim=1)
-
-
-def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
-    """Predict the label whose routed coordinates hold the largest mean activation.  # (B,)
-
-    With the default one-coordinate-per-digit map this is argmax of μ (SPEC §1).
-    """
-    return routed_scores(mu, routes).argmax(dim=1)
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
@@ -64,19 +51,17 @@ SPLIT_METRICS = ("recon_bce", "recon_sq", "loss", "kl", "elbo")
 
 def logged_metrics() -> list[str]:
     """Every test metric a training run can log each epoch, and so hold in summary.json's "final"."""
-    from latentcraft.techniques.registry import TECHNIQUES  # late: the techniques import the read-outs of this module
-
-    predictions = [cls.prediction_metric for cls in TECHNIQUES.values() if cls.prediction_metric]
-    return [f"test_{name}" for name in (*SPLIT_METRICS, *predictions)]
+    return [f"test_{name}" for name in (*SPLIT_METRICS, *PREDICTIONS)]
 
 
 @torch.no_grad()
-def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000, prefix: str = "test_") -> dict[str, float]:
+def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000,
+                   prefix: str = "test_") -> dict[str, float]:
     """Per-image reconstruction errors, KL, loss, and the accuracy of each technique's prediction from μ."""
     model.eval()
     device = module_device(model)
     totals: dict[str, float] = {}
-    predictors = {t.prediction_metric: t for t in model.techniques.values() if t.prediction_metric}
+    predictors = {t.prediction_metric: t for t in model.hooks() if t.prediction_metric}
     predictions: dict[str, list[torch.Tensor]] = {name: [] for name in predictors}
     for start in range(0, len(data), batch_size):
         x, y = data.batch(slice(start, start + batch_size), device)
@@ -110,29 +95,6 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: i
     counts = torch.zeros(n_classes, n_classes, dtype=torch.long)
     counts.index_put_((labels.long(), predicted.long()), torch.ones_like(labels, dtype=torch.long), accumulate=True)
     return counts.tolist()
-
-
-def routing_selectivity(mu: torch.Tensor, labels: torch.Tensor, routes: list[list[int]]) -> list[float | None]:
-    """Per coordinate: share of its positive activation mass (Σ relu(μ)) coming from the class(es) it is routed to.
-
-    1.0 means the coordinate fires only for its own digit; with balanced classes
-    an unselective coordinate scores about 1/NUM_CLASSES. None for coordinates
-    no label owns (free style dims) or that never fire.
-    """
-    owners: dict[int, list[int]] = {}
-    for label, coords in enumerate(routes):
-        for c in coords:
-            owners.setdefault(c, []).append(label)
-    positive = mu.clamp(min=0)  # (N, D)
-    shares: list[float | None] = []
-    for coord in range(mu.shape[1]):
-        total = positive[:, coord].sum().item()
-        if coord not in owners or total <= 0:
-            shares.append(None)
-            continue
-        own = torch.isin(labels, torch.tensor(owners[coord], dtype=labels.dtype))
-        shares.append(positive[own, coord].sum().item() / total)
-    return shares
 
 
 def probe_accuracies(

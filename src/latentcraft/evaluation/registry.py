@@ -4,13 +4,14 @@ Keys are the names as records hold them: "test_..." / "train_..." for the
 per-split numbers of metrics.jsonl and eval.json, bare names for what only the
 `evaluate` command measures (probes, DCI). The table's order is the order of
 eval.json and of report tables: by `Metric.group`, then by registration.
-Techniques register the metrics they add (shaping.Technique.metrics).
+Techniques register the metrics they add (techniques.base.Technique.metrics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -28,6 +29,7 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
+PREDICTIONS: list[str] = []  # per-split names of the techniques' prediction accuracies, in registration order
 
 
 def register(name: str, metric: Metric) -> None:
@@ -36,14 +38,20 @@ def register(name: str, metric: Metric) -> None:
         raise ValueError(f"metric {name!r} is registered twice with different meanings")
     entries = {**METRICS, name: metric}
     METRICS.clear()
-    METRICS.update(sorted(entries.items(), key=lambda entry: entry[1].group))  # stable: registration order within a group
+    # Stable: registration order within a group.
+    METRICS.update(sorted(entries.items(), key=lambda entry: entry[1].group))
 
 
 def registered() -> dict[str, Metric]:
-    """The whole table, techniques' metrics included."""
-    from latentcraft.techniques import registry as shaping
-
+    """The whole table: the core metrics, and those of every technique whose module has been imported
+    (config.run_config imports the technique registry, so any loaded config sees them all)."""
     return METRICS
+
+
+def register_prediction(name: str) -> None:
+    """A technique's prediction accuracy, logged per split every epoch ("argmax_accuracy")."""
+    if name not in PREDICTIONS:
+        PREDICTIONS.append(name)
 
 
 def metric_key(name: str) -> str:
@@ -95,8 +103,8 @@ _CORE = {
     "dci_disentanglement": Metric("DCI disentanglement D", True),
     "dci_completeness": Metric("DCI completeness C", True),
     "dci_informativeness": Metric("DCI informativeness I (held-out, one-vs-rest)", True),
-    "shortcut_disentanglement": Metric("shortcut D = Σp² (SPEC §2, not E&W)", True),
-    "shortcut_completeness": Metric("shortcut C = max p (SPEC §2, not E&W)", True),
+    "shortcut_disentanglement": Metric("shortcut D = Σp² (experiments.md §2, not E&W)", True),
+    "shortcut_completeness": Metric("shortcut C = max p (experiments.md §2, not E&W)", True),
     "shortcut_informativeness": Metric("shortcut I (train = test codes)", True),
     "train_loss": Metric("training loss (own objective)", None, TRAINING),
     "train_recon": Metric("training reconstruction term (own objective)", None, TRAINING),

@@ -11,9 +11,9 @@ shows what the clean-up alone costs before any transform.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
 from latentcraft.data.mnist import ImageSet
-from latentcraft.evaluation.registry import PREDICTION, Metric, register
 from latentcraft.data.preprocess import preprocess_drawing
 from latentcraft.data.strokes import STROKE_KERNEL, dilate, erode
+from latentcraft.evaluation.registry import PREDICTION, Metric, register
 
 Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, 28, 28) in [0, 1] -> (B, 28, 28)
 Classifier = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) in [0, 1] -> (B,) predicted labels

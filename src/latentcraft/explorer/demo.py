@@ -9,12 +9,13 @@ trained run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from latentcraft.training.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, RunError
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.mnist import DataError, cache_root, locate
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_root, pretrained_run
+from latentcraft.training.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, RunError
 
 DEMO_PRESET = "routed10"  # the headline model: gradient routing, one latent axis per digit
 DEMO_EPOCHS = 5  # about 1.5 minutes on a 2-core CPU; routed10 reads ~96% of test digits by then
@@ -28,7 +29,7 @@ def demo_cache_dir() -> Path:
 
 
 def demo_run(run_dir: Path | None = None, train: bool = False, epochs: int = DEMO_EPOCHS,
-             overrides: list[str] = (), progress: bool = True) -> Path:
+             overrides: Sequence[str] = (), progress: bool = True) -> Path:
     """The run to show: `run_dir` if given (must exist), the quick trained model with
     `train` (trained into the cache if missing), else the pretrained model in the package."""
     if run_dir is not None:
@@ -57,8 +58,8 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
     A shipped model's site goes to the cache (the package may be read-only),
     any other run's to its own site/ folder, as `latentcraft serve` does.
     """
-    from latentcraft.explorer.onnx_graphs import ExportError
     from latentcraft.explorer.export import export_site, is_stale
+    from latentcraft.explorer.onnx_graphs import ExportError
     from latentcraft.explorer.serve import SITE_SUBDIR
 
     shipped = run_dir.resolve().parent == pretrained_root().resolve()

@@ -1,4 +1,5 @@
-"""Export trained runs as a static explorer site that works offline and from any static host (SPEC §1, §3 demos).
+"""Export trained runs as a static explorer site that works offline and from any static host
+(the demos of experiments.md §1 and §3).
 
 `export_site(run_dir, out_dir)` writes one model's site, in six steps:
 
@@ -6,7 +7,7 @@
     graphs     encoder.onnx, decoder.onnx and any head graph, each checked against torch (onnx_graphs.py)
     binaries   digits.u8 labels.u8 means.f32, and regions.u8 for a 2-D model with a head (site_bundle.py)
     runtime    vendor/: the onnxruntime-web runtime, from npm, never a CDN
-    pages      index.html sliders.html plane.html traversal.html *.js style.css (web/)
+    pages      every page of site_bundle.PAGES (web/chrome.html around web/pages/<name>.html), their scripts, style.css
     manifest   manifest.json: what the pages need to know about the model, written last
 
 `export_sites([run_a, run_b, ...], out_dir)` writes a site of several models:
@@ -28,18 +29,43 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentcraft.training.checkpoint import WEIGHTS_FILE, RunError, load_model
 from latentcraft.data.mnist import DataError, ImageSet, load_config_data
 from latentcraft.evaluation.metrics import encode_split
-from latentcraft.model.vae import LatentModel
-from latentcraft.explorer.onnx_graphs import CHECK_ATOL, CHECK_RTOL, DECODER_FILE, ENCODER_FILE, ExportError, check_graph, export_graphs
-from latentcraft.explorer.site_bundle import DIGITS_FILE, LABELS_FILE, MANIFEST_FILE, MANIFEST_FORMAT, MEANS_FILE, ORT_FILES, VENDOR_DIR, build_manifest, find_runtime, run_facts, site_entries, vendor_runtime, write_digits, write_manifest, write_plane
+from latentcraft.explorer.onnx_graphs import (
+    CHECK_ATOL,
+    CHECK_RTOL,
+    DECODER_FILE,
+    ENCODER_FILE,
+    ExportError,
+    check_graph,
+    export_graphs,
+)
+from latentcraft.explorer.site_bundle import (
+    DIGITS_FILE,
+    LABELS_FILE,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    MEANS_FILE,
+    ORT_FILES,
+    VENDOR_DIR,
+    build_manifest,
+    find_runtime,
+    run_facts,
+    site_entries,
+    vendor_runtime,
+    write_digits,
+    write_manifest,
+    write_plane,
+)
 from latentcraft.explorer.site_folder import SiteFolderTaken, building_site, is_site, site_target
+from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.style.readouts import training_codes_slice
+from latentcraft.training.checkpoint import WEIGHTS_FILE, RunError, load_model
 
 MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
 MODELS_DIR = "models"  # a several-model site keeps each model in models/<name>/
-MODEL_SUMMARY_KEYS = ("kind", "latent_dim", "features", "metrics", "metrics_source")  # in the root manifest
+# What the root manifest repeats of each model.
+MODEL_SUMMARY_KEYS = ("kind", "latent_dim", "features", "metrics", "metrics_source", "metric_columns")
 
 
 def site_data(model: LatentModel, max_digits: int, data_dir: str | Path | None) -> tuple[ImageSet, torch.Tensor]:
@@ -104,7 +130,7 @@ def export_sites(run_dirs: list[str | Path], out_dir: str | Path, max_digits: in
             while name in [e["name"] for e in entries]:
                 name, n = f"{model.config.name}-{n}", n + 1
             folder = f"{MODELS_DIR}/{name}"
-            manifest = {**export_model(model, run_dir, build / folder, max_digits, data_dir), "name": name}
+            manifest = {**export_model(model, Path(run_dir), build / folder, max_digits, data_dir), "name": name}
             write_manifest(build / folder, manifest)
             entries.append({"name": name, "dir": folder, **{key: manifest[key] for key in MODEL_SUMMARY_KEYS}})
         root = {"format": MANIFEST_FORMAT, "models": entries, **site_entries(build)}

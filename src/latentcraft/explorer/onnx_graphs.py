@@ -16,16 +16,18 @@ the export fails with a message naming the graph and the output.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from latentcraft.data.constants import NUM_CLASSES
-from latentcraft.model.vae import LatentModel
+from latentcraft.errors import LatentcraftError
 from latentcraft.evaluation.readouts import central_range
+from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.base import Technique
 
 ENCODER_FILE = "encoder.onnx"
@@ -36,7 +38,7 @@ CHECK_ATOL = 1e-5  # ... plus this much absolute
 CHECK_BATCH = 64  # inputs per self-check
 
 
-class ExportError(RuntimeError):
+class ExportError(LatentcraftError, RuntimeError):
     """The export cannot be written or does not reproduce the torch model."""
 
 
@@ -51,6 +53,11 @@ class EncoderGraph(nn.Module):
         return self.model.encode(x)
 
 
+def techniques_of(model: LatentModel) -> list[Technique]:
+    """The model's techniques (an nn.ModuleDict, which types its values as plain Modules)."""
+    return [cast(Technique, t) for t in model.techniques.values()]
+
+
 def label_table(model: LatentModel) -> torch.Tensor | None:
     """What the techniques append to z for each label, as a (10, k) table; None if nothing.
 
@@ -59,8 +66,8 @@ def label_table(model: LatentModel) -> torch.Tensor | None:
     MatMul, whatever encoding of the label a technique chooses.
     """
     labels = torch.arange(NUM_CLASSES)
-    parts = [t.decoder_inputs(labels, NUM_CLASSES) for t in model.techniques.values()]
-    parts = [p.float() for p in parts if p is not None]
+    inputs = [t.decoder_inputs(labels, NUM_CLASSES) for t in techniques_of(model)]
+    parts = [p.float() for p in inputs if p is not None]
     return torch.cat(parts, dim=1) if parts else None  # (10, k)
 
 
@@ -75,6 +82,8 @@ class DecoderGraph(nn.Module):
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         code = self.model.latent_activation(z)
         if self.table is not None:
+            if label is None:
+                raise ExportError("this decoder graph takes a class label beside the code: pass the one-hot label")
             code = torch.cat([code, label @ self.table], dim=1)  # (B, D + k)
         return torch.sigmoid(self.model.decoder(code).float())
 
@@ -88,7 +97,15 @@ class PredictionGraph(nn.Module):
         self.technique = technique
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.technique.predict(z)
+        return predict_scores(self.technique, z)
+
+
+def predict_scores(technique: Technique, z: torch.Tensor) -> torch.Tensor:
+    """`technique.predict(z)` of a technique with a head graph (whose predict gives scores, not None)."""
+    scores = technique.predict(z)
+    if scores is None:
+        raise ExportError(f"technique {type(technique).__name__} has a head graph but predicts nothing")
+    return scores
 
 
 def onnx_export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str]) -> None:
@@ -138,7 +155,7 @@ def check_graph(path: Path, reference: Callable[..., tuple[torch.Tensor, ...]], 
 
 
 def check_inputs(images: torch.Tensor, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Self-check inputs: real digits (B, 784), codes (their μ and codes from across the data range) and a label each."""
+    """Self-check inputs: real digits (B, 784), codes (their μ and codes from across the data range), a label each."""
     x = images[:CHECK_BATCH]
     low, high = (torch.from_numpy(np.asarray(v, dtype=np.float32)) for v in central_range(mu.numpy(), axis=0))
     uniform = torch.rand(CHECK_BATCH // 2, mu.shape[1], generator=torch.Generator().manual_seed(0))
@@ -171,9 +188,11 @@ def export_decoder(model: LatentModel, out_dir: Path, z: torch.Tensor, y: torch.
 def export_head(technique: Technique, out_dir: Path, z: torch.Tensor) -> float:
     """`technique.predict` as <head>.onnx, checked against torch on the codes z."""
     head = technique.head_graph
+    if head is None:
+        raise ExportError(f"technique {type(technique).__name__} has no head graph to export")
     path = out_dir / f"{head.name}.onnx"
     onnx_export(PredictionGraph(technique), (z,), path, ["z"], [head.output])
-    return check_graph(path, lambda codes: (technique.predict(codes),), {"z": z.numpy()})
+    return check_graph(path, lambda codes: (predict_scores(technique, codes),), {"z": z.numpy()})
 
 
 def export_graphs(model: LatentModel, out_dir: Path, images: torch.Tensor, mu: torch.Tensor) -> dict[str, float]:
@@ -183,7 +202,7 @@ def export_graphs(model: LatentModel, out_dir: Path, images: torch.Tensor, mu: t
     """
     x, z, y = check_inputs(images, mu)
     errors = {"encoder": export_encoder(model, out_dir, x), "decoder": export_decoder(model, out_dir, z, y)}
-    for technique in model.techniques.values():
+    for technique in techniques_of(model):
         if technique.head_graph is not None:
             errors[technique.head_graph.name] = export_head(technique, out_dir, z)
     return errors

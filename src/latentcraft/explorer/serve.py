@@ -12,6 +12,7 @@ fixed number of threads.
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import queue
 import stat
@@ -21,7 +22,9 @@ import time
 import urllib.parse
 from functools import partial
 from pathlib import Path
+from typing import cast
 
+from latentcraft.errors import LatentcraftError
 from latentcraft.training.checkpoint import CONFIG_FILE
 
 HOST = "127.0.0.1"  # loopback only: the explorer is for the person at this machine
@@ -51,7 +54,7 @@ ERROR_PAGE = """<!DOCTYPE html>
 """
 
 
-class ServeError(RuntimeError):
+class ServeError(LatentcraftError, RuntimeError):
     """The server cannot start (for example, its port is taken)."""
 
 
@@ -102,16 +105,21 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def __init__(self, *args, directory: str, quiet: bool = False, timeout: float = REQUEST_TIMEOUT, **kwargs):
         self.quiet = quiet
-        self.timeout = timeout  # socket timeout for writes, set by StreamRequestHandler.setup
+        # Socket timeout for writes, and the deadline for each request's head. (Not StreamRequestHandler's
+        # `timeout`: that is a class attribute, the same for every server.)
+        self.request_timeout = timeout
         self.extra_headers: list[tuple[str, str]] = []
         super().__init__(*args, directory=directory, **kwargs)
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = _HeadReader(self.rfile, self.connection, self.timeout)
+        self.connection.settimeout(self.request_timeout)
+        self.head_reader = _HeadReader(self.rfile, self.connection, self.request_timeout)
+        # Duck-typed: the request handler only calls readline() and close() on rfile.
+        self.rfile = cast(io.BufferedIOBase, self.head_reader)
 
     def handle_one_request(self) -> None:
-        self.rfile.start()
+        self.head_reader.start()
         super().handle_one_request()
 
     # ---- which file a request names --------------------------------------------------
@@ -247,7 +255,7 @@ class SiteRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         parsed = super().parse_request()
-        self.connection.settimeout(self.timeout)  # the head is in; the reply gets the full timeout
+        self.connection.settimeout(self.request_timeout)  # the head is in; the reply gets the full timeout
         if not parsed:
             return False
         if self.command not in ALLOWED_METHODS:
@@ -267,7 +275,8 @@ class SiteServer(http.server.HTTPServer):
     clients that connect and never finish a request could pile up threads.
     """
 
-    def __init__(self, address, handler, max_threads: int = MAX_THREADS, quiet: bool = False):
+    def __init__(self, address, handler, max_threads: int = MAX_THREADS, quiet: bool = False, directory: str = ""):
+        self.directory = directory  # the folder served, for messages
         self.max_threads = max_threads
         self.quiet = quiet
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
@@ -308,9 +317,10 @@ class SiteServer(http.server.HTTPServer):
 def make_server(site_dir: str | Path, port: int = DEFAULT_PORT, quiet: bool = False,
                 timeout: float = REQUEST_TIMEOUT, max_threads: int = MAX_THREADS) -> SiteServer:
     """A server for `site_dir` bound to 127.0.0.1:port (port 0 picks a free one); not yet serving."""
-    handler = partial(SiteRequestHandler, directory=str(Path(site_dir).resolve()), quiet=quiet, timeout=timeout)
+    directory = str(Path(site_dir).resolve())
+    handler = partial(SiteRequestHandler, directory=directory, quiet=quiet, timeout=timeout)
     try:
-        return SiteServer((HOST, port), handler, max_threads, quiet)
+        return SiteServer((HOST, port), handler, max_threads, quiet, directory)
     except OverflowError:
         raise ServeError(f"port {port} is outside 0-65535") from None
     except OSError as err:
@@ -320,8 +330,8 @@ def make_server(site_dir: str | Path, port: int = DEFAULT_PORT, quiet: bool = Fa
 
 def site_for(path: str | Path, out_dir: str | Path | None = None, force: bool = False) -> Path:
     """The site folder to serve for a run folder or a site folder, exporting the run when needed."""
-    from latentcraft.explorer.onnx_graphs import ExportError
     from latentcraft.explorer.export import export_site, is_stale
+    from latentcraft.explorer.onnx_graphs import ExportError
     from latentcraft.explorer.site_folder import is_site
 
     path = Path(path)
@@ -338,11 +348,11 @@ def site_for(path: str | Path, out_dir: str | Path | None = None, force: bool = 
 
 def url_for(server: http.server.HTTPServer, page: str = "") -> str:
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}/{page}"
+    return f"http://{host!s}:{port}/{page}"
 
 
-def serve_forever(server: http.server.HTTPServer, page: str = "") -> None:
-    print(f"serving {server.RequestHandlerClass.keywords['directory']}")
+def serve_forever(server: SiteServer, page: str = "") -> None:
+    print(f"serving {server.directory}")
     print(f"open {url_for(server, page)}   (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()

@@ -3,8 +3,14 @@
     manifest.json                what the pages need to know about the model
     digits.u8 labels.u8 means.f32   test digits, their labels and encoder means
     regions.u8                   decision-region raster of a head graph, for 2-D models
-    *.html *.js style.css        the pages (web/)
+    *.html                       the pages: web/chrome.html around each web/pages/<name>.html
+    pages/*.js lib/*.js style.css   the pages' scripts, the modules they share, the stylesheet (web/)
     vendor/                      the onnxruntime-web runtime (from npm, never a CDN)
+
+`PAGES` is the one list of pages: a new page is web/pages/<name>.html (its
+<title>, <h1> and the content of its <main>), web/pages/<name>.js and one line
+there. The head (with the Content-Security-Policy), the header and its
+navigation are written once, in web/chrome.html.
 
 What a technique adds (routes, slider ranges, coordinate names, head graphs)
 comes from its hooks (shaping.Technique); nothing here asks for one by name.
@@ -12,32 +18,45 @@ comes from its hooks (shaping.Technique); nothing here asks for one by name.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Callable
+from string import Template
+from typing import Any
 
 import numpy as np
 
-from latentcraft.training.checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, read_summary
-from latentcraft.data.constants import CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.data.constants import CLASS_NAMES
 from latentcraft.data.mnist import ImageSet
-from latentcraft.model.vae import LatentModel
-from latentcraft.explorer.onnx_graphs import CHECK_ATOL, CHECK_RTOL, DECODER_FILE, ENCODER_FILE, ExportError, label_table
 from latentcraft.evaluation.readouts import REGION_RESOLUTION, central_range, decision_regions
+from latentcraft.evaluation.registry import PREDICTIONS, format_value, metric_label
+from latentcraft.explorer.onnx_graphs import (
+    CHECK_ATOL,
+    CHECK_RTOL,
+    DECODER_FILE,
+    ENCODER_FILE,
+    ExportError,
+    label_table,
+)
+from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.registry import TECHNIQUES
+from latentcraft.training.checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, read_summary
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = 1  # bump when the pages need a different manifest layout
-DIGITS_FILE = "digits.u8"  # (N, 784) uint8 pixels, row-major
+MANIFEST_FORMAT = 2  # bump when the pages need a different manifest layout (2: "image", "label_input", "pages")
+DIGITS_FILE = "digits.u8"  # (N, height * width * channels) uint8 pixels, row-major
 LABELS_FILE = "labels.u8"  # (N,) uint8 labels
 MEANS_FILE = "means.f32"  # (N, D) float32 little-endian encoder means
 REGIONS_FILE = "regions.u8"  # (R, R) uint8 argmax of a head, row 0 = top of the plane
 
 SLIDER_STEPS = 100  # a data-range slider moves in (max - min) / SLIDER_STEPS
-PRIOR_RANGE = 3.0  # the prior-sample grid covers [-3, 3]^2 (SPEC §4)
+PRIOR_RANGE = 3.0  # the prior-sample grid covers [-3, 3]^2 (experiments.md §4)
 PRIOR_GRID_STEPS = 15  # decodes per side of that grid
 PLANE_PADDING = 0.05  # fraction of the extent added around the plane's contents
 
@@ -50,15 +69,18 @@ VENDOR_DIR = "vendor"
 RUNTIME_BANNER = re.compile(r"ONNX Runtime Web v(\d+\.\d+\.\d+\S*)")  # in the bundle's licence comment
 RUNTIME_BANNER_BYTES = 400  # the comment opens the file
 WEB_DIR = "web"
+CHROME_FILE = "chrome.html"  # the head, header and navigation every page shares
+PAGES_DIR = "pages"  # web/pages: each page's content and script
+LIB_DIR = "lib"  # web/lib: the modules the pages share, and boot.js
 REPO_ROOT = Path(__file__).resolve().parents[3]  # meaningful only in a source checkout
 
 
-# ---- the onnxruntime-web runtime and the pages ----------------------------------------------
+# ---- the onnxruntime-web runtime ----------------------------------------------------------------
 
 
 def runtime_sources() -> list[Path]:
     """Where the runtime files may be: the installed package's web/vendor, then ./node_modules."""
-    package_vendor = Path(str(resources.files("latentcraft.explorer") / WEB_DIR / VENDOR_DIR))
+    package_vendor = Path(str(web_files() / VENDOR_DIR))
     return [package_vendor, REPO_ROOT / "node_modules" / ORT_PACKAGE / "dist"]
 
 
@@ -109,28 +131,130 @@ def copy_runtime(out_dir: Path) -> dict[str, str | None]:
             "version": runtime_version(source)}
 
 
-def copy_pages(out_dir: Path) -> list[str]:
-    web = resources.files("latentcraft.explorer") / WEB_DIR
-    pages = []
-    for entry in web.iterdir():
-        if entry.is_file() and not entry.name.startswith("."):
-            (out_dir / entry.name).write_bytes(entry.read_bytes())
-            pages.append(entry.name)
-    return sorted(pages)
+# ---- the pages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SitePage:
+    """One page: <name>.html in the site, made from web/pages/<name>.html (a <title> line, an <h1>
+    line, then the content of its <main>) and, if there is one, web/pages/<name>.js."""
+
+    name: str
+    link: str | None  # the navigation's text for it; None: not in the navigation
+    feature: str | None = None  # the model's "features" flag the page needs (None: every model)
+    models: int = 1  # how many models the site must hold
+    about: str = ""  # what it does, for the overview's list of pages
+    unavailable: str = ""  # why a model may lack it, for that list
+    root: str = ""  # prefix of its links to site files: "/" for a page served at any address
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.html"
+
+
+# The one list of pages, in navigation order.
+PAGES = (
+    SitePage("index", "Overview"),
+    SitePage("sliders", "Sliders", "sliders",
+             about="one slider per latent coordinate, random test digits, draw your own"),
+    SitePage("plane", "Plane", "plane", about="hover the 2-D latent plane to decode any point",
+             unavailable="needs a 2-D latent"),
+    SitePage("traversal", "Traversal", "traversal", about="sweep one coordinate of an encoded digit across its range"),
+    SitePage("compare", "Compare", models=2, about="two models side by side: the same test digit, drawing or slider "
+             "vector through both"),
+    SitePage("404", None, root="/"),  # the server's answer to an unknown address, at any depth
+)
+FRAGMENT = re.compile(r"<title>(?P<title>[^<]*)</title>\n<h1>(?P<heading>[^<]*)</h1>\n(?P<main>.*)", re.DOTALL)
+
+
+def web_files() -> Traversable:
+    """The package's web/ folder (in a wheel too)."""
+    return resources.files("latentcraft.explorer") / WEB_DIR
+
+
+def page_entries(pages: Iterable[SitePage] = PAGES) -> list[dict[str, Any]]:
+    """The navigable pages, as the manifest gives them to the overview and the navigation."""
+    return [{"file": p.file, "link": p.link, "feature": p.feature, "models": p.models, "about": p.about,
+             "unavailable": p.unavailable} for p in pages if p.link is not None]
+
+
+def navigation(page: SitePage, pages: Iterable[SitePage]) -> str:
+    """The header's links. Those a model may lack start hidden; lib/page.js shows the ones it has."""
+    links = []
+    for other in pages:
+        if other.link is None:
+            continue
+        needs = (f' data-feature="{other.feature}"' if other.feature else "") + \
+            (f' data-models="{other.models}"' if other.models > 1 else "")
+        hidden = " hidden" if needs else ""
+        links.append(f'<a href="{page.root}{other.file}"{needs}{hidden}>{html.escape(other.link)}</a>')
+    return "".join(links)
+
+
+def render_page(page: SitePage, chrome: str, fragment: str, has_script: bool, pages: Iterable[SitePage]) -> str:
+    """web/chrome.html around one page's fragment: its title, heading and content, and its script."""
+    found = FRAGMENT.fullmatch(fragment)
+    if found is None:
+        raise ExportError(f"{WEB_DIR}/{PAGES_DIR}/{page.file} must start with a <title> line and an <h1> line")
+    scripts = (f'<script defer src="{page.root}{LIB_DIR}/boot.js"></script>\n',
+               f'<script type="module" src="{page.root}{PAGES_DIR}/{page.name}.js"></script>\n')
+    return Template(chrome).substitute(
+        name=page.name, root=page.root, title=found["title"], heading=found["heading"], main=found["main"],
+        nav=navigation(page, pages), head_scripts=scripts[0] if has_script else "",
+        body_scripts=scripts[1] if has_script else "")
+
+
+def _files(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    for entry in folder.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _files(entry, f"{prefix}{entry.name}/")
+        else:
+            yield f"{prefix}{entry.name}", entry
+
+
+def copy_pages(out_dir: Path, web: Traversable | None = None, pages: Iterable[SitePage] = PAGES) -> list[str]:
+    """Write every page of `pages` and copy the scripts and the stylesheet; returns the files written.
+
+    The page fragments and the chrome are not copied: the pages are made of them.
+    """
+    web = web if web is not None else web_files()
+    pages = tuple(pages)
+    chrome = (web / CHROME_FILE).read_text(encoding="utf-8")
+    written = []
+    for page in pages:
+        script = web / PAGES_DIR / f"{page.name}.js"
+        fragment = (web / PAGES_DIR / page.file).read_text(encoding="utf-8")
+        (out_dir / page.file).write_text(render_page(page, chrome, fragment, script.is_file(), pages), encoding="utf-8")
+        written.append(page.file)
+    for name, entry in _files(web):
+        if name == CHROME_FILE or name.startswith(f"{VENDOR_DIR}/") or name.endswith(".html"):
+            continue  # the runtime is copy_runtime's; every .html is a page's fragment or the chrome
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / name).write_bytes(entry.read_bytes())
+        written.append(name)
+    return sorted(written)
 
 
 # ---- what the pages show ------------------------------------------------------------------------
 
 
+def image_shape(test: ImageSet) -> dict[str, int]:
+    """The shape of the images the model reads, as the pages draw them: (N, H, W) or (N, C, H, W) pixels."""
+    shape = test.images.shape
+    return {"height": int(shape[-2]), "width": int(shape[-1]), "channels": int(shape[1]) if len(shape) == 4 else 1}
+
+
 def write_digits(out_dir: Path, test: ImageSet, mu: np.ndarray) -> None:
     """The test digits, their labels and their encoder means as raw little-endian arrays."""
-    (out_dir / DIGITS_FILE).write_bytes(test.images.reshape(-1, IMAGE_PIXELS).numpy().astype(np.uint8).tobytes())
+    (out_dir / DIGITS_FILE).write_bytes(test.images.reshape(len(test), -1).numpy().astype(np.uint8).tobytes())
     (out_dir / LABELS_FILE).write_bytes(test.labels.numpy().astype(np.uint8).tobytes())
     (out_dir / MEANS_FILE).write_bytes(mu.astype("<f4").tobytes())
 
 
 def model_kind(model: LatentModel) -> str:
-    kinds = [t.kind for t in model.techniques.values() if t.kind]
+    kinds = [t.kind for t in model.hooks() if t.kind]
     if kinds:
         return kinds[0]
     return "autoencoder" if model.config.model.deterministic else "vae"
@@ -139,7 +263,7 @@ def model_kind(model: LatentModel) -> str:
 def coordinate_labels(model: LatentModel) -> list[str]:
     """What each latent coordinate means (e.g. the class that owns it); "z<i>" where no technique says."""
     names = CLASS_NAMES[model.config.data.dataset]
-    for technique in model.techniques.values():
+    for technique in model.hooks():
         labels = technique.coordinate_labels(names)
         if labels is not None:
             return labels
@@ -148,7 +272,7 @@ def coordinate_labels(model: LatentModel) -> list[str]:
 
 def slider_ranges(model: LatentModel, mu: np.ndarray) -> list[dict[str, float]]:
     """Per coordinate {min, max, step}: a technique's own ranges (routing: 0-3), else the 1st-99th percentile of μ."""
-    for technique in model.techniques.values():
+    for technique in model.hooks():
         ranges = technique.slider_ranges(mu)
         if ranges is not None:
             return ranges
@@ -175,7 +299,7 @@ def write_plane(out_dir: Path, model: LatentModel, mu: np.ndarray) -> dict[str, 
     if model.config.model.latent_dim != 2:
         return None
     extent = plane_extent(model, mu)
-    heads = [t for t in model.techniques.values() if t.head_graph is not None]
+    heads = [t for t in model.hooks() if t.head_graph is not None]
     if not heads:
         return {"extent": extent, "regions": None}
     (out_dir / REGIONS_FILE).write_bytes(decision_regions(heads[0].predict, extent).tobytes())
@@ -184,7 +308,7 @@ def write_plane(out_dir: Path, model: LatentModel, mu: np.ndarray) -> dict[str, 
 
 def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | None]]:
     """Manifest flag and file of every head graph a technique can have (None for the model's absent heads)."""
-    exported = {t.head_graph.name for t in model.techniques.values() if t.head_graph is not None}
+    exported = {t.head_graph.name for t in model.hooks() if t.head_graph is not None}
     flags, files = {}, {}
     for head in (cls.head_graph for cls in TECHNIQUES.values() if cls.head_graph is not None):
         flags[head.name] = head.name in exported
@@ -197,7 +321,7 @@ def technique_entries(model: LatentModel, test: ImageSet, training: Callable[[],
     entries: dict[str, Any] = {}
     for cls in TECHNIQUES.values():
         entries.update(cls.absent_manifest)
-    for technique in model.techniques.values():
+    for technique in model.hooks():
         entries.update(technique.manifest_entries(model, test, training))
     return entries
 
@@ -217,15 +341,15 @@ def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], Im
         "kind": model_kind(model),
         "dataset": config.data.dataset,
         "class_names": CLASS_NAMES[config.data.dataset],
-        "image_side": IMAGE_SIDE,
+        "image": image_shape(test),
         "latent_dim": config.model.latent_dim,
         "relu_latent": config.model.relu_latent,
         "deterministic": config.model.deterministic,
-        "techniques": {name: t.describe() for name, t in model.techniques.items()},
+        "techniques": {name: t.describe() for name, t in model.named_hooks().items()},
         **technique_entries(model, test, training),
         "coordinate_labels": coordinate_labels(model),
         "sliders": slider_ranges(model, mu),
-        "conditional": label_table(model) is not None,
+        "label_input": label_table(model) is not None,  # the decoder also takes a class label
         **flags,
         "files": {
             "encoder": ENCODER_FILE, "decoder": DECODER_FILE, **head_files,
@@ -251,12 +375,34 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
     record = read_eval(run_dir)
     metrics = record.get("metrics", {}) if record else summary.get("final", {})
     training = {key: summary[key] for key in ("epochs", "seed", "wall_time_s") if key in summary}
-    return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE}
+    return {"training": training or None, "metrics": metrics, "metrics_source": EVAL_FILE if record else SUMMARY_FILE,
+            "metric_columns": metric_columns(metrics)}
+
+
+# What the overview shows besides the accuracy of each technique's prediction (registry.PREDICTIONS).
+OVERVIEW_METRICS = ("test_recon_sq", "test_recon_bce", "test_elbo", "dci_disentanglement", "dci_completeness")
+
+
+def metric_columns(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overview's metrics: the accuracy of every registered prediction (as a percentage), then
+    OVERVIEW_METRICS as reports print them, each with its label (value None where the run has none).
+    Every model of a site gets the same keys."""
+    accuracies = [f"test_{name}" for name in PREDICTIONS]
+    columns = []
+    for key in [*accuracies, *(k for k in OVERVIEW_METRICS if k not in accuracies)]:
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            shown: str | None = f"{100 * value:.2f}%" if key in accuracies else format_value(value)
+        else:
+            shown = None
+        columns.append({"key": key, "label": metric_label(key), "value": shown})
+    return columns
 
 
 def site_entries(out_dir: Path) -> dict[str, Any]:
     """The runtime and the pages, copied into `out_dir` once for every model of the site."""
-    return {"runtime": copy_runtime(out_dir), "pages": copy_pages(out_dir)}
+    copy_pages(out_dir)
+    return {"runtime": copy_runtime(out_dir), "pages": page_entries()}
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:

@@ -21,9 +21,9 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from latentcraft.explorer.onnx_graphs import ExportError
 from latentcraft.explorer.site_bundle import MANIFEST_FILE

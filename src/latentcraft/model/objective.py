@@ -1,7 +1,7 @@
 """Reconstruction + KL: the principled ELBO and the original's reference loss.
 
 All per-example terms are summed over pixels / latent dims and averaged over
-the batch, except `reference_loss`, which transcribes SPEC §1 exactly.
+the batch, except `reference_loss`, which transcribes experiments.md §1 exactly.
 
 `OBJECTIVES` maps `objective.kind` to the class that owns how a code is sampled
 from the encoder's (μ, v) and what a batch's loss is; v is the variance head's
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from latentcraft.config.run_config import Config, ObjectiveConfig
+from latentcraft.config.sections import ObjectiveConfig, RunSpec
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, target_mu: torch.Tensor | None = None) -> torch.Tensor:
@@ -38,7 +38,7 @@ def reference_loss(
     x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, s: torch.Tensor, recon_weight: float,
     target_mu: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The original routed VAE's loss, quirk included (SPEC §1).
+    """The original routed VAE's loss, quirk included (experiments.md §1).
 
     0.3 · mean_i ‖x_i − x̂_i‖²  +  mean_{i,d}(μ² + e^s − s), where s is the
     variance head's output: used as a *standard deviation* when sampling but as
@@ -87,7 +87,7 @@ class ELBO(Objective):
         recon = reconstruction_error(logits, x, self.config.reconstruction).mean()
         return recon, gaussian_kl(mu, v, target_mu).mean()
 
-    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
         return gaussian_kl(mu, v)
 
 
@@ -108,7 +108,7 @@ class Autoencoder(ELBO):
 
 
 class Reference(Objective):
-    """The original routed VAE's loss (SPEC §1), quirk included: v is a standard deviation when
+    """The original routed VAE's loss (experiments.md §1), quirk included: v is a standard deviation when
     sampling but a log-variance inside the KL-like term (`reference_loss`)."""
 
     def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -124,7 +124,7 @@ class Reference(Objective):
 OBJECTIVES: dict[str, type[Objective]] = {"elbo": ELBO, "reference": Reference}
 
 
-def make_objective(config: Config) -> Objective:
+def make_objective(config: RunSpec) -> Objective:
     if config.model.deterministic:  # config validation allows only kind "elbo" here
         return Autoencoder(config.objective)
     return OBJECTIVES[config.objective.kind](config.objective)

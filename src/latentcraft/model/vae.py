@@ -1,25 +1,27 @@
 """The VAE: encode -> (μ, log σ²), reparameterize, decode -> logits.
 
 One class serves every variant: the config picks the bodies, the objective
-(objective.OBJECTIVES) and the techniques (shaping.py) that hook into the
-forward pass. The trainer reads `ModelOutput.loss` and knows nothing about
-variants. Building a model reads no file: what techniques derive from data is
-computed by `fit` before training and saved with the weights.
+(objective.OBJECTIVES) and the techniques (techniques/, built by
+techniques.registry.build_model) that hook into the forward pass; the model
+only loops over their hooks (techniques/base.py) and never asks for one. The
+trainer reads `ModelOutput.loss` and knows nothing about variants. Building a
+model reads no file: what techniques derive from data is computed by `fit` before training and saved with the weights.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from latentcraft.config.run_config import Config
+from latentcraft.config.sections import RunSpec
 from latentcraft.data.mnist import ImageSet
 from latentcraft.model.bodies import BODIES
 from latentcraft.model.objective import make_objective
-from latentcraft.techniques.registry import build_techniques
 
 
 @dataclass
@@ -34,51 +36,59 @@ class ModelOutput:
 
 
 class LatentModel(nn.Module):
-    def __init__(self, config: Config):
+    """The VAE. `build_techniques(config)` makes its techniques (an nn.ModuleDict, name -> technique), whose own
+    encoders add `encoded_dims` of the config's model.latent_dim coordinates (the main encoder makes the rest).
+
+    They are built between the encoder and the decoder, so the weights a seed
+    draws come in the same order whatever the techniques.
+    """
+
+    def __init__(self, config: RunSpec, build_techniques: Callable[[RunSpec], nn.ModuleDict], encoded_dims: int = 0):
         super().__init__()
         self.config = config
         m = config.model
         encoder_cls, decoder_cls = BODIES[m.body]
-        self.encoder, self.mean_head, self.var_head = _gaussian_encoder(
-            encoder_cls(m.encoder_hidden, m.conv_channels), m.latent_dim - m.style_dim, m.deterministic)
-        # Style coordinates get their own encoder, so they can be trained while the main one is frozen.
-        self.style_encoder = self.style_mean_head = self.style_var_head = None
-        if m.style_dim:
-            self.style_encoder, self.style_mean_head, self.style_var_head = _gaussian_encoder(
-                encoder_cls(m.style_encoder_hidden, m.conv_channels), m.style_dim, m.deterministic)
+        main_dims = m.latent_dim - encoded_dims
+        self.main_dims = main_dims  # coordinates from the main encoder; the rest come from techniques' encoders
+        self.encoder, self.mean_head, self.var_head = gaussian_encoder(
+            encoder_cls(m.encoder_hidden, m.conv_channels), main_dims, m.deterministic)
         self.techniques = build_techniques(config)
-        extra = sum(t.decoder_extra_features for t in self.techniques.values())
+        extra = sum(t.decoder_extra_features for t in self.hooks())
         self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
         self.objective = make_objective(config)
 
-    def content_encoder(self) -> list[nn.Module]:
-        """The modules that compute the coordinates before the style block (all of them without one)."""
-        return [m for m in (self.encoder, self.mean_head, self.var_head) if m is not None]
+    def hooks(self) -> list[Any]:
+        """The techniques in forward-pass order (typed loosely here: techniques/base.py types their hooks)."""
+        return list(self.techniques.values())
 
-    def style_modules(self) -> list[nn.Module]:
-        """The style block's own encoder (none without one)."""
-        return [m for m in (self.style_encoder, self.style_mean_head, self.style_var_head) if m is not None]
+    def named_hooks(self) -> dict[str, Any]:
+        """The techniques by their config section's name."""
+        return dict(self.techniques.items())
+
+    def content_encoder(self) -> list[nn.Module]:
+        """The modules of the main encoder (the coordinates before any technique's own)."""
+        return [m for m in (self.encoder, self.mean_head, self.var_head) if m is not None]
 
     def start_epoch(self, epoch: int) -> None:
         """Freeze what the techniques freeze in this epoch: no gradient at all, so Adam leaves it exactly as is."""
-        frozen = {id(p) for t in self.techniques.values() for module in t.frozen_modules(self, epoch)
+        frozen = {id(p) for t in self.hooks() for module in t.frozen_modules(self, epoch)
                   for p in module.parameters()}
         for p in self.parameters():
             p.requires_grad_(id(p) not in frozen)
 
     def fit(self, train: ImageSet) -> None:
         """Compute what the techniques derive from the training set; once, before training (not on resume)."""
-        for technique in self.techniques.values():
+        for technique in self.hooks():
             technique.fit(train)
 
     # ---- the three stages, usable on their own (plots, export) ----------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 784) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
-        mu, logvar = _gaussian_heads(x, self.encoder, self.mean_head, self.var_head)
-        if self.style_encoder is not None:
-            style_mu, style_logvar = _gaussian_heads(x, self.style_encoder, self.style_mean_head,
-                                                        self.style_var_head)
-            mu, logvar = torch.cat([mu, style_mu], dim=1), torch.cat([logvar, style_logvar], dim=1)
+        mu, logvar = gaussian_heads(x, self.encoder, self.mean_head, self.var_head)
+        for technique in self.hooks():
+            extra = technique.extra_coordinates(x)
+            if extra is not None:
+                mu, logvar = torch.cat([mu, extra[0]], dim=1), torch.cat([logvar, extra[1]], dim=1)
         return mu, logvar
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -86,10 +96,9 @@ class LatentModel(nn.Module):
 
     def latent_activation(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (B, D) -> what the decoder reads: the ReLU, then what each technique makes of the code."""
-        if self.config.model.relu_latent:
-            content = z.shape[1] - self.config.model.style_dim  # style coordinates stay signed
-            z = torch.cat([torch.relu(z[:, :content]), z[:, content:]], dim=1)
-        for technique in self.techniques.values():
+        if self.config.model.relu_latent:  # on the main encoder's coordinates: a technique's own stay signed
+            z = torch.cat([torch.relu(z[:, :self.main_dims]), z[:, self.main_dims:]], dim=1)
+        for technique in self.hooks():
             z = technique.decoder_view(z)
         return z
 
@@ -106,7 +115,7 @@ class LatentModel(nn.Module):
         return kl + sum(math.log(n) for _, n in self.categorical_blocks())
 
     def categorical_blocks(self) -> list[tuple[list[int], int]]:
-        return [block for t in self.techniques.values() if (block := t.categorical_block()) is not None]
+        return [block for t in self.hooks() if (block := t.categorical_block()) is not None]
 
     def gaussian_coordinates(self) -> list[int]:
         categorical = {c for coords, _ in self.categorical_blocks() for c in coords}
@@ -114,7 +123,7 @@ class LatentModel(nn.Module):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""
-        extras = [t.decoder_inputs(y, z.shape[0]) for t in self.techniques.values()]
+        extras = [t.decoder_inputs(y, z.shape[0]) for t in self.hooks()]
         code = torch.cat([z, *[e for e in extras if e is not None]], dim=1)
         return self.decoder(code).float()
 
@@ -129,38 +138,38 @@ class LatentModel(nn.Module):
     ) -> ModelOutput:
         """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar) if self.training else mu
-        for technique in self.techniques.values():
-            z = technique.route(z, y, mu, epoch)
+        sample = self.reparameterize(mu, logvar) if self.training else mu
+        z = sample
+        for technique in self.hooks():
+            z = technique.route(z, sample, y, mu, epoch)
         z = self.latent_activation(z)
         logits = self.decode(z, y)
         out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits)
 
-        shifts = [t.kl_target(x, y) for t in self.techniques.values()]
+        shifts = [t.kl_target(x, y) for t in self.hooks()]
         shifts = [s for s in shifts if s is not None]
         target = torch.stack(shifts).sum(0) if shifts else None
         recon, kl = self.objective.loss(x, logits, mu, logvar, target)
         out.parts = {"recon": recon, "kl": kl}
-        for technique in self.techniques.values():
+        for technique in self.hooks():
             out.extras.update(technique.outputs(out))
         loss = recon + kl_scale * kl
-        for technique in self.techniques.values():
-            terms = technique.extra_losses(out, y)
-            if self.training and epoch is not None:
-                terms.update(technique.training_losses(self, x, out, y, epoch))
-            for name, term in terms.items():
+        training_epoch = epoch if self.training else None  # techniques add their training-only terms only then
+        for technique in self.hooks():
+            for name, term in technique.losses(self, x, out, y, training_epoch).items():
                 out.parts[name] = term
                 loss = loss + term
         out.loss = loss
         return out
 
 
-def _gaussian_encoder(body: nn.Module, dim: int, deterministic: bool) -> tuple[nn.Module, nn.Linear, nn.Linear | None]:
+def gaussian_encoder(body: nn.Module, dim: int, deterministic: bool) -> tuple[nn.Module, nn.Linear, nn.Linear | None]:
     """A body with its μ head and log σ² head; a deterministic autoencoder has no variance head at all."""
-    return body, nn.Linear(body.out_features, dim), None if deterministic else nn.Linear(body.out_features, dim)
+    features = int(body.out_features)  # type: ignore[arg-type]  # every body in bodies.BODIES sets this int
+    return body, nn.Linear(features, dim), None if deterministic else nn.Linear(features, dim)
 
 
-def _gaussian_heads(x: torch.Tensor, body: nn.Module, mean_head: nn.Module,
+def gaussian_heads(x: torch.Tensor, body: nn.Module, mean_head: nn.Module,
                     var_head: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
     h = body(x)
     mu = mean_head(h).float()

@@ -9,25 +9,25 @@ the matplotlib backend is Agg, so nothing needs a display.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
 from latentcraft.data.constants import CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
 from latentcraft.evaluation.metrics import encode_split
-from latentcraft.model.vae import LatentModel
 from latentcraft.evaluation.readouts import central_range, decision_regions
+from latentcraft.model.vae import LatentModel
 
 DPI = 100  # figure inches -> pixels
 TILE_INCHES = 0.6  # one decoded 28x28 image in a grid figure (60 px at DPI)
@@ -35,14 +35,10 @@ TILE_GAP = 2  # pixels between tiles in a mosaic
 GAP_INK = 0.15  # ink level of the gap: drawn light grey once the mosaic is inverted
 MARGIN_INCHES = (0.9, 0.2, 0.5, 0.6)  # left, right, top, bottom: room for row/column labels and a title
 PLOT_SIZE = (7.0, 6.0)  # inches of scatter and decision-region figures
-TRAVERSAL_STEPS = 10  # values per traversal row (SPEC §2)
+TRAVERSAL_STEPS = 10  # values per traversal row (experiments.md §2)
 GRID_STEPS_2D = 15  # decoded images per side of the 2-D latent grid
 SCATTER_POINTS = 5000  # at most this many test means drawn (more only hides the colours)
-GIF_SHIFT = 1.5  # units moved from coordinate i to i+1 (SPEC §1)
-GIF_STEPS = 8  # frames per step i -> i+1
-GIF_SCALE = 4  # GIF pixels per image pixel
-GIF_FRAME_MS = 80  # milliseconds per GIF frame
-CLASS_COLOURS = plt.get_cmap("tab10").colors[:NUM_CLASSES]
+CLASS_COLOURS: Any = plt.get_cmap("tab10").colors[:NUM_CLASSES]  # type: ignore[attr-defined]  # tab10 is listed
 
 
 @dataclass
@@ -61,7 +57,7 @@ class PlotOptions:
 
 def needs_label(model: LatentModel) -> bool:
     """True when the decoder takes a label next to z (a conditional decoder)."""
-    return any(t.decoder_extra_features > 0 for t in model.techniques.values())
+    return any(t.decoder_extra_features > 0 for t in model.hooks())
 
 
 @torch.no_grad()
@@ -71,7 +67,7 @@ def decode_images(model: LatentModel, codes: torch.Tensor, labels: torch.Tensor 
     y = None
     if needs_label(model):
         if labels is None:
-            raise ValueError("this model has a conditional decoder: pass a label to decode with")
+            raise ValueError("this model's decoder takes a class label beside the code: pass one to decode with")
         y = torch.full((codes.shape[0],), labels, dtype=torch.long) if isinstance(labels, int) else labels.long()
     logits = model.decode(model.latent_activation(codes.float()), y)
     return torch.sigmoid(logits).view(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
@@ -146,13 +142,13 @@ def image_grid_figure(
     return _save(fig, path)
 
 
-def _first_of_each_class(data: ImageSet) -> list[int]:
+def first_of_each_class(data: ImageSet) -> list[int]:
     return [int((data.labels == k).nonzero()[0]) for k in range(NUM_CLASSES) if (data.labels == k).any()]
 
 
 def plot_reconstructions(model: LatentModel, data: ImageSet, path: Path) -> Path:
     """Top row: the first test image of each class; bottom row: its reconstruction from μ."""
-    index = _first_of_each_class(data)
+    index = first_of_each_class(data)
     x, y = data.floats(torch.tensor(index)), data.labels[index]
     recon = decode_images(model, _encode(model, x), y)
     tiles = np.stack([x.view(-1, IMAGE_SIDE, IMAGE_SIDE).numpy(), recon])  # (2, n, 28, 28)
@@ -164,7 +160,8 @@ def traversal_values(low: float, high: float, steps: int = TRAVERSAL_STEPS) -> t
     return torch.linspace(low, high, steps)
 
 
-def traversal_tiles(model: LatentModel, data: ImageSet, image: int, coordinates: list[int], values: torch.Tensor) -> np.ndarray:
+def traversal_tiles(model: LatentModel, data: ImageSet, image: int, coordinates: list[int],
+                    values: torch.Tensor) -> np.ndarray:
     """Encode one image, set each coordinate to each value, decode.  # (len(coordinates), len(values), 28, 28)"""
     _check_image(data, image)
     mu = _encode(model, data.floats(slice(image, image + 1)))  # (1, D)
@@ -181,13 +178,14 @@ def plot_traversal_row(model: LatentModel, data: ImageSet, path: Path, coordinat
     _check_coordinate(model, coordinate)
     values = traversal_values(low, high)
     tiles = traversal_tiles(model, data, image, [coordinate], values)
-    return image_grid_figure(tiles, path, f"traversal of z{coordinate}, test image {image} (digit {int(data.labels[image])})",
+    title = f"traversal of z{coordinate}, test image {image} (digit {int(data.labels[image])})"
+    return image_grid_figure(tiles, path, title,
                              row_labels=[f"z{coordinate}"], col_labels=[f"{v:.2g}" for v in values.tolist()])
 
 
 def plot_traversal_grid(model: LatentModel, data: ImageSet, path: Path, image: int,
                         low: float = -3.0, high: float = 3.0) -> Path:
-    """All latent rows × TRAVERSAL_STEPS values for one image (SPEC §2)."""
+    """All latent rows × TRAVERSAL_STEPS values for one image (experiments.md §2)."""
     values = traversal_values(low, high)
     coords = list(range(model.config.model.latent_dim))
     tiles = traversal_tiles(model, data, image, coords, values)
@@ -197,7 +195,7 @@ def plot_traversal_grid(model: LatentModel, data: ImageSet, path: Path, image: i
 
 
 def plot_unit_vectors(model: LatentModel, path: Path, value: float = 2.0, label: int = 0) -> Path:
-    """Decode value·e_k for each coordinate k; for a routed model e_k should decode to digit k (SPEC §1)."""
+    """Decode value·e_k for each coordinate k; for a routed model e_k should decode to digit k (experiments.md §1)."""
     d = model.config.model.latent_dim
     tiles = decode_images(model, value * torch.eye(d), label)[None]  # (1, D, 28, 28)
     return image_grid_figure(tiles, path, f"unit-vector decodes ({value:g}·e_k)", row_labels=[""],
@@ -207,7 +205,7 @@ def plot_unit_vectors(model: LatentModel, path: Path, value: float = 2.0, label:
 # ---- 2-D latents -------------------------------------------------------------------------------------------
 
 
-def _class_names(model: LatentModel) -> list[str]:
+def class_names(model: LatentModel) -> list[str]:
     return CLASS_NAMES.get(model.config.data.dataset, [str(k) for k in range(NUM_CLASSES)])
 
 
@@ -226,7 +224,7 @@ def _legend(ax: plt.Axes, names: list[str]) -> None:
 
 
 def plot_scatter(model: LatentModel, data: ImageSet, path: Path) -> Path:
-    """Every test image's μ as a point coloured by its label (SPEC §3)."""
+    """Every test image's μ as a point coloured by its label (experiments.md §3)."""
     _require_2d(model, "the latent scatter")
     mu = encode_split(model, data)[0].numpy()
     labels = data.labels.numpy()
@@ -234,7 +232,7 @@ def plot_scatter(model: LatentModel, data: ImageSet, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=PLOT_SIZE)
     fig.subplots_adjust(left=0.1, right=0.8, top=0.92, bottom=0.1)
     ax.scatter(mu[keep, 0], mu[keep, 1], c=[CLASS_COLOURS[k] for k in labels[keep]], s=3, alpha=0.7, linewidths=0)
-    _legend(ax, _class_names(model))
+    _legend(ax, class_names(model))
     ax.set_xlabel("μ₁")
     ax.set_ylabel("μ₂")
     ax.set_title(f"test means ({len(keep)} of {len(mu)}), coloured by label", fontsize=9)
@@ -248,7 +246,7 @@ def data_range(model: LatentModel, data: ImageSet) -> tuple[float, float]:
 
 
 def plot_latent_grid(model: LatentModel, path: Path, low: float = -3.0, high: float = 3.0, label: int = 0) -> Path:
-    """Decode a regular GRID_STEPS_2D² grid over [low, high]² (SPEC §4); top row is the highest z₂."""
+    """Decode a regular GRID_STEPS_2D² grid over [low, high]² (experiments.md §4); top row is the highest z₂."""
     _require_2d(model, "the decoded latent grid")
     values = torch.linspace(low, high, GRID_STEPS_2D)
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")  # rows run from high z₂ down
@@ -261,7 +259,8 @@ def plot_latent_grid(model: LatentModel, path: Path, low: float = -3.0, high: fl
 
 def plot_decision_regions(model: LatentModel, data: ImageSet, path: Path,
                           scores: Callable[[torch.Tensor], torch.Tensor], title: str) -> Path:
-    """The argmax of `scores` (class scores from μ, e.g. a classifier head) over the plane, test means on top (SPEC §3)."""
+    """The argmax of `scores` (class scores from μ, e.g. a classifier head) over the plane, test means on top
+    (experiments.md §3)."""
     _require_2d(model, "decision regions")
     mu = encode_split(model, data)[0].numpy()
     labels = data.labels.numpy()
@@ -276,71 +275,13 @@ def plot_decision_regions(model: LatentModel, data: ImageSet, path: Path,
     keep = _sample_points(len(mu))
     ax.scatter(mu[keep, 0], mu[keep, 1], c=[CLASS_COLOURS[k] for k in labels[keep]], s=3, linewidths=0.2,
                edgecolors="k")
-    _legend(ax, _class_names(model))
+    _legend(ax, class_names(model))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("μ₁")
     ax.set_ylabel("μ₂")
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
-
-
-# ---- routed interpolation GIF ---------------------------------------------------------------------------
-
-
-def interpolation_codes(routes: list[list[int]], latent_dim: int, shift: float = GIF_SHIFT,
-                        steps: int = GIF_STEPS) -> tuple[torch.Tensor, list[int]]:
-    """Codes moving `shift` units from digit i's coordinate to digit i+1's, 0 -> 1 -> ... -> 9 (SPEC §1).
-
-    Returns (frames, D) codes and, per frame, the digit nearest along the path
-    (the label a conditional decoder is given).
-    """
-    coords = [r[0] for r in routes]
-    frames, digits = [], []
-    for i in range(len(coords) - 1):
-        for t in torch.arange(steps) / steps:
-            z = torch.zeros(latent_dim)
-            z[coords[i]] = shift * (1 - t)
-            z[coords[i + 1]] = shift * t
-            frames.append(z)
-            digits.append(i if t < 0.5 else i + 1)
-    last = torch.zeros(latent_dim)
-    last[coords[-1]] = shift
-    frames.append(last)
-    digits.append(len(coords) - 1)
-    return torch.stack(frames), digits
-
-
-def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, shift: float = GIF_SHIFT,
-                      steps: int = GIF_STEPS) -> Path:
-    """The 0 -> 1 -> ... -> 9 morph along the routed coordinates (label -> coordinates), as a looping GIF."""
-    codes, digits = interpolation_codes(routes, model.config.model.latent_dim, shift, steps)
-    images = decode_images(model, codes, torch.tensor(digits))
-    side = IMAGE_SIDE * GIF_SCALE
-    frames = [Image.fromarray(np.uint8(255 * (1 - im))).resize((side, side), Image.NEAREST) for im in images]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Hold the first frame of each digit a little longer so the digits can be read.
-    durations = [GIF_FRAME_MS * (4 if i % steps == 0 else 1) for i in range(len(frames))]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    return path
-
-
-def plot_style_transfer(model: LatentModel, data: ImageSet, routed: list[int], path: Path) -> Path:
-    """Rows: the first test image of each digit; columns: that image, then digits 0-9 in its style.
-
-    Each tile is style_metrics.restyle: the row's code with its routed part set to the column digit's code.
-    """
-    from latentcraft.techniques.style.readouts import code_functions, digit_code_table, restyle, training_codes_slice
-
-    index = torch.tensor(_first_of_each_class(data))
-    x = data.floats(index)
-    encode, decode = code_functions(model)
-    table = digit_code_table(encode, training_codes_slice(model, data), routed)  # (10, n_routed)
-    columns = [x] + [restyle(encode, decode, x, routed, table[k], k) for k in range(NUM_CLASSES)]
-    tiles = torch.stack(columns, 1).view(len(x), NUM_CLASSES + 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
-    return image_grid_figure(tiles, path, "style transfer: each row's style, each column's digit",
-                             row_labels=[str(int(k)) for k in data.labels[index]],
-                             col_labels=["input", *_class_names(model)], ylabel="test image of digit")
 
 
 # ---- DCI importance matrix ------------------------------------------------------------------------------
@@ -377,7 +318,8 @@ def make_figures(model: LatentModel, data: ImageSet, out_dir: Path, options: Plo
     _check_coordinate(model, o.coordinate)
     written = [
         plot_reconstructions(model, data, out_dir / "reconstructions.png"),
-        plot_traversal_row(model, data, out_dir / f"traversal_z{o.coordinate}_img{a}.png", o.coordinate, a, o.low, o.high),
+        plot_traversal_row(model, data, out_dir / f"traversal_z{o.coordinate}_img{a}.png", o.coordinate, a,
+                           o.low, o.high),
         plot_traversal_grid(model, data, out_dir / f"traversal_grid_img{a}.png", a, o.low, o.high),
         plot_traversal_grid(model, data, out_dir / f"traversal_grid_img{b}.png", b, o.low, o.high),
         plot_unit_vectors(model, out_dir / "unit_vectors.png", o.unit_value, o.label),
@@ -386,7 +328,7 @@ def make_figures(model: LatentModel, data: ImageSet, out_dir: Path, options: Plo
         low, high = o.grid_range if o.grid_range is not None else data_range(model, data)
         written.append(plot_scatter(model, data, out_dir / "scatter.png"))
         written.append(plot_latent_grid(model, out_dir / "latent_grid.png", low, high, o.label))
-    for technique in model.techniques.values():  # e.g. a head's decision regions, routing's interpolation GIF
+    for technique in model.hooks():  # e.g. a head's decision regions, routing's interpolation GIF
         written += technique.figures(model, data, out_dir)
     return written
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 import base64
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from latentcraft.training.checkpoint import WEIGHTS_FILE, load_model
 from latentcraft.data.mnist import load_config_data
 from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run, read_eval
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label
 from latentcraft.sweeps.definition import is_sweep_dir
 from latentcraft.sweeps.summary import markdown_table, read_sweep_summary, stat_cells, table_notes
+from latentcraft.training.checkpoint import WEIGHTS_FILE, load_model
 
 FIGURES_DIR = "figures"
 FIGURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
@@ -68,9 +69,12 @@ def list_figures(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.suffix in FIGURE_SUFFIXES), key=_figure_rank)
 
 
-def load_run(run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, progress: bool = True) -> RunMaterial:
+def load_run(
+    run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, progress: bool = True
+) -> RunMaterial:
     """Everything the report needs from one run folder, evaluating and plotting what is missing."""
-    from latentcraft.reporting.plots import make_figures, plot_dci_importance  # late import: matplotlib is slow to import
+    # A late import: matplotlib is slow to import.
+    from latentcraft.reporting.plots import make_figures, plot_dci_importance
 
     run_dir = Path(run_dir)
     record = read_eval(run_dir)
@@ -190,12 +194,12 @@ def _runs_html(runs: list[RunMaterial]) -> list[str]:
     parts.append("</table>")
     parts.append(f"<h2>Figures</h2><table><tr><th>figure</th>{head}</tr>")
     for figure in _figure_names(runs):
-        cells = []
+        figure_cells = []
         for r in runs:
             match = [p for p in r.figures if p.name == figure]
-            cells.append(f'<td class="figure"><img alt="{e(figure)} of {e(r.title)}" src="{_data_uri(match[0])}"></td>'
-                         if match else '<td class="figure">—</td>')
-        parts.append(f"<tr><td>{e(Path(figure).stem)}</td>{''.join(cells)}</tr>")
+            image = f'<img alt="{e(figure)} of {e(r.title)}" src="{_data_uri(match[0])}">' if match else "—"
+            figure_cells.append(f'<td class="figure">{image}</td>')
+        parts.append(f"<tr><td>{e(Path(figure).stem)}</td>{''.join(figure_cells)}</tr>")
     parts.append("</table>")
     return parts
 

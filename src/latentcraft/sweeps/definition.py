@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, get_type_hints
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
 from latentcraft.config.sources import apply_override, differences, parse_value
+from latentcraft.errors import ConfigError
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.locking import LOCK_FILE
 
 SWEEP_FILE = "sweep.json"
@@ -142,7 +142,7 @@ class SweepDefinition:
         return {"format": FORMAT_VERSION, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "SweepDefinition":
+    def from_dict(cls, raw: dict[str, Any]) -> SweepDefinition:
         return cls(base=raw["base"], grid=[GridAxis(**a) for a in raw["grid"]], seeds=list(raw["seeds"]),
                    trials_at_top=raw.get("trials_at_top", False))
 

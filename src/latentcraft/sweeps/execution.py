@@ -23,15 +23,16 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import Config
 from latentcraft.errors import ConfigError
-from latentcraft.training.locking import holds_folder_lock
 from latentcraft.sweeps.definition import SweepDefinition, Trial, prepare_sweep_dir
 from latentcraft.sweeps.summary import default_metrics, format_stat, summarise, sweep_metric, write_summary
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.training.locking import holds_folder_lock
 
 FAILED_FILE = "failed.json"
 RAY_HINT = "for parallel or cluster runs install Ray: pip install 'latentcraft[ray]'"

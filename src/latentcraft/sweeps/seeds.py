@@ -14,12 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import Config
 from latentcraft.data.mnist import locate
 from latentcraft.evaluation.registry import metric_key
 from latentcraft.sweeps.definition import define_sweep
 from latentcraft.sweeps.execution import run_sweep
+from latentcraft.training import checkpoint as ckpt
 
 SEEDS_FILE = "seeds.json"
 BEST_FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.SUMMARY_FILE)
@@ -49,8 +49,10 @@ def train_seeds(config: Config, run_dir: str | Path, seeds: int, metric: str | N
     for run in setting["runs"]:
         value = run["final"].get(metric)
         if value is None or not math.isfinite(value):
-            raise ckpt.RunError(f"metric {metric!r} is not reported by this model; choose one of {sorted(run['final'])}")
-        runs.append({"seed": run["seed"], "run_dir": str(run_dir / run["run_dir"]), metric: value, "final": run["final"]})
+            choices = sorted(run["final"])
+            raise ckpt.RunError(f"metric {metric!r} is not reported by this model; choose one of {choices}")
+        runs.append({"seed": run["seed"], "run_dir": str(run_dir / run["run_dir"]), metric: value,
+                     "final": run["final"]})
     best = summary["best_run"]
     for name in BEST_FILES:
         shutil.copyfile(run_dir / best["run_dir"] / name, run_dir / name)

@@ -11,12 +11,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.errors import ConfigError
-from latentcraft.evaluation.registry import registered
-from latentcraft.evaluation.registry import best_by, metric_key
 from latentcraft.evaluation.metrics import logged_metrics, lower_is_better
+from latentcraft.evaluation.registry import best_by, metric_key, registered
 from latentcraft.sweeps.definition import SweepDefinition
+from latentcraft.training import checkpoint as ckpt
 
 SUMMARY_FILE = "sweep_summary.json"
 TABLE_FILE = "sweep_summary.md"
@@ -66,9 +65,9 @@ def summarise(definition: SweepDefinition, results: dict[str, dict[str, Any]], m
     metrics = [metric_key(m) for m in metrics]
     select_metric = metric_key(select_metric)
     trials = definition.trials()
-    settings = []
+    settings: list[dict[str, Any]] = []
     for index, setting in enumerate(definition.settings()):
-        runs = []
+        runs: list[dict[str, Any]] = []
         for t in (t for t in trials if t.setting == index):
             record = results.get(t.run_dir, {"status": "missing"})
             runs.append({"seed": t.seed, "run_dir": t.run_dir, **record})
@@ -168,7 +167,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 def write_summary(sweep_dir: Path, summary: dict[str, Any]) -> None:
     ckpt.write_json(sweep_dir / SUMMARY_FILE, summary)
-    ckpt.atomic_write(sweep_dir / TABLE_FILE, lambda tmp: tmp.write_text(markdown_table(summary)))
+    def write_table(tmp: Path) -> None:
+        tmp.write_text(markdown_table(summary))
+
+    ckpt.atomic_write(sweep_dir / TABLE_FILE, write_table)
 
 
 def read_sweep_summary(sweep_dir: str | Path) -> dict[str, Any]:

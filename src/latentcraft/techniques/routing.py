@@ -1,37 +1,88 @@
-"""Gradient routing (Cloud et al. 2024): one latent axis per digit, plus optional style coordinates.
+"""Gradient routing (Cloud et al. 2024): one latent axis per class, by a per-example stop-gradient mask.
 
-A technique of shaping.py, in its own file for its size: masks, the two-phase
-style schedule, and its read-outs (argmax prediction, selectivity, style metrics).
+Its read-outs: the routed argmax as a prediction, selectivity per coordinate,
+the confusion matrix, and what swapping the routed part of a code does (the
+routed/free split read-outs of style/readouts.py, defined for every routed
+model: with no free coordinates only the swap is measured).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from latentcraft.config.run_config import Config, RoutingConfig
-from latentcraft.data.constants import UNLABELLED
+from latentcraft.config.sections import RunSpec, TechniqueSettings
+from latentcraft.config.strict import check_at_least, check_choice, check_within
+from latentcraft.data.constants import NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import ImageSet
-from latentcraft.evaluation.registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric
-from latentcraft.evaluation.metrics import confusion_matrix, routed_scores, routing_selectivity
+from latentcraft.errors import ConfigError
+from latentcraft.evaluation.metrics import confusion_matrix
 from latentcraft.evaluation.readouts import central_range
+from latentcraft.evaluation.registry import DIAGNOSTIC, PREDICTION, TRAINING, Metric, format_value
+from latentcraft.model.vae import LatentModel, ModelOutput
+from latentcraft.techniques.base import Losses, Technique, labelled
 from latentcraft.techniques.style.readouts import STYLE_METRICS, Reader, evaluate_style, style_entries
-from latentcraft.model.objective import gaussian_kl, reconstruction_error
-from latentcraft.techniques.style.independence import StyleAdversary, style_dependence, style_mmd
-from latentcraft.techniques.base import Technique, labelled
 
-if TYPE_CHECKING:
-    from latentcraft.model.vae import LatentModel
+ROUTED_SLIDER = {"min": 0.0, "max": 3.0, "step": 0.1}  # explorer sliders of routed ReLU codes: 0 (off) to 3 (strong)
 
 
-HEIGHT_MOMENTUM = 0.99  # joint schedule: running mean of the digit code's height over about 100 batches
-ROUTED_SLIDER = {"min": 0.0, "max": 3.0, "step": 0.1}  # explorer sliders of routed ReLU codes (SPEC §1)
+@dataclass
+class RoutingSettings(TechniqueSettings):
+    enabled: bool = False  # gradient routing (Cloud et al. 2024): per-example stop-gradient mask on z
+    routes: list[list[int]] | None = None  # label k -> latent coordinates it owns; None = k -> [k]
+    free: list[int] = field(default_factory=list)  # coordinates no label owns; every labelled example trains them
+    unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
+    # "predicted": after routing.predicted_from epochs (before: "none"), the coordinates of the class its code reads
+    predicted_from: float = 1.0  # "predicted": epochs of labelled examples alone before self-training starts
+    predicted_margin: float = 0.0  # "predicted" routes only codes whose runner-up score is ≤ (1 − this) × the top one
+    detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
+    label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
+
+    def route_map(self) -> list[list[int]]:
+        """Label -> owned latent coordinates (the default routes class k to coordinate k)."""
+        if self.routes is not None:
+            return [list(r) for r in self.routes]
+        return [[k] for k in range(NUM_CLASSES)]
+
+
+def routed_scores(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
+    """Per label, the largest activation among its routed coordinates.  # (B, C)"""
+    return torch.stack([mu[:, coords].max(dim=1).values for coords in routes], dim=1)
+
+
+def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
+    """The label whose routed coordinates hold the largest activation; one coordinate per class: argmax μ.  # (B,)"""
+    return routed_scores(mu, routes).argmax(dim=1)
+
+
+def routing_selectivity(mu: torch.Tensor, labels: torch.Tensor, routes: list[list[int]]) -> list[float | None]:
+    """Per coordinate: share of its positive activation mass (Σ relu(μ)) coming from the class(es) it is routed to.
+
+    1.0 means the coordinate fires only for its own class; with balanced classes
+    an unselective coordinate scores about 1/classes. None for coordinates
+    no label owns (free style dims) or that never fire.
+    """
+    owners: dict[int, list[int]] = {}
+    for label, coords in enumerate(routes):
+        for c in coords:
+            owners.setdefault(c, []).append(label)
+    positive = mu.clamp(min=0)  # (N, D)
+    shares: list[float | None] = []
+    for coord in range(mu.shape[1]):
+        total = positive[:, coord].sum().item()
+        if coord not in owners or total <= 0:
+            shares.append(None)
+            continue
+        own = torch.isin(labels, torch.tensor(owners[coord], dtype=labels.dtype))
+        shares.append(positive[own, coord].sum().item() / total)
+    return shares
 
 
 class GradientRouting(Technique):
@@ -40,25 +91,12 @@ class GradientRouting(Technique):
     z' = m * z + (1 - m) * stopgrad(z): the decoder sees all of z, but only the
     coordinates in m (those the example's label owns, plus free coordinates)
     pass gradient back into the encoder. No label is needed at evaluation.
-
-    With `style_epoch` > 0 training has two phases. Before it the free (style)
-    coordinates feed the decoder 0, so it trains exactly like routed10. From it
-    on the main encoder, which computes the routed coordinates, is frozen and only
-    the separate style encoder and the decoder learn: the routed code already
-    names the digit, so putting identity into the style coordinates only costs KL.
-    `frozen_mean` then feeds the decoder the routed μ instead of a sample, and
-    `onehot_code` makes the decoder read only which digit wins: a categorical
-    digit latent (uniform prior, log 10 nats in the ELBO) beside Gaussian style.
-    `joint` trains both at once instead: every batch is decoded twice, once from
-    the routed sample with the style at 0 (routed10's path, the only one that
-    reaches the routed coordinates) and once from the one-hot of the routed
-    argmax beside the style sample (the model's own decode), so the style
-    encoder learns for the whole budget rather than its second half.
-    `style_independence`, `style_mmd` and `style_adversary` keep digit identity
-    out of the style coordinates, comparing them across the digits the routed
-    code predicts (its argmax, never the label): style_independence.py.
+    Labels only pick masks, unless `label_weight` adds a cross-entropy of the
+    routed scores. Unlabelled examples route as `unlabelled` says; "predicted"
+    self-trains: each routes the class its own routed code reads.
     """
 
+    settings_class = RoutingSettings
     kind = "routed"
     metrics = {
         "test_argmax_accuracy": Metric("argmax accuracy of μ (routed)", True, PREDICTION),
@@ -69,44 +107,62 @@ class GradientRouting(Technique):
     }
     prediction_metric = "argmax_accuracy"
     absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
+    masks: torch.Tensor  # a buffer, declared for the type checker
 
-    def __init__(self, settings: RoutingConfig, routes: list[list[int]], latent_dim: int, relu_latent: bool):
+    def __init__(self, settings: RoutingSettings, latent_dim: int, relu_latent: bool):
         super().__init__()
         self.settings = settings
-        self.routes, self.free = routes, settings.free
+        self.routes, self.free = settings.route_map(), settings.free
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
         free = settings.free
-        adversary = settings.style_adversary
-        self.adversary = StyleAdversary(len(free), len(routes), adversary) if adversary and free else None
-        masks = torch.zeros(len(routes) + 1, latent_dim)  # last row: the unlabelled example's mask
-        for label, coords in enumerate(routes):
+        masks = torch.zeros(len(self.routes) + 1, latent_dim)  # last row: the unlabelled example's mask
+        for label, coords in enumerate(self.routes):
             masks[label, coords] = 1.0
             masks[label, free] = 1.0
         masks[-1] = {"all": 1.0, "free": 0.0, "none": 0.0, "predicted": 0.0}[settings.unlabelled]
         if settings.unlabelled == "free":
             masks[-1, free] = 1.0
         self.register_buffer("masks", masks, persistent=False)
-        content = torch.ones(latent_dim)
-        content[free] = 0.0
-        self.register_buffer("content", content, persistent=False)  # (D,) 0 on the free coordinates
-        owners = torch.zeros(len(routes), latent_dim)  # (10, D) each label's coordinates
-        for label, coords in enumerate(routes):
-            owners[label, coords] = 1.0
-        self.register_buffer("owners", owners, persistent=False)
-        if settings.onehot_code:
-            # The height of the one-hot code: the mean winning routed μ when phase 2 starts (tracked
-            # throughout with the joint schedule), so the decoder reads codes of the size it knows.
-            # 0 until then (code unchanged); saved with the weights, so a loaded model reads codes alike.
-            self.register_buffer("digit_height", torch.zeros(()))
 
-    def in_first_phase(self, epoch: float | None) -> bool:
-        return self.settings.style_epoch > 0 and epoch is not None and epoch < self.settings.style_epoch
+    @classmethod
+    def check_settings(cls, settings: RoutingSettings, config: RunSpec) -> None:
+        check_choice("routing.unlabelled", settings.unlabelled, ("all", "free", "none", "predicted"))
+        check_at_least({"routing.label_weight": settings.label_weight,
+                        "routing.predicted_from": settings.predicted_from}, 0)
+        check_within("routing.predicted_margin", settings.predicted_margin, 0, 1)
+        if not settings.enabled:
+            return
+        latent = config.model.latent_dim
+        routes = settings.route_map()
+        if len(routes) != NUM_CLASSES:
+            raise ConfigError(f"routing.routes: needs one entry per class ({NUM_CLASSES}), got {len(routes)}")
+        for label, coords in enumerate(routes):
+            if not coords:
+                # The routed argmax needs at least one coordinate per label.
+                raise ConfigError(f"routing.routes[{label}]: is empty; every label must own at least one coordinate")
+            for c in coords:
+                if not 0 <= c < latent:
+                    raise ConfigError(
+                        f"routing.routes[{label}]: coordinate {c} is outside the latent (model.latent_dim = {latent})"
+                    )
+        owned = {c for coords in routes for c in coords}
+        if len(set(settings.free)) != len(settings.free):
+            raise ConfigError(f"routing.free: lists a coordinate twice: {settings.free}")
+        for c in settings.free:
+            if not 0 <= c < latent:
+                raise ConfigError(f"routing.free: coordinate {c} is outside the latent (model.latent_dim = {latent})")
+            if c in owned:
+                raise ConfigError(f"routing.free: coordinate {c} is also owned by a label in routing.routes")
+
+    @classmethod
+    def from_config(cls, settings: RoutingSettings, config: RunSpec) -> GradientRouting:
+        return cls(settings, config.model.latent_dim, config.model.relu_latent)
 
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
         fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
         if self.settings.unlabelled == "predicted" and epoch is not None and epoch >= self.settings.predicted_from:
-            # Self-training: after some epochs on the labelled examples, each unlabelled one trains the digit it reads as.
+            # Self-training: after some epochs on labelled examples, each unlabelled one trains the class it reads as.
             scores = self.predict(F.relu(mu.detach().float()))
             top = scores.topk(2, dim=1).values  # (B, 2)
             sure = top[:, 1] <= (1 - self.settings.predicted_margin) * top[:, 0]  # the runner-up is this far behind
@@ -123,105 +179,21 @@ class GradientRouting(Technique):
         detached = mu if epoch is not None and epoch < self.settings.detached_mean_epochs else z
         return m * z + (1 - m) * detached.detach()
 
-    def route(self, z: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
+    def route(self, code: torch.Tensor, sample: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor,
+              epoch: float | None) -> torch.Tensor:
         if y is None or not self.training:
-            return z
-        if self.in_first_phase(epoch):
-            return self.routed_code(z, y, mu, epoch) * self.content
-        if self.settings.joint:
-            # The style path: the decoder reads the digit the routed code names and the style sample.
-            self._track_digit_height(mu)
-            return self.content * mu.detach() + (1 - self.content) * z
-        z = self.routed_code(z, y, mu, epoch)
-        if self.settings.onehot_code and self.digit_height <= 0:
-            self.digit_height.fill_(self._winning_height(mu))
-        if self.settings.frozen_mean and self.settings.style_epoch > 0:
-            # A noiseless digit code: the decoder can trust it, so digit identity in the style coordinates is pure KL cost.
-            return self.content * mu.detach() + (1 - self.content) * z
-        return z
-
-    def training_losses(self, model: LatentModel, x: torch.Tensor, out, y: torch.Tensor | None,
-                        epoch: float) -> dict[str, torch.Tensor]:
-        """Once the style path trains: the terms that keep digit identity out of the style codes, and with
-        the joint schedule the routed path, the same batch decoded from its routed sample with the style
-        at 0, exactly as routed10 trains. It is the only reconstruction that reaches the routed
-        coordinates (the style path reads them detached, through their argmax)."""
-        if self.in_first_phase(epoch):
-            return {}
-        losses = self.identity_losses(out)
-        if self.settings.joint and y is not None:
-            code = self.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch) * self.content
-            if self.relu_latent:
-                code = F.relu(code)
-            recon = reconstruction_error(model.decode(code, y), x, model.config.objective.reconstruction)
-            losses["recon_routed"] = recon.mean()
-        return losses
-
-    def identity_losses(self, out) -> dict[str, torch.Tensor]:
-        """The style identity terms, each comparing style μ across the digits the routed code predicts."""
-        if not self.free:
-            return {}
-        losses = {}
-        style, digit = out.mu[:, self.free].float(), self.predict(out.mu.detach()).argmax(1)
-        digits = len(self.routes)
-        if self.settings.style_independence:
-            losses["style_independence"] = self.settings.style_independence * style_dependence(style, digit, digits)
-        if self.settings.style_mmd:
-            losses["style_mmd"] = self.settings.style_mmd * style_mmd(style, digit, digits)
-        if self.adversary is not None:
-            losses["style_adversary"] = self.adversary(style, digit)
-        return losses
-
-    def _winning_height(self, mu: torch.Tensor) -> float:
-        return self.predict(F.relu(mu.detach().float())).max(1).values.mean().item()
-
-    def _track_digit_height(self, mu: torch.Tensor) -> None:
-        """A running mean of the winning routed μ, the height of the code the style path decodes."""
-        height = self._winning_height(mu)
-        if self.digit_height <= 0:
-            self.digit_height.fill_(height)
-        else:
-            self.digit_height.mul_(HEIGHT_MOMENTUM).add_((1 - HEIGHT_MOMENTUM) * height)
-
-    def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
-        if not self.settings.onehot_code or self.digit_height <= 0:
             return code
-        winner = F.one_hot(self.predict(code).argmax(1), len(self.routes)).to(code.dtype)  # (B, 10)
-        routed = self.owners.sum(0).clamp(max=1).to(code.dtype)  # (D,)
-        return code * (1 - routed) + self.digit_height.to(code.dtype) * (winner @ self.owners.to(code.dtype))
+        return self.routed_code(code, y, mu, epoch)
 
-    def categorical_block(self) -> tuple[list[int], int] | None:
-        if not self.settings.onehot_code or self.digit_height <= 0:
-            return None
-        return self.routed_coordinates, len(self.routes)
-
-    def frozen_modules(self, model: LatentModel, epoch: int) -> list[nn.Module]:
-        if self.settings.style_epoch <= 0:
-            return []  # one phase: everything trains throughout
-        # Phase 1 would train the unused style encoder on KL alone, collapsing it before it is needed.
-        style = model.style_modules() + ([self.adversary] if self.adversary is not None else [])
-        if epoch < self.settings.style_epoch:
-            return style
-        return [] if self.settings.joint else model.content_encoder()
-
-    def extra_losses(self, out, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        losses = {}
-        if self.settings.style_beta != 1.0 and self.free:
-            # The objective already counts the style coordinates' KL once; add the rest of their weight.
-            # No label is read: the style coordinates are the same for every example.
-            style_kl = gaussian_kl(out.mu[:, self.free], out.logvar[:, self.free]).mean()
-            losses["style_kl"] = (self.settings.style_beta - 1.0) * style_kl
+    def losses(self, model: LatentModel, x: torch.Tensor, out: ModelOutput, y: torch.Tensor | None,
+               epoch: float | None) -> Losses:
         if not self.settings.label_weight or y is None:
-            return losses
+            return {}
         keep = labelled(y)
         scores = self.predict(out.mu)
         if not keep.any():
-            return {**losses, "routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
-        return {**losses, "routed_ce": self.settings.label_weight * F.cross_entropy(scores[keep], y[keep])}
-
-    @classmethod
-    def from_config(cls, c: Config) -> GradientRouting:
-        return cls(c.routing, c.route_map(), c.model.latent_dim, c.model.relu_latent)
+            return {"routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
+        return {"routed_ce": self.settings.label_weight * F.cross_entropy(scores[keep], y[keep])}
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate
@@ -230,7 +202,26 @@ class GradientRouting(Technique):
         shares = routing_selectivity(mu, labels, self.routes)
         owned = [s for s in shares if s is not None]
         metrics = {"mean_selectivity": sum(owned) / len(owned)} if owned else {}
-        return metrics, {"confusion_matrix": confusion_matrix(self.predict(mu).argmax(1), labels), "selectivity": shares}
+        confusion = confusion_matrix(self.predict(mu).argmax(1), labels)
+        return metrics, {"confusion_matrix": confusion, "selectivity": shares}
+
+    @classmethod
+    def report_lines(cls, record: dict[str, Any]) -> list[str]:
+        """Selectivity per coordinate, what the style coordinates carry and do, and the confusion matrix."""
+        lines = []
+        if "selectivity" in record:
+            shares = " ".join(format_value(s)[:4] if s is not None else "  — " for s in record["selectivity"])
+            lines.append(f"  selectivity per coordinate: {shares}")
+        if "style" in record and not record["style"]["style"]:
+            lines.append(f"  style probe: {record['style']['probe']} (every coordinate is routed)")
+        if record.get("style", {}).get("labels"):
+            named = ", ".join(f"z{s['coordinate']} {s['label']}" for s in record["style"]["labels"])
+            lines.append(f"  style coordinates, by what they do to the digit: {named}")
+        if "confusion_matrix" in record:
+            lines.append("  confusion matrix (rows: true digit, columns: argmax of μ):")
+            for label, row in enumerate(record["confusion_matrix"]):
+                lines.append(f"    {label}: " + " ".join(f"{n:5d}" for n in row))
+        return lines
 
     @property
     def routed_coordinates(self) -> list[int]:
@@ -241,7 +232,7 @@ class GradientRouting(Technique):
         return evaluate_style(model, self.routed_coordinates, self.free, fit, test, judge)
 
     def figures(self, model: LatentModel, data: ImageSet, out_dir: Path) -> list[Path]:
-        from latentcraft.reporting.plots import interpolation_gif, plot_style_transfer  # late import: matplotlib is slow to import
+        from latentcraft.techniques.routing_figures import interpolation_gif, plot_style_transfer  # matplotlib: late
 
         return [interpolation_gif(model, self.routes, out_dir / "interpolation.gif"),
                 plot_style_transfer(model, data, self.routed_coordinates, out_dir / "style_transfer.png")]
@@ -254,18 +245,17 @@ class GradientRouting(Technique):
         return labels
 
     def slider_ranges(self, mu: np.ndarray) -> list[dict[str, float]] | None:
-        """0-3 step 0.1 for ReLU codes (SPEC §1); a coordinate whose codes reach past 3 (the
+        """0-3 step 0.1 for ReLU codes; a coordinate whose codes reach past 3 (the
         ELBO-trained routed10's do, to about 4) is stretched to its 99th percentile, rounded up to 0.5."""
         if not self.relu_latent:
             return None
         _, high = central_range(mu, axis=0)
         return [{**ROUTED_SLIDER, "max": max(ROUTED_SLIDER["max"], math.ceil(h * 2) / 2)} for h in high.tolist()]
 
-    def manifest_entries(self, model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
+    def manifest_entries(self, model: LatentModel, test: ImageSet,
+                         training: Callable[[], ImageSet]) -> dict[str, Any]:
         return {"routes": self.routes, **style_entries(model, self.routed_coordinates, self.free, test, training())}
 
-    def describe(self) -> dict:
-        return {"routes": self.routes, "free": self.free, "style_epoch": self.settings.style_epoch,
-                "joint": self.settings.joint, "label_weight": self.settings.label_weight,
-                "onehot_code": self.settings.onehot_code, "style_adversary": self.settings.style_adversary}
+    def describe(self) -> dict[str, Any]:
+        return {"routes": self.routes, "free": self.free, "label_weight": self.settings.label_weight}
 

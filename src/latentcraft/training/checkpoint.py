@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
-from latentcraft.training.devices import accelerator_rng_state, module_device, resolve_device, restore_accelerator_rng
+from latentcraft.errors import ConfigError, LatentcraftError
 from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model, upgrade_legacy_weights
+from latentcraft.training.devices import accelerator_rng_state, module_device, resolve_device, restore_accelerator_rng
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -31,11 +33,11 @@ EVAL_FILE = "eval.json"  # written by `latentcraft evaluate`
 TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: ".<name>.<random>.tmp" beside their target
 
 
-class RunError(RuntimeError):
+class RunError(LatentcraftError, RuntimeError):
     """A run folder is missing something or holds something unreadable."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call write(tmp_path), then rename tmp over `path` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
@@ -102,6 +104,7 @@ def load_config(run_dir: Path) -> Config:
 
 
 def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    tensors = upgrade_legacy_weights(tensors)
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     wrong_shape = [f"{k} is {tuple(tensors[k].shape)}, the config needs {tuple(v.shape)}"
@@ -120,7 +123,7 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
     """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on)."""
     run_dir = Path(run_dir)
-    model = LatentModel(load_config(run_dir))
+    model = build_model(load_config(run_dir))
     _load_weights(model, _load_tensors(run_dir / WEIGHTS_FILE), run_dir / WEIGHTS_FILE)
     return model.to(resolve_device(device)).eval()
 

@@ -15,14 +15,16 @@ import functools
 import inspect
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+
+from latentcraft.errors import LatentcraftError
 
 LOCK_FILE = ".latentcraft.lock"
 
 
-class FolderInUse(RuntimeError):
+class FolderInUse(LatentcraftError, RuntimeError):
     """Another process holds the folder's lock."""
 
 

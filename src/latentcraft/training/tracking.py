@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from latentcraft.config.run_config import Config
-from latentcraft.errors import ConfigError
 from latentcraft.data.constants import IMAGE_SIDE
 from latentcraft.data.mnist import ImageSet
+from latentcraft.errors import ConfigError
 from latentcraft.training.devices import module_device
+
+if TYPE_CHECKING:
+    from latentcraft.model.vae import LatentModel
 
 TENSORBOARD_DIR = "tensorboard"
 RECON_IMAGES = 8  # test images shown with their reconstructions (the first ones: fixed across epochs and runs)
@@ -41,13 +44,13 @@ INSTALL_HINT = "pip install 'latentcraft[tensorboard]'"
 class Tracker:
     """The trainer's hook; this base class does nothing (tracking off)."""
 
-    def log_epoch(self, model: torch.nn.Module, record: dict[str, Any]) -> None:
+    def log_epoch(self, model: LatentModel, record: dict[str, Any]) -> None:
         pass
 
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Tracker":
+    def __enter__(self) -> Tracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -70,7 +73,7 @@ def image_grid(rows: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruction_grid(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def reconstruction_grid(model: LatentModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Originals above their reconstructions from μ, as one picture.  # (1, 56, B*28)"""
     model.eval()
     device = module_device(model)
@@ -79,7 +82,7 @@ def reconstruction_grid(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 @torch.no_grad()
-def unit_vector_grid(model: torch.nn.Module) -> torch.Tensor:
+def unit_vector_grid(model: LatentModel) -> torch.Tensor:
     """UNIT_VALUE·e_k for the first MAX_UNIT_VECTORS coordinates, decoded in one row.  # (1, 28, K*28)"""
     model.eval()
     device = module_device(model)
@@ -97,7 +100,7 @@ class TensorBoardTracker(Tracker):
         count = min(RECON_IMAGES, len(test))
         self.images, self.labels = test.batch(slice(0, count))  # CPU copies; moved to the model each epoch
 
-    def log_epoch(self, model: torch.nn.Module, record: dict[str, Any]) -> None:
+    def log_epoch(self, model: LatentModel, record: dict[str, Any]) -> None:
         step = record["epoch"]
         for key, value in record.items():
             if key != "epoch" and isinstance(value, (int, float)):

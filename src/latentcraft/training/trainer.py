@@ -18,21 +18,22 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from latentcraft.training import checkpoint as ckpt
 from latentcraft.config.run_config import Config
 from latentcraft.config.sources import differences
 from latentcraft.data.mnist import ImageSet, augment, batch_indices, hide_labels, load_config_data, mix_in_labelled
+from latentcraft.errors import LatentcraftError
+from latentcraft.evaluation.metrics import evaluate_split
+from latentcraft.evaluation.registry import best_by
+from latentcraft.model.objective import kl_weight
+from latentcraft.model.vae import LatentModel
+from latentcraft.techniques.registry import build_model, check_files
+from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.devices import autocast, module_device, resolve_device
 from latentcraft.training.locking import holds_folder_lock
-from latentcraft.evaluation.registry import best_by
-from latentcraft.evaluation.metrics import evaluate_split
-from latentcraft.model.vae import LatentModel
-from latentcraft.techniques.registry import check_files
-from latentcraft.model.objective import kl_weight
 from latentcraft.training.tracking import open_tracker
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(LatentcraftError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -148,7 +149,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)
-    model = LatentModel(config).to(device)  # before the optimizer, whose state lives beside the weights
+    model = build_model(config).to(device)  # before the optimizer, whose state lives beside the weights
     optimizer = make_optimizer(model, config)
     start_epoch = 0
     changed: dict[str, Any] = {}
@@ -171,6 +172,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
 
     started = time.perf_counter()
     elapsed_before = history[-1]["elapsed_s"] if history else 0.0
+    headline = headline_keys(model)
     epochs = tqdm(range(start_epoch, config.train.epochs), desc=config.name, disable=not progress,
                   initial=start_epoch, total=config.train.epochs, dynamic_ncols=True)
     with tracker:
@@ -192,7 +194,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
             ckpt.save_checkpoint(run_dir, model, optimizer, epoch + 1)
             history.append(record)
             tracker.log_epoch(model, record)
-            epochs.set_postfix(_headline(record), refresh=True)
+            epochs.set_postfix(_headline(record, headline), refresh=True)
 
     ckpt.save_model(model, run_dir)
     final = history[-1] if history else {}
@@ -209,8 +211,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     return summary
 
 
-def _headline(record: dict[str, Any]) -> dict[str, str]:
-    keys = ("train_loss", "train_recon", "train_kl", "test_argmax_accuracy", "test_classifier_accuracy", "test_recon_bce")
+def headline_keys(model: LatentModel) -> list[str]:
+    """What the progress bar shows each epoch: the loss and its terms, each technique's accuracy, the fit."""
+    predictions = [f"test_{t.prediction_metric}" for t in model.hooks() if t.prediction_metric]
+    return ["train_loss", "train_recon", "train_kl", *predictions, "test_recon_bce"]
+
+
+def _headline(record: dict[str, Any], keys: list[str]) -> dict[str, str]:
     return {k.removeprefix("test_").removeprefix("train_"): f"{record[k]:.4g}" for k in keys if k in record}
 
 

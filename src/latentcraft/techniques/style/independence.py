@@ -52,7 +52,10 @@ def style_mmd(style: torch.Tensor, digit: torch.Tensor, digits: int) -> torch.Te
         style = style.float()
         distances = torch.cdist(style, style).pow(2)  # (B, B)
         scale = distances.detach().median().clamp(min=1e-6)
-        kernel = sum(torch.exp(-distances / (scale * s)) for s in KERNEL_SCALES) / len(KERNEL_SCALES)  # (B, B)
+        kernel = torch.zeros_like(distances)  # (B, B) the mean of one Gaussian kernel per scale
+        for s in KERNEL_SCALES:
+            kernel = kernel + torch.exp(-distances / (scale * s))
+        kernel = kernel / len(KERNEL_SCALES)
         weights = F.one_hot(digit, digits).float()  # (B, K)
         counts = weights.sum(0)  # (K,)
         kept = counts >= 2

@@ -29,8 +29,8 @@ Only what moments see is named: loops, open tops and the like are "mixed" or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -98,7 +98,7 @@ def style_labels(render: Renderer, codes: torch.Tensor, digits: torch.Tensor | N
     digits: what each code shows (None: one group); the spread of a property is
     pooled within these groups, and each group is rendered with its digit.
     """
-    groups = [(None, torch.arange(len(codes)))] if digits is None else \
+    groups: list[tuple[int | None, torch.Tensor]] = [(None, torch.arange(len(codes)))] if digits is None else \
         [(int(k), (digits == k).nonzero().flatten()) for k in digits.unique()]
     groups = [(k, rows) for k, rows in groups if len(rows) > 1]
 

@@ -22,14 +22,15 @@ activation (ReLU for routed presets), which is what the explorer's sliders set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import ImageSet, load_config_data, load_split
-from latentcraft.evaluation.registry import REPRESENTATION, Metric
+from latentcraft.evaluation.registry import Metric
 from latentcraft.techniques.style.labels import LABEL_IMAGES, StyleLabel, labels_record, style_labels
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
 // Traversal page: encode one test digit, sweep one coordinate (or every one, a row
 // each) across its slider range and decode every step. Rows are labelled with the
 // coordinate and the digit that owns it, columns with the values.
-import { readManifest, loadDigits, drawDigit, showError, markReady, shortNumber, state, el, PIXELS, SIDE } from './page.js';
-import { loadModel } from './model.js';
-import { coordinateGroups } from './coordinates.js';
-import { readHash, readInteger, writeHash, copyLinkButton } from './urlstate.js';
+import { readManifest, loadDigits, drawDigit, showError, markReady, shortNumber, state, el, digitCanvas } from '../lib/page.js';
+import { loadModel } from '../lib/model.js';
+import { coordinateGroups } from '../lib/coordinates.js';
+import { readHash, readInteger, writeHash, copyLinkButton } from '../lib/urlstate.js';
 
 const STEPS = 10;  // decodes per row, as in the write-up
 const OWN = 'own';  // the coordinate select's "the digit's own coordinate" choice
@@ -36,7 +36,7 @@ async function main() {
     $('index').value = String(i);
     const label = digits.labels[i];
     const image = digits.image(i);
-    drawDigit($('input'), image);
+    drawDigit($('input'), manifest.image, image);
     $('caption').textContent = `test digit #${i}, label ${manifest.class_names[label]}`;
     const rows = rowsFor($('coordinate').value, label);
     const { mu } = await model.encode(image);
@@ -59,12 +59,13 @@ async function main() {
 
   // Column labels when every row shares one range; otherwise each row names its own.
   function showStrips(rows, pixels) {
+    const image = manifest.image;
     const shared = rows.every((c) => c.min === rows[0].min && c.max === rows[0].max);
     const header = shared ? steps(rows[0]).map((v) => el('span', { text: shortNumber(v) })) : [el('span', { text: 'min → max of each row' })];
     const children = [el('span'), el('div', { class: 'columns', style: shared ? '' : 'grid-template-columns: 1fr' }, ...header)];
     rows.forEach((c, r) => {
-      const strip = el('canvas', { class: 'strip', width: SIDE * STEPS, height: SIDE, 'aria-label': `decodes along ${c.label}` });
-      for (let s = 0; s < STEPS; s++) drawDigit(strip, pixels, s * SIDE, 0, SIDE, (r * STEPS + s) * PIXELS);
+      const strip = digitCanvas(image, { class: 'strip', 'aria-label': `decodes along ${c.label}` }, STEPS);
+      for (let s = 0; s < STEPS; s++) drawDigit(strip, image, pixels, s * image.width, 0, 1, (r * STEPS + s) * image.size);
       const range = shared ? '' : ` (${shortNumber(c.min)} → ${shortNumber(c.max)})`;
       children.push(el('span', { class: 'row-label', text: c.label + range }), strip);
     });

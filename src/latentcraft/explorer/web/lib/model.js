@@ -1,8 +1,8 @@
 // The model in the browser: onnxruntime-web sessions for the exported graphs, encode,
 // decode, and a prediction wherever the model can make one. Only the pages that run
 // the model import this file (it loads the runtime).
-import * as ort from './vendor/ort.wasm.bundle.min.mjs';
-import { NUM_CLASSES, PIXELS, state, showError, fetchBytes, corruptFile, modelFile } from './page.js';
+import * as ort from '../vendor/ort.wasm.bundle.min.mjs';
+import { state, showError, fetchBytes, corruptFile, modelFile } from './page.js';
 import { routedScores } from './coordinates.js';
 
 state.runtimeVersion = ort.env.versions?.web || null;
@@ -48,16 +48,17 @@ export class Model {
     return next;
   }
 
-  // codes: Float32Array (n * D); labels: n class indices (conditional decoders only).
-  // Returns a Float32Array (n * 784) of pixels in [0, 1].
+  // codes: Float32Array (n * D); labels: n class indices (for a decoder that takes a label).
+  // Returns a Float32Array (n * image.size) of pixels in [0, 1].
   decode(codes, labels = null) {
     return this.serial(async () => {
       const n = codes.length / this.latent;
       const feeds = { z: new ort.Tensor('float32', Float32Array.from(codes), [n, this.latent]) };
-      if (this.manifest.conditional) {
-        const oneHot = new Float32Array(n * NUM_CLASSES);
-        for (let i = 0; i < n; i++) oneHot[i * NUM_CLASSES + ((labels && labels[i]) || 0)] = 1;
-        feeds.label = new ort.Tensor('float32', oneHot, [n, NUM_CLASSES]);
+      if (this.manifest.label_input) {
+        const classes = this.manifest.class_names.length;
+        const oneHot = new Float32Array(n * classes);
+        for (let i = 0; i < n; i++) oneHot[i * classes + ((labels && labels[i]) || 0)] = 1;
+        feeds.label = new ort.Tensor('float32', oneHot, [n, classes]);
       }
       const out = await this.decoder.run(feeds);
       state.decodeCount += 1;
@@ -65,16 +66,17 @@ export class Model {
     });
   }
 
-  // images: Float32Array (n * 784) in [0, 1] -> { mu, logvar } Float32Arrays (n * D).
+  // images: Float32Array (n * image.size) in [0, 1] -> { mu, logvar } Float32Arrays (n * D).
   encode(images) {
     return this.serial(async () => {
-      const n = images.length / PIXELS;
-      const out = await this.encoder.run({ x: new ort.Tensor('float32', images, [n, PIXELS]) });
+      const size = this.manifest.image.size;
+      const n = images.length / size;
+      const out = await this.encoder.run({ x: new ort.Tensor('float32', images, [n, size]) });
       return { mu: out.mu.data, logvar: out.logvar.data };
     });
   }
 
-  // codes (n * D) -> class logits (n * 10) from the classifier head.
+  // codes (n * D) -> class logits (n * classes) from the classifier head.
   classify(codes) {
     return this.serial(async () => {
       const n = codes.length / this.latent;

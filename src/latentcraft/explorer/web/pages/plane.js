@@ -1,12 +1,12 @@
 // Plane page (2-D models): the scatter of test means on axes with ticks and the origin,
 // hover or drag to decode a point (the decode stays in view beside or above the plot),
-// a digit picker and the all-ten view for conditional decoders, a highlighted class,
+// a digit picker and the all-ten view for decoders that take a label, a highlighted class,
 // the head's decision regions and reading, and the prior-sample grid.
-import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, CLASS_COLOURS, NUM_CLASSES, PIXELS } from './page.js';
-import { loadModel, liveDecoder } from './model.js';
-import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
-import { ScoreBar } from './scorebar.js';
-import { planeAxes } from './axes.js';
+import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, digitCanvas, CLASS_COLOURS } from '../lib/page.js';
+import { loadModel, liveDecoder } from '../lib/model.js';
+import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
+import { ScoreBar } from '../lib/scorebar.js';
+import { planeAxes } from '../lib/axes.js';
 
 const POINT_RADIUS = 2.2;
 const KEY_STEP = 1 / 50;  // arrow keys move the point by this fraction of the plane
@@ -27,7 +27,8 @@ async function main() {
   const plane = $('plane');
   const axes = planeAxes(plane, manifest.plane.extent);
   const names = manifest.class_names;
-  let label = 0;  // the conditional decoder's label
+  const image = manifest.image;
+  let label = 0;  // the label a decoder that takes one is given
   let point = [0, 0];
   copyLinkButton($('controls'));
 
@@ -45,12 +46,14 @@ async function main() {
       }
     }
     const pixels = await model.decode(codes, new Array(steps * steps).fill(label));
-    const canvas = el('canvas', { width: 28 * steps, height: 28 * steps });
-    for (let i = 0; i < steps * steps; i++) drawDigit(canvas, pixels, (i % steps) * 28, Math.floor(i / steps) * 28, 28, i * PIXELS);
+    const canvas = digitCanvas(image, {}, steps, steps);
+    for (let i = 0; i < steps * steps; i++) {
+      drawDigit(canvas, image, pixels, (i % steps) * image.width, Math.floor(i / steps) * image.height, 1, i * image.size);
+    }
     return { canvas, label };
   }
 
-  const highlighted = () => (manifest.conditional ? label : ($('highlight').value === '' ? null : Number($('highlight').value)));
+  const highlighted = () => (manifest.label_input ? label : ($('highlight').value === '' ? null : Number($('highlight').value)));
 
   function render() {
     const ctx = axes.begin();
@@ -81,9 +84,9 @@ async function main() {
   const reading = model.predictionSource === 'head' ? new ScoreBar($('reading'), names) : null;
   $('reading').hidden = !reading;
   const decode = liveDecoder(model, (pixels) => {
-    const all = manifest.conditional && $('tens').checked;
-    drawDigit($('output'), pixels, 0, 0, null, all ? label * PIXELS : 0);
-    if (all) tens.forEach((canvas, k) => drawDigit(canvas, pixels, 0, 0, null, k * PIXELS));
+    const all = manifest.label_input && $('tens').checked;
+    drawDigit($('output'), image, pixels, 0, 0, null, all ? label * image.size : 0);
+    if (all) tens.forEach((canvas, k) => drawDigit(canvas, image, pixels, 0, 0, null, k * image.size));
     markReady(manifest);
   });
   // ---- another 2-D model of the site decoding the same point (a compare view)
@@ -98,7 +101,7 @@ async function main() {
     other = {
       manifest: otherManifest,
       decode: liveDecoder(otherModel, (pixels, codes) => {
-        drawDigit($('other'), pixels);
+        drawDigit($('other'), otherManifest.image, pixels);
         state.otherDecoded = pixels;
         state.otherPoint = Array.from(codes);
       }, false),
@@ -113,12 +116,12 @@ async function main() {
   async function decodePoint(next) {
     point = [Math.fround(next[0]), Math.fround(next[1])];
     state.lastPoint = point;
-    other?.decode(point, [highlighted() ?? 0]);  // a conditional other model draws the picked digit
+    other?.decode(point, [highlighted() ?? 0]);  // an other model that takes a label draws the picked digit
     $('point').textContent = `z = (${point[0].toFixed(2)}, ${point[1].toFixed(2)})`;
-    if (manifest.conditional && $('tens').checked) {
-      const codes = new Float32Array(2 * NUM_CLASSES);
-      for (let k = 0; k < NUM_CLASSES; k++) codes.set(point, 2 * k);
-      decode(codes, [...Array(NUM_CLASSES).keys()]);
+    if (manifest.label_input && $('tens').checked) {
+      const codes = new Float32Array(2 * names.length);
+      for (let k = 0; k < names.length; k++) codes.set(point, 2 * k);
+      decode(codes, [...names.keys()]);
     } else {
       decode(point, [label]);
     }
@@ -137,8 +140,8 @@ async function main() {
 
   function saveView() {
     writeHash({
-      p: numbersText(point), label: manifest.conditional ? label : null,
-      hl: manifest.conditional ? null : $('highlight').value || null,
+      p: numbersText(point), label: manifest.label_input ? label : null,
+      hl: manifest.label_input ? null : $('highlight').value || null,
       tens: $('tens').checked, regions: $('regions').checked, grid: $('grid').checked, vs: other?.manifest.name,
     });
   }
@@ -166,14 +169,14 @@ async function main() {
   // ---- legend and controls
   names.forEach((name, k) => $('legend').append(el('span', { style: `--c: ${CLASS_COLOURS[k]}`, text: name })));
   const redraw = () => decodePoint(point).catch(showError);
-  if (manifest.conditional) {
+  if (manifest.label_input) {
     names.forEach((name, k) => $('label').append(el('option', { value: k, text: name })));
     $('label-picker').hidden = false;
     $('tens-toggle').hidden = false;
     $('label').addEventListener('change', () => { label = Number($('label').value); updateGrid().then(redraw, showError); });
     $('tens').addEventListener('change', () => { $('tens-panel').hidden = !$('tens').checked; redraw(); });
-    for (let k = 0; k < NUM_CLASSES; k++) {
-      const canvas = el('canvas', { class: 'digit small', width: 28, height: 28, 'aria-label': `digit ${names[k]}` });
+    for (const name of names) {
+      const canvas = digitCanvas(image, { class: 'digit small', 'aria-label': `digit ${name}` });
       tens.push(canvas);
       $('tens-grid').append(canvas);
     }
@@ -194,11 +197,11 @@ async function main() {
   // ---- the view a link describes
   const hash = readHash();
   const saved = readNumbers(hash.p, 2);
-  const savedLabel = readInteger(hash.label, 0, NUM_CLASSES - 1);
-  if (manifest.conditional && savedLabel !== null) { label = savedLabel; $('label').value = String(label); }
-  const savedHighlight = readInteger(hash.hl, 0, NUM_CLASSES - 1);
-  if (!manifest.conditional && savedHighlight !== null) $('highlight').value = String(savedHighlight);
-  $('tens').checked = manifest.conditional && hash.tens === '1';
+  const savedLabel = readInteger(hash.label, 0, names.length - 1);
+  if (manifest.label_input && savedLabel !== null) { label = savedLabel; $('label').value = String(label); }
+  const savedHighlight = readInteger(hash.hl, 0, names.length - 1);
+  if (!manifest.label_input && savedHighlight !== null) $('highlight').value = String(savedHighlight);
+  $('tens').checked = manifest.label_input && hash.tens === '1';
   $('tens-panel').hidden = !$('tens').checked;
   $('regions').checked = Boolean(regions) && hash.regions === '1';
   $('grid').checked = Boolean(manifest.prior_grid) && hash.grid === '1';

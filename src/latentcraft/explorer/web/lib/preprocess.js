@@ -1,9 +1,9 @@
 // MNIST-style preprocessing of a drawing: crop to the ink, scale into 20x20 keeping
-// the aspect ratio (box-filter anti-aliasing), centre by centre of mass in 28x28.
-// A line-by-line mirror of latentcraft/preprocess.py, which is the reference: the
-// browser test checks both give the same digit for the same ink.
-const SIDE = 28;
-const FIT_SIDE = 20;
+// the aspect ratio (box-filter anti-aliasing), centre by centre of mass in the model's
+// image (the manifest's "image": 28x28 for MNIST). A line-by-line mirror of
+// latentcraft/data/preprocess.py, which is the reference: the browser test checks both
+// give the same digit for the same ink.
+const FIT_SIDE = 20;  // preprocess.py's FIT_SIDE: part of the recipe, not of the image shape
 const INK_THRESHOLD = 0;
 
 // (target x source) overlap weights, row-major: target pixel o averages source [o r, (o + 1) r).
@@ -22,9 +22,10 @@ function areaWeights(source, target) {
 
 const roundHalfUp = (v) => Math.floor(v + 0.5);
 
-// ink: Float64Array/Float32Array (height * width) in [0, 1], 1 = full stroke.
-// Returns a Float32Array (784), or null when there is no ink.
-export function preprocessDrawing(ink, width, height) {
+// ink: Float64Array/Float32Array (height * width) in [0, 1], 1 = full stroke; image: the
+// manifest's image shape. Returns a Float32Array (image.height * image.width), or null when
+// there is no ink.
+export function preprocessDrawing(ink, width, height, image) {
   let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -71,16 +72,16 @@ export function preprocessDrawing(ink, width, height) {
       total += v; sumY += v * y; sumX += v * x;
     }
   }
-  const centre = (SIDE - 1) / 2;
-  const shiftY = roundHalfUp(centre - sumY / total), shiftX = roundHalfUp(centre - sumX / total);
+  const shiftY = roundHalfUp((image.height - 1) / 2 - sumY / total);
+  const shiftX = roundHalfUp((image.width - 1) / 2 - sumX / total);
 
-  const field = new Float32Array(SIDE * SIDE);
+  const field = new Float32Array(image.height * image.width);
   for (let y = 0; y < outH; y++) {
     const fy = shiftY + y;
-    if (fy < 0 || fy >= SIDE) continue;
+    if (fy < 0 || fy >= image.height) continue;
     for (let x = 0; x < outW; x++) {
       const fx = shiftX + x;
-      if (fx >= 0 && fx < SIDE) field[fy * SIDE + fx] = small[y * outW + x];
+      if (fx >= 0 && fx < image.width) field[fy * image.width + fx] = small[y * outW + x];
     }
   }
   return field;

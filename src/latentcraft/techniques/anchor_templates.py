@@ -1,4 +1,4 @@
-"""Anchor templates: 28x28 masks whose overlap with an image scores it (SPEC §4).
+"""Anchor templates: 28x28 masks whose overlap with an image scores it (experiments.md §4).
 
 A template is named by a string in `anchors.templates`:
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from latentcraft.errors import LatentcraftError
 
 _CENTRE = (IMAGE_SIDE - 1) / 2  # 13.5: the pixel-grid centre, where MNIST centres ink by mass
 # MNIST digits fill a 20x20 box; a zero is taller than wide, so the donut is an
@@ -33,7 +34,7 @@ STICK_HALF_HEIGHT = 10.0  # half-height of the vertical bar, pixels (the 20-pixe
 CLASS_MEAN_PREFIX = "class-mean:"
 
 
-class TemplateError(ValueError):
+class TemplateError(LatentcraftError, ValueError):
     """A template name or file that cannot give a 28x28 mask."""
 
 
@@ -141,7 +142,7 @@ def is_file_spec(spec: str) -> bool:
 
 
 def check_name(spec: str) -> None:
-    """Raise TemplateError if `spec` is a malformed class-mean name; reads nothing (files are checked by `read_file`)."""
+    """Raise TemplateError if `spec` is a malformed class-mean name; reads nothing (`read_file` checks files)."""
     if spec.startswith(CLASS_MEAN_PREFIX):
         _class_of(spec)
 

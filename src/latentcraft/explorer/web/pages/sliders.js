@@ -1,14 +1,14 @@
 // Sliders page: one slider per latent coordinate (grouped as the manifest says), live
 // decoding, random test digits and free-hand drawing with a prediction, and the whole
 // view in the URL so a copied link reproduces it.
-import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from './page.js';
-import { loadModel, liveDecoder } from './model.js';
-import { restyleDigit, canRestyle } from './coordinates.js';
-import { SliderPanel } from './sliderpanel.js';
-import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
-import { preprocessDrawing } from './preprocess.js';
-import { DrawPad } from './drawpad.js';
-import { ScoreBar } from './scorebar.js';
+import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from '../lib/page.js';
+import { loadModel, liveDecoder } from '../lib/model.js';
+import { restyleDigit, canRestyle } from '../lib/coordinates.js';
+import { SliderPanel } from '../lib/sliderpanel.js';
+import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
+import { preprocessDrawing } from '../lib/preprocess.js';
+import { DrawPad } from '../lib/drawpad.js';
+import { ScoreBar } from '../lib/scorebar.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,7 +18,7 @@ async function main() {
   const digits = await loadDigits(manifest);
   const names = manifest.class_names;
   const vector = new Float32Array(model.latent);
-  let label = 0;  // the conditional decoder's label
+  let label = 0;  // the label a decoder that takes one is given
   let input = null;  // what the input panel shows: { kind: 'digit', index } | { kind: 'drawing' }, and its mu
   let picked = null;  // the digit last chosen under "same style, another digit"
   let restoring = true;
@@ -30,7 +30,7 @@ async function main() {
   copyLinkButton($('controls'));
 
   const decode = liveDecoder(model, (pixels, codes) => {
-    drawDigit($('output'), pixels);
+    drawDigit($('output'), manifest.image, pixels);
     if (!restoring && codes.every((v, k) => v === vector[k])) markReady(manifest);
   });
   const redecode = () => decode(vector, [label]);
@@ -53,7 +53,7 @@ async function main() {
     redecode();
     writeHash({
       z: numbersText(vector),
-      label: manifest.conditional ? label : null,
+      label: manifest.label_input ? label : null,
       digit: picked,
       input: input?.kind === 'digit' ? input.index : null,
       ink: input?.kind === 'drawing' ? pad.text : null,
@@ -62,7 +62,7 @@ async function main() {
 
   // ---- the input panel: a test digit or a drawing, its encoding and the prediction
   async function showInput(pixels, caption, source) {
-    drawDigit($('input'), pixels);
+    drawDigit($('input'), manifest.image, pixels);
     $('input-caption').textContent = caption;
     const { mu } = await model.encode(pixels);
     const prediction = await model.predict(mu);
@@ -80,7 +80,7 @@ async function main() {
 
   function clearInput() {
     input = null;
-    $('input').getContext('2d').clearRect(0, 0, 28, 28);
+    $('input').getContext('2d').clearRect(0, 0, $('input').width, $('input').height);
     $('input-caption').textContent = inputHint;
     $('prediction').textContent = '–';
     scoreBar.show(null);
@@ -90,7 +90,7 @@ async function main() {
   const digitCaption = (i) => `test digit #${i} (label ${names[digits.labels[i]]})`;
   async function showDigit(i) {
     state.lastDigit = i;
-    if (manifest.conditional) setLabel(digits.labels[i]);
+    if (manifest.label_input) setLabel(digits.labels[i]);
     return showInput(digits.image(i), digitCaption(i), { kind: 'digit', index: i });
   }
   state.showDigit = showDigit;
@@ -98,12 +98,12 @@ async function main() {
   $('random').addEventListener('click', () => showDigit(Math.floor(Math.random() * digits.count)).catch(showError));
   $('reset').addEventListener('click', () => { vector.fill(0); picked = null; changed(); });
 
-  // ---- conditional decoders need a label
+  // ---- a decoder that takes a label: pick it
   function setLabel(k) {
     label = k;
     $('label').value = String(k);
   }
-  if (manifest.conditional) {
+  if (manifest.label_input) {
     names.forEach((name, k) => $('label').append(el('option', { value: k, text: name })));
     $('label-picker').hidden = false;
     $('label').addEventListener('change', () => { setLabel(Number($('label').value)); changed(); });
@@ -141,7 +141,7 @@ async function main() {
   }
   let inkDone = null;
   async function onInk(ink, width, height) {
-    const pixels = preprocessDrawing(ink, width, height);
+    const pixels = preprocessDrawing(ink, width, height, manifest.image);
     state.lastInk = ink;
     state.inkShape = [height, width];
     state.lastPreprocessed = pixels;
@@ -168,7 +168,7 @@ async function main() {
     const saved = readNumbers(hash.z, model.latent);
     if (saved) vector.set(saved);
     const savedLabel = readInteger(hash.label, 0, names.length - 1);
-    if (manifest.conditional && savedLabel !== null) setLabel(savedLabel);
+    if (manifest.label_input && savedLabel !== null) setLabel(savedLabel);
     picked = manifest.digit_codes ? readInteger(hash.digit, 0, names.length - 1) : null;
   }
 }

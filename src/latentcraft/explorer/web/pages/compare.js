@@ -1,14 +1,14 @@
 // Compare page: two models of a several-model site side by side. A test digit or a drawing
 // is encoded by each model and decoded from its own code; a slider move makes both decode
 // the left model's vector (coordinates matched by name, coordinates.js mapVector).
-import { readSite, openModel, showNavigation, loadDigits, drawDigit, showError, markReady, state, el } from './page.js';
-import { loadModel } from './model.js';
-import { mapVector } from './coordinates.js';
-import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from './urlstate.js';
-import { preprocessDrawing } from './preprocess.js';
-import { DrawPad } from './drawpad.js';
-import { ScoreBar } from './scorebar.js';
-import { SliderPanel } from './sliderpanel.js';
+import { readSite, openModel, showNavigation, fitDigitCanvases, loadDigits, drawDigit, digitCanvas, showError, markReady, state, el } from '../lib/page.js';
+import { loadModel } from '../lib/model.js';
+import { mapVector } from '../lib/coordinates.js';
+import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
+import { preprocessDrawing } from '../lib/preprocess.js';
+import { DrawPad } from '../lib/drawpad.js';
+import { ScoreBar } from '../lib/scorebar.js';
+import { SliderPanel } from '../lib/sliderpanel.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 async function openSide(root, name, column) {
   const manifest = await openModel(root, name);
   const model = await loadModel(manifest, { encoder: true, classifier: Boolean(manifest.files.classifier) });
-  const output = el('canvas', { class: 'digit', width: 28, height: 28, 'aria-label': `decoded by ${manifest.name}` });
+  const output = digitCanvas(manifest.image, { class: 'digit', 'aria-label': `decoded by ${manifest.name}` });
   const caption = el('figcaption', { text: '–' });
   const reading = el('div', { class: 'reading' }, el('span', {}, 'Reads ', el('span', { class: 'prediction', text: '–' })));
   column.classList.add('model-column');
@@ -30,7 +30,7 @@ async function openSide(root, name, column) {
       this.code = Float32Array.from(code);
       const [pixels, prediction] = await Promise.all([model.decode(this.code, [label]), model.predict(this.code)]);
       this.decoded = pixels;
-      drawDigit(output, pixels);
+      drawDigit(output, manifest.image, pixels);
       caption.textContent = text;
       reading.querySelector('.prediction').textContent = prediction ? manifest.class_names[prediction.predicted] : '–';
       bar.show(prediction);
@@ -59,12 +59,13 @@ async function main() {
   }
   const [a, b] = await Promise.all([openSide(root, $('model-a').value, $('column-a')), openSide(root, $('model-b').value, $('column-b'))]);
   showNavigation(a.manifest);
+  fitDigitCanvases(a.manifest.image);  // the input: the left model's shape (both read it)
   copyLinkButton($('controls'));
   const digits = await loadDigits(a.manifest);  // the same test digits as the right model's when both use one dataset
   const vector = new Float32Array(a.manifest.latent_dim);
   let input = null;  // { kind: 'digit', index } | { kind: 'drawing' }: what both models encoded
   let mode = 'vector';  // 'input': each decodes its own code of the input; 'vector': both decode the left model's vector
-  let label = 0;  // what conditional decoders are given: the test digit's label, else 0
+  let label = 0;  // what decoders that take a label are given: the test digit's label, else 0
   state.compare = { a, b };
   $('sliders-title').textContent = `${a.manifest.name}'s coordinates`;
 
@@ -93,7 +94,7 @@ async function main() {
   }
 
   async function showInput(pixels, caption, source) {
-    drawDigit($('input'), pixels);
+    drawDigit($('input'), a.manifest.image, pixels);
     $('input-caption').textContent = caption;
     const [codeA, codeB] = await Promise.all([a.model.encode(pixels), b.model.encode(pixels)]);
     vector.set(codeA.mu);
@@ -113,7 +114,7 @@ async function main() {
   if (a.manifest.features.drawing) {
     $('pad').hidden = $('clear').hidden = false;
     pad = new DrawPad($('pad'), (ink, width, height) => {
-      const pixels = preprocessDrawing(ink, width, height);
+      const pixels = preprocessDrawing(ink, width, height, a.manifest.image);
       const done = pixels ? showInput(pixels, 'your drawing', { kind: 'drawing' }) : Promise.resolve();
       done.then(() => { state.drawCount = (state.drawCount || 0) + 1; inkDone?.(); }, showError);
     });

@@ -1,23 +1,14 @@
 // Shared by every page, with no onnxruntime in it (the overview page loads no model):
 // the status line, the ready block, the header's navigation, fetching site files with
-// errors a user can act on, the shipped test digits and small drawing helpers.
+// errors a user can act on, the shipped test digits and small drawing helpers. The image
+// shape and the pages come from the manifest (site_bundle.py), never from a constant here.
 
-export const SIDE = 28;
-export const PIXELS = SIDE * SIDE;
-export const NUM_CLASSES = 10;
 // Ten distinguishable colours (Tableau 10), one per class, for scatters, legends and bars.
 export const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
   '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 export const MANIFEST_FILE = 'manifest.json';
-const MANIFEST_FORMAT = 1;  // the manifest layout these pages read
+const MANIFEST_FORMAT = 2;  // the manifest layout these pages read
 const EXPORT_HINT = 're-run `latentcraft export RUN_DIR --out SITE_DIR` to rewrite the site';
-
-// Every page: [feature flag in the manifest, file, title, what it does].
-export const PAGES = [
-  ['sliders', 'sliders.html', 'Sliders', 'one slider per latent coordinate, random test digits, draw your own'],
-  ['plane', 'plane.html', 'Plane', 'hover the 2-D latent plane to decode any point'],
-  ['traversal', 'traversal.html', 'Traversal', 'sweep one coordinate of an encoded digit across its range'],
-];
 
 // State the browser tests and benchmarks read (window.lc); pages add their own fields.
 export const state = { ready: false, decodeCount: 0, lastDecoded: null, lastVector: null, errors: [] };
@@ -75,6 +66,7 @@ export async function readManifest() {
   const manifest = await openModel(root, readHash().model);
   state.manifest = manifest;
   showNavigation(manifest);
+  fitDigitCanvases(manifest.image);
   return manifest;
 }
 
@@ -90,9 +82,13 @@ export async function openModel(root, name) {
     if (!root.models.length) throw corruptFile(MANIFEST_FILE, 'it lists no models');
     const entry = root.models.find((m) => m.name === name) || root.models[0];
     base = `${entry.dir}/`;
-    manifest = { ...await readJson(`${base}${MANIFEST_FILE}`), runtime: root.runtime };
+    manifest = { ...await readJson(`${base}${MANIFEST_FILE}`), runtime: root.runtime, pages: root.pages };
   }
-  if (!manifest.files || !manifest.latent_dim) throw corruptFile(`${base}${MANIFEST_FILE}`, 'it lacks "files" or "latent_dim"');
+  if (!manifest.files || !manifest.latent_dim || !manifest.image) {
+    throw corruptFile(`${base}${MANIFEST_FILE}`, 'it lacks "files", "latent_dim" or "image"');
+  }
+  const { height, width, channels } = manifest.image;
+  manifest.image.size = height * width * channels;  // values per image, as the digits file and the graphs hold them
   manifest.base = base;  // prefix of the model's files, relative to the site
   manifest.models = root.models || null;
   return manifest;
@@ -118,16 +114,26 @@ export function modelFile(manifest, name) {
   return `${manifest.base || ''}${name}`;
 }
 
-// The header's links: every page this model supports, the current one marked, and a
-// model picker when the site holds several models.
+// Whether this model (and its site) has what a page needs: { feature, models } as the
+// manifest's "pages" entries and the navigation's data-feature / data-models give it.
+export function hasPage(manifest, { feature = null, models = 1 }) {
+  return (!feature || Boolean(manifest.features[feature])) && (manifest.models?.length || 1) >= Number(models);
+}
+
+// The header's links (written by the export from its page list, those a model may lack
+// hidden): show the pages this model has, mark the current one, and add a model picker
+// when the site holds several models.
 export function showNavigation(manifest) {
   const nav = document.querySelector('header nav');
   if (!nav) return;
   const here = location.pathname.split('/').pop() || 'index.html';
-  const pages = [['index', 'index.html', 'Overview'], ...PAGES, ['compare', 'compare.html', 'Compare']]
-    .filter(([feature]) => feature === 'index' || (feature === 'compare' ? manifest.models?.length > 1 : manifest.features[feature]));
-  nav.replaceChildren(...pages.map(([, href, title]) => el('a', { href, text: title, ...(href === here ? { 'aria-current': 'page' } : {}) })));
-  if (manifest.models?.length > 1 && here !== 'compare.html') {
+  for (const link of nav.querySelectorAll('a')) {
+    link.hidden = !hasPage(manifest, link.dataset);
+    if (link.getAttribute('href') === here) link.setAttribute('aria-current', 'page');
+  }
+  const several = manifest.models?.length > 1;
+  const comparing = (manifest.pages || []).some((p) => p.file === here && p.models > 1);
+  if (several && !comparing) {
     const picker = el('select', { id: 'model', 'aria-label': 'model' },
       ...manifest.models.map((m) => el('option', { value: m.name, text: m.name })));
     picker.value = manifest.name;
@@ -157,38 +163,58 @@ export async function loadDigits(manifest) {
   const [digitsFile, labelsFile, meansFile] = ['digits', 'labels', 'means'].map((k) => modelFile(manifest, manifest.files[k]));
   const [pixels, labels, means] = await Promise.all([digitsFile, labelsFile, meansFile].map(fetchBytes));
   const count = manifest.digits;
-  const expected = [[digitsFile, pixels, count * PIXELS], [labelsFile, labels, count],
+  const size = manifest.image.size;
+  const expected = [[digitsFile, pixels, count * size], [labelsFile, labels, count],
     [meansFile, means, count * manifest.latent_dim * 4]];
-  for (const [file, bytes, size] of expected) {
-    if (bytes.length !== size) throw corruptFile(file, `${bytes.length} bytes where the manifest implies ${size}`);
+  for (const [file, bytes, length] of expected) {
+    if (bytes.length !== length) throw corruptFile(file, `${bytes.length} bytes where the manifest implies ${length}`);
   }
   return {
     count,
     pixels,
     labels,
     means: new Float32Array(means.buffer),
-    image(i) {  // Float32Array (784) in [0, 1], exactly as the Python side divides by 255
-      const out = new Float32Array(PIXELS);
-      for (let p = 0; p < PIXELS; p++) out[p] = this.pixels[i * PIXELS + p] / 255;
+    image(i) {  // Float32Array (image.size) in [0, 1], exactly as the Python side divides by 255
+      const out = new Float32Array(size);
+      for (let p = 0; p < size; p++) out[p] = this.pixels[i * size + p] / 255;
       return out;
     },
   };
 }
 
-// Draw 784 intensities (white ink on black, like MNIST) into a canvas at (x, y), scaled to size.
-const scratch = document.createElement('canvas');
-scratch.width = SIDE; scratch.height = SIDE;
-export function drawDigit(canvas, pixels, x = 0, y = 0, size = null, offset = 0) {
-  const sctx = scratch.getContext('2d');
-  const image = sctx.createImageData(SIDE, SIDE);
-  for (let p = 0; p < PIXELS; p++) {
-    const v = Math.round(255 * Math.min(1, Math.max(0, pixels[offset + p])));
-    image.data[4 * p] = v; image.data[4 * p + 1] = v; image.data[4 * p + 2] = v; image.data[4 * p + 3] = 255;
+// One image's pixels drawn at the image's own resolution: set every digit canvas of the
+// page (class "digit") to it, and make new ones with digitCanvas.
+export function fitDigitCanvases(image) {
+  for (const canvas of document.querySelectorAll('canvas.digit')) {
+    canvas.width = image.width;
+    canvas.height = image.height;
   }
-  sctx.putImageData(image, 0, 0);
+}
+
+// A canvas for `columns` x `rows` images side by side.
+export function digitCanvas(image, attributes = {}, columns = 1, rows = 1) {
+  return el('canvas', { ...attributes, width: image.width * columns, height: image.height * rows });
+}
+
+// Draw one image of the manifest's shape (intensities in [0, 1], planar channels: one is
+// grey, white ink on black like MNIST; three are red, green, blue) into a canvas at (x, y),
+// scaled by `scale` (default: to fill the canvas).
+const scratch = document.createElement('canvas');
+export function drawDigit(canvas, image, pixels, x = 0, y = 0, scale = null, offset = 0) {
+  const { width, height, channels } = image;
+  if (scratch.width !== width || scratch.height !== height) { scratch.width = width; scratch.height = height; }
+  const sctx = scratch.getContext('2d');
+  const data = sctx.createImageData(width, height);
+  const plane = width * height;
+  const value = (p, c) => Math.round(255 * Math.min(1, Math.max(0, pixels[offset + (channels === 1 ? 0 : c * plane) + p])));
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) data.data[4 * p + c] = value(p, c);
+    data.data[4 * p + 3] = 255;
+  }
+  sctx.putImageData(data, 0, 0);
   const ctx = canvas.getContext('2d');
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(scratch, x, y, size ?? canvas.width, size ?? canvas.height);
+  ctx.drawImage(scratch, x, y, scale === null ? canvas.width : width * scale, scale === null ? canvas.height : height * scale);
 }
 
 // Two decimals, without the "-0.00" of a tiny negative value.

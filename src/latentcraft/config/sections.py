@@ -1,0 +1,91 @@
+"""The run config's core sections (data, model, objective, train) and what every technique section shares.
+
+A technique's own section (routing, style, prior, ...) is declared by the
+technique itself (techniques/*.py) as a subclass of `TechniqueSettings`; the
+full `Config` (run_config.py) assembles the core sections and those of the
+technique registry. Modules below the techniques see a run config only through
+`RunSpec`: its core sections and `section(name)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
+MAX_LAYER_SIZE, MAX_THREADS, MAX_SEED = 8192, 256, 2**32 - 1
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"  # a key of datasets.DATASETS: "mnist" or "fashion-mnist"
+    data_dir: str | None = None  # folder with the IDX files; None = search the usual places
+    download: bool = False  # fetch missing files from the standard mirrors (checksummed)
+    train_limit: int = 0  # use only the first N training images (0 = all 60,000)
+    test_limit: int = 0  # use only the first N test images (0 = all 10,000)
+    labelled_fraction: float = 1.0  # share of training examples that keep their label (rest: -1)
+    labels_per_class: int = 0  # > 0: exactly this many training examples of each class keep their label
+    labelled_share: float = 0.0  # with hidden labels: this share of every batch is drawn from the labelled examples
+    augment: bool = False  # random small shifts/rotations of training batches
+    augment_shift: float = 2.0  # max shift, pixels
+    augment_rotate: float = 10.0  # max rotation, degrees
+    augment_stroke: float = 0.0  # share of augmented images drawn one pixel thicker or thinner (half each)
+
+
+@dataclass
+class ModelConfig:
+    body: str = "mlp"  # encoder/decoder body, a key of model.bodies.BODIES ("mlp", "conv")
+    encoder_hidden: list[int] = field(default_factory=lambda: [512, 256])  # MLP hidden sizes, input side first
+    decoder_hidden: list[int] = field(default_factory=lambda: [256, 512])  # MLP hidden sizes, latent side first
+    conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # conv body channels per stride-2 stage
+    latent_dim: int = 10  # size of z, coordinates of techniques' own encoders (style) included
+    relu_latent: bool = False  # ReLU on the main encoder's coordinates, so "more of k" is the positive direction
+    deterministic: bool = False  # plain autoencoder: z = μ, no sampling, no KL
+
+
+@dataclass
+class ObjectiveConfig:
+    kind: str = "elbo"  # "elbo" (principled) or "reference" (the original routed loss, std/log-variance quirk included)
+    reconstruction: str = "bce"  # "bce" (Bernoulli, logits) or "gaussian" (summed squared error / 2)
+    beta: float = 1.0  # weight of the KL term
+    kl_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs
+    reference_recon_weight: float = 0.3  # the original's weight on mean squared error per image
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # passes over the training set
+    batch_size: int = 128  # examples per step
+    lr: float = 1e-3  # Adam learning rate at epoch 0
+    lr_decay: float = 0.95  # multiply the learning rate by this after every epoch
+    seed: int = 0  # seeds weights, shuffling, noise and the labelled subset
+    precision: str = "bf16"  # "bf16" (autocast where native: CPUs, Ampere+ GPUs; ~1.7x on AVX512-BF16) or "fp32"
+    eval_batch_size: int = 2000  # examples per step when evaluating
+    select_metric: str = "test_argmax_accuracy"  # metric that picks the best of several seeds
+    threads: int = 0  # torch intra-op threads (0 = torch's default)
+    device: str = "auto"  # "auto" (CUDA, else Apple MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps"
+    tensorboard: bool = False  # also log each epoch to RUN_DIR/tensorboard/ (needs latentcraft[tensorboard])
+
+
+@dataclass
+class TechniqueSettings:
+    """A technique's config section: off unless enabled; the technique's class checks the rest."""
+
+    enabled: bool = False  # switch the technique on
+
+
+class RunSpec(Protocol):
+    """What a run config offers the model, data and techniques (config.run_config.Config is one)."""
+
+    name: str
+    description: str
+    data: DataConfig
+    model: ModelConfig
+    objective: ObjectiveConfig
+    train: TrainConfig
+
+    def section(self, name: str) -> Any:
+        """A technique's settings by its registry name (routing, style, prior, ...)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole config as JSON-able tables."""
