@@ -30,8 +30,10 @@ TOUCH_DEVICE = {"has_touch": True, "is_mobile": True, "device_scale_factor": 2}
 
 def quick_site(folder: Path, preset: str, overrides: tuple[str, ...] = ()) -> Path:
     """One epoch on 2,000 real digits, exported: real weights in a few seconds."""
-    config = resolve_config(preset, overrides=["train.epochs=1", "data.train_limit=2000", "data.test_limit=500",
-                                               "train.threads=1", *overrides])
+    quick = {"train.epochs": "1", "data.train_limit": "2000", "data.test_limit": "500", "train.threads": "1"}
+    given = {text.split("=", 1)[0] for text in overrides}  # an override replaces the quick setting (each key once)
+    defaults = [f"{key}={value}" for key, value in quick.items() if key not in given]
+    config = resolve_config(preset, overrides=[*defaults, *overrides])
     train(config, folder, progress=False)
     explorer.export_site(folder, folder / "site", max_digits=SITE_DIGITS)
     return folder / "site"
@@ -129,3 +131,40 @@ def touch_stroke(cdp, points, steps=4):
         for s in range(1, steps + 1):
             send("touchMove", x0 + (x1 - x0) * s / steps, y0 + (y1 - y0) * s / steps)
     send("touchEnd", *points[-1])
+
+
+# Elements whose text must show in full: their content may not overflow their box (clipped or spilling).
+TEXT_BOXES = "figcaption, h2, .note, .reading, .reading-label, .prediction, .vector, #status, .swap, .scroll-hint"
+
+CLIPPED = """(selector) => Array.from(document.querySelectorAll(selector))
+    .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
+    .filter((e) => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1)
+    .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}: ${e.textContent.trim().slice(0, 60)}`
+                + ` (${e.scrollWidth}x${e.scrollHeight} in ${e.clientWidth}x${e.clientHeight})`)"""
+
+
+def clipped_text(page, selector=TEXT_BOXES):
+    """The visible text boxes on the page whose content does not fit them (each described)."""
+    return page.page.evaluate(CLIPPED, selector)
+
+
+ON_SCREEN_WHILE_IN_VIEW = """([target, companion]) => {
+    const inView = (r) => r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+    const misses = [];
+    let seen = 0;
+    for (let y = 0; y <= document.documentElement.scrollHeight; y += 20) {
+      window.scrollTo(0, y);
+      const a = document.querySelector(target).getBoundingClientRect();
+      if (!inView(a)) continue;
+      seen += 1;
+      if (!inView(document.querySelector(companion).getBoundingClientRect())) misses.push(window.scrollY);
+    }
+    window.scrollTo(0, 0);
+    return { seen, misses };
+}"""
+
+
+def on_screen_while_in_view(page, target, companion):
+    """Scrolls the page top to bottom: at how many positions `target` was fully on screen, and
+    the scroll positions where it was while `companion` was not."""
+    return page.page.evaluate(ON_SCREEN_WHILE_IN_VIEW, [target, companion])

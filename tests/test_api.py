@@ -11,7 +11,7 @@ import torch
 
 import latentcraft
 from latentcraft.data.mnist import load_split
-from latentcraft.errors import ConfigError
+from latentcraft.errors import ArgumentError, ConfigError
 from latentcraft.trained import TrainedModel
 from latentcraft.training import checkpoint as ckpt
 
@@ -56,7 +56,7 @@ def test_a_config_may_be_a_preset_a_file_a_dict_or_a_config(tmp_path):
         make_config("routed11")
     with pytest.raises(ConfigError, match="unknown config key model.latent"):
         make_config("routed10", {"model.latent": 3})
-    with pytest.raises(ConfigError, match="expected a preset name, a file path, a dict or a Config, got int"):
+    with pytest.raises(ArgumentError, match="expected a preset name, a file path, a dict or a Config, got int"):
         make_config(7)
 
 
@@ -67,7 +67,7 @@ def test_several_seeds_keep_the_best(tmp_path, mnist_dir):
     assert [r["seed"] for r in record["runs"]] == [0, 1]
     assert summary["seed"] == record["best_seed"]
     assert summary["final"]["test_argmax_accuracy"] == max(r["test_argmax_accuracy"] for r in record["runs"])
-    with pytest.raises(ConfigError, match="seeds: must be at least 1"):
+    with pytest.raises(ArgumentError, match="seeds: must be at least 1"):
         latentcraft.train("routed10", tmp_path / "none", seeds=0)
 
 
@@ -150,7 +150,7 @@ def test_sweep_runs_every_grid_value(tmp_path, mnist_dir):
                                 executor="sequential", progress=False)
     assert [s["label"] for s in summary["settings"]] == ["lr=0.001", "lr=0.002"]
     assert not summary["failed"]
-    with pytest.raises(ConfigError, match=r"grid\['train.lr'\]: expected a list of values to try, got 0.001"):
+    with pytest.raises(ArgumentError, match=r"grid\['train.lr'\]: expected a non-empty list of values to try, got 0.0"):
         latentcraft.sweep("routed10", tmp_path / "bad", grid={"train.lr": 1e-3})
 
 

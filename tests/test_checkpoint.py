@@ -54,10 +54,19 @@ def test_broken_run_folders_are_clear_errors(tmp_path):
         ckpt.load_model(tmp_path)
 
 
+def _forget_config_record(path):
+    """Rewrite a weights file as run folders saved before weights recorded their config were."""
+    save_file(load_file(str(path)), str(path))
+
+
 def test_weights_that_do_not_match_the_config_are_rejected(tmp_path):
     ckpt.save_model(_model(), tmp_path)
     ckpt.save_model(_model("model.deterministic=true"), tmp_path / "other")
     (tmp_path / "other" / ckpt.WEIGHTS_FILE).replace(tmp_path / ckpt.WEIGHTS_FILE)  # weights lack var_head
+    with pytest.raises(ckpt.RunError, match=rf"{ckpt.CONFIG_FILE} does not describe the weights in "
+                       rf"{ckpt.WEIGHTS_FILE}: model.deterministic is false there but they were trained with true"):
+        ckpt.load_model(tmp_path)
+    _forget_config_record(tmp_path / ckpt.WEIGHTS_FILE)  # an older folder: the names and shapes still tell
     with pytest.raises(ckpt.RunError, match="does not match its config"):
         ckpt.load_model(tmp_path)
 
@@ -105,6 +114,9 @@ def test_weights_of_another_shape_name_the_tensor_not_a_torch_traceback(tmp_path
     ckpt.save_model(_model(), tmp_path)
     ckpt.save_model(_model("model.latent_dim=4"), tmp_path / "other")
     (tmp_path / "other" / ckpt.WEIGHTS_FILE).replace(tmp_path / ckpt.WEIGHTS_FILE)
+    with pytest.raises(ckpt.RunError, match="model.latent_dim is 10 there but they were trained with 4"):
+        ckpt.load_model(tmp_path)
+    _forget_config_record(tmp_path / ckpt.WEIGHTS_FILE)
     with pytest.raises(ckpt.RunError, match=r"does not match its config.*is \(4, 32\), the config needs \(10, 32\)"):
         ckpt.load_model(tmp_path)
 

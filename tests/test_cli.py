@@ -67,7 +67,7 @@ def _crash(args):
 
 @pytest.mark.parametrize("debug", [[], ["--debug"]])
 def test_an_unexpected_error_is_one_line_unless_debugging(capsys, monkeypatch, debug):
-    monkeypatch.setattr(cli, "COMMANDS", [(add, _crash if add is cli._add_presets else run)
+    monkeypatch.setattr(cli, "COMMANDS", [(add, _crash if add is cli.add_presets else run)
                                           for add, run in cli.COMMANDS])
     if debug:
         with pytest.raises(TypeError, match="a bug"):  # the traceback reaches the terminal
@@ -171,3 +171,61 @@ def test_nan_from_the_command_line_is_refused_before_anything_is_written(tmp_pat
     err = capsys.readouterr().err
     assert err.strip() == f"latentcraft train: error: train.lr: must be a finite number, got {float(value)}"
     assert not run.exists()
+
+
+# ---- help and layout: every command and option says what it does --------------------------
+
+
+def test_every_command_has_a_description_and_every_option_a_help_text():
+    parser, _ = cli.build_parser()
+    for name, command in parser.commands.items():
+        assert command.description and len(command.description) > 30, name
+        for action in command._actions:
+            assert action.help, f"latentcraft {name} {action.option_strings or action.dest} has no help text"
+
+
+@pytest.mark.parametrize("command", ["config", "data", "presets"])
+def test_help_shows_the_description(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert cli.build_parser()[0].commands[command].description.split()[0] in out
+
+
+def test_presets_align_their_descriptions_in_one_column(capsys, monkeypatch):
+    names = ["a", "a-much-longer-preset-name-than-any", "routed10"]
+    monkeypatch.setattr("latentcraft.cli.setup_commands.preset_names", lambda: names)
+    monkeypatch.setattr("latentcraft.cli.setup_commands.preset_dict", lambda n: {"description": f"about {n}"})
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len({line.index("about") for line in lines}) == 1
+    assert all(line.split()[0] == name for line, name in zip(lines, names, strict=True))
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "config", "data", "presets", "evaluate x", "plot x",
+                                     "report x", "export x", "serve x", "demo"])
+def test_an_unknown_option_points_to_the_commands_own_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--bogus"])
+    name = command.split()[0]
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"latentcraft {name}: error: unrecognized arguments: --bogus "
+                                               f"(see latentcraft {name} --help)")
+
+
+def test_config_given_a_folder_says_a_file_is_needed(tmp_path, capsys):
+    assert main(["config", "--config", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "config file (TOML or JSON)" in err and "does not exist" not in err
+
+
+def test_report_to_an_unwritable_place_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    import latentcraft.reporting.report as report
+
+    monkeypatch.setattr(report, "load_run", lambda *a, **k: pytest.fail("the report did work before failing"))
+    for out, says in [("/sys/report.html", "cannot write in /sys"), (str(tmp_path), "is a folder"),
+                      (str(tmp_path / "notes.md"), "must end in .html")]:
+        assert main(["report", str(tmp_path), "--out", out, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"latentcraft report: error: --out {out}: ") and says in err
+    assert list(tmp_path.iterdir()) == []

@@ -182,3 +182,81 @@ def test_config_files_that_are_not_text_or_not_a_table(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="list.json must hold a table of fields, not a list"):
         resolve_config(config_file=tmp_path / "list.json")
+
+
+# ---- names and bounds: a name is one folder name; every whole number has a ceiling ------------
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", "a\\b", ".hidden", "..", "", "a\x01b", "tab\there",
+                                  "-rf", "ends.", "ends ", "a..b", "x" * 101, "naïve/"])
+def test_names_that_could_leave_the_runs_folder_are_refused(name):
+    with pytest.raises(ConfigError, match=r"^name: .* is not a valid name; use 1-100 characters: letters, digits"):
+        Config.from_dict({"name": name})
+
+
+@pytest.mark.parametrize("name", ["routed10", "my run 2", "routed10 lr=0.001 beta=0.5", "h=[64,32]", "x" * 100])
+def test_ordinary_names_are_accepted(name):
+    assert Config.from_dict({"name": name}).name == name
+
+
+def test_every_preset_name_is_valid():
+    for preset in preset_names():
+        assert resolve_config(preset).name == preset
+
+
+def _int_fields():
+    """(dotted key, a huge value of its type) for every whole-number field of every section."""
+    import dataclasses
+    import typing
+
+    from latentcraft.config.run_config import CORE_SECTIONS
+    from latentcraft.techniques.registry import TECHNIQUES
+
+    sections = {**CORE_SECTIONS, **{name: t.settings_class for name, t in TECHNIQUES.items()}}
+    for section, cls in sections.items():
+        for f in dataclasses.fields(cls):
+            hint = str(typing.get_type_hints(cls)[f.name])
+            huge = {"<class 'int'>": 10**12, "list[int]": [10**12], "list[int] | None": [10**12],
+                    "list[list[int]] | None": [[10**12]]}.get(hint)
+            if huge is not None:
+                yield f"{section}.{f.name}", huge
+
+
+@pytest.mark.parametrize("key, huge", list(_int_fields()))
+def test_every_whole_number_field_has_an_upper_bound_named_in_its_message(key, huge):
+    section, field = key.split(".")
+    with pytest.raises(ConfigError, match=rf"^{key}(\[\d+\])?: must be at most [\d,]+, got"):
+        Config.from_dict({section: {field: huge}})
+
+
+@pytest.mark.parametrize("override", ["train.epochs=100000", "train.batch_size=1000000", "data.train_limit=60000",
+                                      "objective.kl_warmup_epochs=100000", "train.seed=4294967295",
+                                      "prior.grid_columns=10", "train.eval_batch_size=1000000"])
+def test_the_bounds_leave_room_for_any_real_use(override):
+    resolve_config(overrides=[override])
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["=3"], "the key before '=' must be a field path"),
+    (["train.epochs="], "no value after '='"),
+    (["name=  "], "no value after '='"),
+    (["train..epochs=3"], "the key before '=' must be a field path"),
+])
+def test_empty_keys_and_values_are_refused(texts, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=texts)
+
+
+def test_an_empty_text_is_written_out():
+    assert resolve_config(overrides=['description=""']).description == ""
+
+
+def test_one_command_sets_a_key_once_while_the_api_lets_a_later_override_win():
+    from latentcraft.config.sources import check_once
+
+    assert resolve_config(overrides=["train.epochs=3", "train.epochs=4"]).train.epochs == 4
+    with pytest.raises(ConfigError, match=r"^train.epochs is set twice \(--set train.epochs=3, then --epochs 4\)"):
+        check_once(["train.epochs=3", "train.epochs=4"], ["--set train.epochs=3", "--epochs 4"])
+    with pytest.raises(ConfigError, match="train overlaps train.epochs"):
+        check_once(["train.epochs=3", 'train={"epochs": 4}'])
+    check_once(["train.epochs=3", "train.lr=0.1", "data.train_limit=5"])

@@ -180,7 +180,7 @@ def test_the_run_folder_is_never_the_site_even_with_force(tmp_path, capsys, out)
 def test_a_file_in_the_way_is_refused(tmp_path, capsys):
     (tmp_path / "site").write_text("a file")
     code, err = export_cli(capsys, pretrained_run(), "--out", tmp_path / "site", "--force")
-    assert code == 1 and "is a file" in err
+    assert code == 2 and "is a file" in err  # a usage error: --out names a file
     assert (tmp_path / "site").read_text() == "a file"
 
 

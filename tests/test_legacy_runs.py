@@ -35,12 +35,12 @@ from latentcraft.training.checkpoint import (
 STYLE = [10, 11]
 NEW = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
        "routing": {"enabled": True, "free": STYLE, "detached_mean_epochs": 1.0},
-       "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "beta": 1.5, "start_epoch": 1, "joint": True,
+       "style": {"enabled": True, "dim": 2, "hidden_sizes": [16], "kl_weight": 1.5, "start_epoch": 1, "joint": True,
                  "onehot_code": True, "independence": 0.25, "mmd": 0.5, "adversary": 2.0}}
 
 # Where each [style] key lived before the restructuring.
-OLD_KEYS = {"dim": ("model", "style_dim"), "encoder_hidden": ("model", "style_encoder_hidden"),
-            "beta": ("routing", "style_beta"), "start_epoch": ("routing", "style_epoch"),
+OLD_KEYS = {"dim": ("model", "style_dim"), "hidden_sizes": ("model", "style_encoder_hidden"),
+            "kl_weight": ("routing", "style_beta"), "start_epoch": ("routing", "style_epoch"),
             "joint": ("routing", "joint"), "frozen_mean": ("routing", "frozen_mean"),
             "onehot_code": ("routing", "onehot_code"), "independence": ("routing", "style_independence"),
             "mmd": ("routing", "style_mmd"), "adversary": ("routing", "style_adversary")}
@@ -200,7 +200,7 @@ def test_the_shipped_demo_model_is_in_the_old_layout_and_loads_with_its_settings
     model = load_model(folder)
     style = model.techniques["style"]
     s = model.config.style
-    assert (s.enabled, s.dim, s.encoder_hidden, s.start_epoch, s.joint, s.onehot_code, s.adversary) == (
+    assert (s.enabled, s.dim, s.hidden_sizes, s.start_epoch, s.joint, s.onehot_code, s.adversary) == (
         True, 10, [512, 256], 2, True, True, 1.0)
     assert style.coordinates == list(range(10, 20)) and model.main_dims == 10
     state = model.state_dict()

@@ -23,7 +23,7 @@ from latentcraft.training.trainer import train
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
         "routing": {"enabled": True, "free": STYLE},
-        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1, "frozen_mean": True,
+        "style": {"enabled": True, "dim": 2, "hidden_sizes": [16], "start_epoch": 1, "frozen_mean": True,
                   "onehot_code": True}}
 
 
@@ -143,7 +143,7 @@ def test_a_labelled_share_of_every_batch_comes_from_the_labelled_examples():
 
 def test_predicted_routing_sends_an_unlabelled_example_to_the_digit_its_code_reads_as_after_epoch_one():
     model = _tiny({**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted"},
-                   "style": {"enabled": True, "dim": 2, "encoder_hidden": [16]}})
+                   "style": {"enabled": True, "dim": 2, "hidden_sizes": [16]}})
     routing = model.techniques["routing"]
     mu = torch.zeros(2, 12)
     mu[0, 4] = mu[1, 7] = 1.0
@@ -161,7 +161,7 @@ def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mni
     data = load_split("mnist", "train", limit=256), load_split("mnist", "test", limit=200)
     config = resolve_config("routed-style", overrides=[
         "train.epochs=2", "style.start_epoch=1", "train.threads=1", "data.train_limit=256", "data.test_limit=200",
-        "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.encoder_hidden=[16]"])
+        "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.hidden_sizes=[16]"])
     train(config, tmp_path / "run", progress=False, data=data)
     model = load_model(tmp_path / "run")
     height = model.techniques["style"].digit_height.item()
@@ -178,7 +178,7 @@ def test_a_onehot_routed_style_model_exports_a_decoder_that_reads_the_argmax(mni
 
 def test_predicted_margin_leaves_unsure_unlabelled_examples_unrouted():
     raw = {**TINY, "routing": {"enabled": True, "free": STYLE, "unlabelled": "predicted", "predicted_margin": 0.5},
-           "style": {"enabled": True, "dim": 2, "encoder_hidden": [16]}}
+           "style": {"enabled": True, "dim": 2, "hidden_sizes": [16]}}
     routing = _tiny(raw).techniques["routing"]
     mu = torch.zeros(2, 12)
     mu[0, 4], mu[0, 6] = 2.0, 0.9  # runner-up below half the top: routed to 4

@@ -16,7 +16,7 @@ from latentcraft.training.checkpoint import load_model, save_model
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
         "routing": {"enabled": True, "free": STYLE},
-        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1, "frozen_mean": True,
+        "style": {"enabled": True, "dim": 2, "hidden_sizes": [16], "start_epoch": 1, "frozen_mean": True,
                   "onehot_code": True, "adversary": 3.0}}
 
 

@@ -13,7 +13,7 @@ from latentcraft.techniques.style.technique import HEIGHT_MOMENTUM
 STYLE = [10, 11]
 JOINT = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12, "relu_latent": True},
          "routing": {"enabled": True, "free": STYLE},
-         "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "joint": True, "onehot_code": True}}
+         "style": {"enabled": True, "dim": 2, "hidden_sizes": [16], "joint": True, "onehot_code": True}}
 
 
 def _model(relu: bool = True, **style) -> LatentModel:

@@ -104,7 +104,7 @@ def test_code_functions_decode_what_the_model_reconstructs():
 def test_a_swapped_in_digit_row_decodes_as_the_one_hot_model_reads_it():
     """A one-hot model decodes a blended digit-code row as the one-hot of its argmax, as its exported graph does."""
     config = resolve_config("routed-style", overrides=["model.encoder_hidden=[16]", "model.decoder_hidden=[16]",
-                                                       "style.encoder_hidden=[8]"])
+                                                       "style.hidden_sizes=[8]"])
     torch.manual_seed(0)
     model = build_model(config).eval()
     model.techniques["style"].digit_height.fill_(2.0)

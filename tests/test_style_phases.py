@@ -16,9 +16,9 @@ ROUTES = [[k] for k in range(NUM_CLASSES)]
 STYLE = [10, 11]
 TINY = {"model": {"encoder_hidden": [32], "decoder_hidden": [32], "latent_dim": 12},
         "routing": {"enabled": True, "free": STYLE},
-        "style": {"enabled": True, "dim": 2, "encoder_hidden": [16], "start_epoch": 1}}
+        "style": {"enabled": True, "dim": 2, "hidden_sizes": [16], "start_epoch": 1}}
 SLICE = ["data.train_limit=500", "data.test_limit=200", "train.batch_size=100", "train.eval_batch_size=200",
-         "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.encoder_hidden=[16]",
+         "model.encoder_hidden=[48]", "model.decoder_hidden=[48]", "style.hidden_sizes=[16]",
          "train.threads=1", "style.start_epoch=2"]
 
 
@@ -128,9 +128,10 @@ def test_phase_two_and_resuming_at_the_boundary_matches_a_straight_run(tmp_path,
     (["routing.label_weight=-1"], "routing.label_weight: must not be negative"),
 ])
 def test_bad_two_phase_settings_name_the_field(overrides, message):
-    base = ["model.latent_dim=12", "style.dim=2", "routing.free=[10, 11]"]
+    base = {"model.latent_dim": "12", "style.dim": "2", "routing.free": "[10, 11]"}
+    base.update(o.split("=", 1) for o in overrides)  # each key once: --set refuses a key given twice
     with pytest.raises(ConfigError, match=message):
-        resolve_config("routed-style", overrides=[*base, *overrides])
+        resolve_config("routed-style", overrides=[f"{k}={v}" for k, v in base.items()])
 
 
 def test_frozen_mean_feeds_the_decoder_the_routed_mean_in_phase_two_only():
@@ -148,7 +149,7 @@ def test_style_beta_weights_the_style_coordinates_kl_and_reads_no_label():
     x, y = _batch()
     losses = {}
     for beta in (1.0, 3.0):
-        model = _tiny({**TINY, "style": {**TINY["style"], "beta": beta}})
+        model = _tiny({**TINY, "style": {**TINY["style"], "kl_weight": beta}})
         model.start_epoch(1)
         out = model(x, y, epoch=1.5)
         losses[beta] = out
@@ -157,14 +158,14 @@ def test_style_beta_weights_the_style_coordinates_kl_and_reads_no_label():
     assert "style_kl" not in losses[1.0].parts
     assert torch.allclose(losses[3.0].parts["style_kl"], 2 * style_kl, rtol=1e-5)
     unlabelled = torch.full_like(y, UNLABELLED)
-    again = _tiny({**TINY, "style": {**TINY["style"], "beta": 3.0}})
+    again = _tiny({**TINY, "style": {**TINY["style"], "kl_weight": 3.0}})
     again.start_epoch(1)
     assert torch.allclose(again(x, unlabelled, epoch=1.5).parts["style_kl"], losses[3.0].parts["style_kl"])
 
 
 def test_style_beta_must_not_be_negative():
-    with pytest.raises(ConfigError, match="style.beta: must not be negative"):
-        Config.from_dict({**TINY, "style": {**TINY["style"], "beta": -1}})
+    with pytest.raises(ConfigError, match="style.kl_weight: must not be negative"):
+        Config.from_dict({**TINY, "style": {**TINY["style"], "kl_weight": -1}})
 
 
 def test_a_schedule_without_a_style_encoder_is_refused():

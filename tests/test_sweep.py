@@ -7,6 +7,7 @@ file stays well under a minute and a half on two cores.
 import html
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -364,3 +365,39 @@ def test_report_shows_runs_and_sweeps_together(sequential_sweep, tmp_path):
     assert text.index("| metric | one run (r) |") < text.index(f"## {section.title}") < text.index(
         "| `lr=0.001` | 1/1 |")
     assert "![test_recon_bce over seeds](figures/sweep_spread_recon_bce.png)" in text
+
+
+# ---- hostile grids: empty, repeated or absurd values, and folder names built from values ------
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["lr="], "no values given"),
+    (["lr=1e-3,"], "value 2 is empty"),
+    (["lr=,1e-3"], "value 1 is empty"),
+    (["lr=1e-3,1e-3"], "1e-3 repeats 1e-3"),
+    (["lr=1e-3,0.001"], "0.001 repeats 1e-3"),
+    (["latent_dim=2,2.0"], "2.0 repeats 2"),
+    (["lr=1e-3", "train.lr=3e-3"], "--grid train.lr is given twice"),
+    (["=1,2"], "the key before '='"),
+    (["bogus=1,2"], "unknown grid key 'bogus'"),
+    (["name=a,b"], "--grid name: each trial's name"),
+    (["lr"], "expected key=value1,value2"),
+    ([f"lr={','.join(str(k) for k in range(1, 102))}", f"beta={','.join(str(k) for k in range(1, 101))}"],
+     "10,100 trials"),
+])
+def test_bad_grids_are_refused_naming_the_axis(grid, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tiny_definition(grid)
+
+
+def test_setting_folders_and_trial_names_stay_inside_the_sweep_whatever_the_values(tmp_path):
+    values = ["../../escaped", "a/b", "/abs", "..", ".hidden", "x" * 300, "é\x01"]
+    definition = tiny_definition([f"data.data_dir={','.join(json.dumps(v) for v in values)}"])
+    trials = definition.trials()
+    assert len({t.run_dir for t in trials}) == len(values)
+    for trial in trials:
+        folder = (tmp_path / trial.run_dir).resolve()
+        assert folder.is_relative_to(tmp_path / sweep_definition.TRIALS_DIR)
+        assert ".." not in Path(trial.run_dir).parts and len(Path(trial.run_dir).parts) == 3
+        assert all(len(part) <= 255 for part in Path(trial.run_dir).parts)
+        resolve_config(overrides=[f"name={json.dumps(trial.config['name'])}"])  # a valid name

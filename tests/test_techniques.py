@@ -238,7 +238,7 @@ def test_class_mean_template_is_the_mean_labelled_image(mnist_dir):
     ({"classifier": {"enabled": True, "hidden": [0]}}, "classifier.hidden"),
     ({"classifier": {"enabled": True, "weight": -1}}, "classifier.weight"),
     ({"style": {"enabled": True}}, r"style.dim: must be at least 1 and below model.latent_dim \(10\), got 10"),
-    ({"style": {"enabled": True, "dim": 2, "encoder_hidden": [0]}}, "style.encoder_hidden"),
+    ({"style": {"enabled": True, "dim": 2, "hidden_sizes": [0]}}, "style.hidden_sizes"),
     ({"style": {"enabled": True, "dim": 2, "independence": -1}}, "style.independence: must not be negative"),
     ({"style": {"enabled": True, "dim": 2, "mmd": 1.0}},
      "style.mmd: reads the routed code's predictions; set routing.enabled = true"),

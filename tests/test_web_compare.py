@@ -12,7 +12,16 @@ from latentcraft.explorer import export as explorer
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_run
 from latentcraft.explorer.serve import url_for
 
-from browser import BROWSER_TOLERANCE, Page, ort_session, serve, site_digits
+from browser import (
+    BROWSER_TOLERANCE,
+    PHONE,
+    Page,
+    clipped_text,
+    on_screen_while_in_view,
+    ort_session,
+    serve,
+    site_digits,
+)
 
 SITE_DIGITS = 100
 
@@ -123,5 +132,62 @@ def test_the_plane_decodes_the_hovered_point_with_a_second_model(several, browse
         None, {"z": point, "label": np.eye(10, dtype=np.float32)[[6]]})  # the highlighted digit
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastDecoded)"), clf[0], atol=BROWSER_TOLERANCE)
     np.testing.assert_allclose(page.js("Array.from(window.lc.otherDecoded)"), cvae[0], atol=BROWSER_TOLERANCE)
+    page.assert_clean()
+    page.close()
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_compare_shows_ties_as_no_class_full_captions_and_a_labelled_pad(several, browser, device):
+    _, server, _ = several
+    size = {"viewport": (1100, 900)} if device == "desktop" else {"viewport": PHONE, "touch": True}
+    page = Page(browser, url_for(server, f"compare.html#a={DEFAULT_MODEL}&b=routed10-original"), **size)
+    # The start: both decode the all-zero vector, which ties every class of a routed model.
+    assert page.js("Array.from(document.querySelectorAll('.model-column .prediction'), p => p.textContent)") == [
+        "no class (a tie)"] * 2
+    assert page.js("document.querySelectorAll('.model-column .score.chosen').length") == 0
+    assert page.js("[window.lc.compare.a.prediction, window.lc.compare.b.prediction]") == [None, None]
+    # Every caption in full, the right one in the shared-vector mode too.
+    assert "matched by coordinate name" in page.js("document.querySelector('#column-b figcaption').textContent")
+    assert clipped_text(page) == []
+    page.js("window.lc.showDigit(7)")
+    page.wait("window.lc.hash && window.lc.hash.includes('input=7')")
+    assert clipped_text(page) == []
+    # The pad has a visible label above it and an accessible name, and its Clear button stays in view.
+    label = page.page.locator("#pad-title")
+    assert label.is_visible() and label.text_content() == "Draw a digit"
+    assert label.bounding_box()["y"] < page.page.locator("#pad").bounding_box()["y"]
+    assert page.page.get_by_label("drawing pad").count() == 1
+    found = on_screen_while_in_view(page, "#pad", "#clear")
+    assert found["seen"] > 0 and found["misses"] == [], found
+
+    # Reset: the zero vector again, and the input shown before is gone.
+    page.page.click("#reset")
+    page.wait("window.lc.hash && !window.lc.hash.includes('input=') && window.lc.hash.includes('mode=vector')")
+    assert page.js("document.querySelector('#input-caption').textContent") == "input"
+    assert page.js("[window.lc.compare.a.prediction, window.lc.compare.b.prediction]") == [None, None]
+    page.assert_clean()
+    page.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, (2400, 900)])
+def test_the_overview_table_says_when_it_scrolls(several, browser, viewport):
+    _, server, _ = several
+    page = Page(browser, url_for(server, "index.html"), viewport=viewport, touch=viewport == PHONE)
+    if viewport != PHONE:  # room for every column: the page at the full width of a wide screen
+        page.js("document.querySelector('main').style.maxWidth = 'none'")
+        page.page.wait_for_timeout(100)  # the hint follows the box's size (a ResizeObserver)
+    box = "document.querySelector('#models-scroll')"
+    overflows = page.js(f"{box}.scrollWidth > {box}.clientWidth + 1")
+    hint = page.page.locator("#scroll-hint")
+    assert overflows == (viewport == PHONE)  # a phone hides columns; a wide screen shows them all
+    assert hint.is_visible() == overflows
+    if overflows:
+        assert "scroll →" in hint.text_content()
+        hint_box = hint.bounding_box()
+        assert hint_box["x"] >= 0 and hint_box["x"] + hint_box["width"] <= viewport[0]
+        assert page.js("getComputedStyle(document.querySelector('#models-scroll')).overflowX") == "auto"
+        page.js(f"{box}.scrollLeft = {box}.scrollWidth")  # at the last column there is nothing more to find
+        page.wait("document.querySelector('#scroll-hint').hidden")
+    assert page.js("document.documentElement.scrollWidth") <= viewport[0]  # only the table scrolls
     page.assert_clean()
     page.close()

@@ -77,3 +77,17 @@ def test_an_unknown_address_gets_the_sites_404_page(routed):
     assert answer.value.code == 404
     body = answer.value.read().decode()
     assert 'href="/index.html"' in body and "latentcraft export" in body
+
+
+@pytest.mark.parametrize("page", ["traversal.html", "sliders.html"])
+def test_a_truncated_graph_gets_one_line_naming_the_file_and_the_fix(damaged_copy, browser, page):
+    site, server = damaged_copy
+    target = site / explorer.DECODER_FILE
+    replace(target, target.read_bytes()[: target.stat().st_size // 2])
+    view = failed_page(browser, server, page)
+    status = view.status()
+    assert status.startswith(f"Error: {explorer.DECODER_FILE} is damaged") and "latentcraft export" in status
+    assert "ERROR_CODE" not in status and "ERROR_MESSAGE" not in status  # not onnxruntime's raw text
+    assert "\n" not in status and status.count(". ") == 0  # one sentence on one line
+    assert view.js("window.lc.runtimeError")  # the raw text is kept for whoever debugs it
+    view.close()

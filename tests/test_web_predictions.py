@@ -18,11 +18,12 @@ def softmax(logits):
 
 
 def bar_heights(page):
-    return page.js("Array.from(document.querySelectorAll('.scores .bar'), b => parseFloat(b.style.height))")
+    """The input's score bar (the sliders page has a second one, for the decoded image)."""
+    return page.js("Array.from(document.querySelectorAll('#reading .scores .bar'), b => parseFloat(b.style.height))")
 
 
 def chosen_column(page):
-    return page.js("Array.from(document.querySelectorAll('.scores .score'))"
+    return page.js("Array.from(document.querySelectorAll('#reading .scores .score'))"
                    ".findIndex(c => c.classList.contains('chosen'))")
 
 
@@ -80,10 +81,12 @@ def test_routed_prediction_score_bar_and_stale_input(routed, browser):
     page.wait("window.lc.inputStale === true")
     assert page.js("document.querySelector('#input-figure').classList.contains('stale')")
     assert page.js("getComputedStyle(document.querySelector('.stale-badge')).visibility") == "visible"
+    assert page.js("document.querySelector('#reading').classList.contains('stale')")
     page.js("window.lc.showDigit(9)")
     page.wait("window.lc.lastDigit === 9 && window.lc.inputStale === false")
+    # Reset drops the input with the vector: nothing is stale, and no reading describes digit 9.
     page.page.click("#reset")
-    page.wait("window.lc.inputStale === true")
-    assert page.js("document.querySelector('#reading').classList.contains('stale')")
+    page.wait("document.querySelector('#prediction').textContent === '–'")
+    assert page.js("window.lc.inputStale") is False and chosen_column(page) == -1
     page.assert_clean()
     page.close()

@@ -12,17 +12,35 @@
 
 A config is given as a preset name, a TOML/JSON file, a dict of config fields
 (as in config.json) or a `Config`; `overrides` maps dotted keys to values on
-top of it ({"train.epochs": 1, "model.latent_dim": 16}). Errors are the
-commands' own: ConfigError, DataError, RunError (each a one-line message).
+top of it ({"train.epochs": 1, "model.latent_dim": 16}).
+
+Errors, each a one-line message naming what is wrong:
+  ArgumentError  (latentcraft.errors; a UsageError, so also a ValueError) for
+                 an argument of the wrong type, shape or value: a path that is
+                 not str/PathLike, a bool or float where a count is expected,
+                 seeds < 1, NaN or infinity in images or codes, a grid axis
+                 that is not a non-empty list of distinct values, labels for a
+                 model whose decoder takes none, codes of the wrong width, ...
+  ConfigError    for what `--set`, `--preset` and `--grid` refuse on the
+                 command line: an unknown preset, an unknown or invalid config
+                 key or value (NaN included), an unknown grid key or metric;
+  DataError, RunError, ... for work that fails (missing data, a damaged or
+                 locked run folder), as the commands report them.
+All of them are LatentcraftError. A refused call writes nothing: every
+argument is checked before a folder is touched.
 Modules are imported on first call, so `import latentcraft` stays light.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import numbers
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from latentcraft.errors import ArgumentError
 
 if TYPE_CHECKING:  # annotations only: importing these pulls in torch
     from latentcraft.config.run_config import Config
@@ -30,27 +48,141 @@ if TYPE_CHECKING:  # annotations only: importing these pulls in torch
 
     ConfigSource = str | Path | dict[str, Any] | Config  # a preset name, a .toml/.json file, fields, a Config
 
+EXECUTORS = ("auto", "ray", "sequential")
+
+# ---- argument checks (shared with trained.py): each returns the value in the form the work wants ----
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: its repr on one line, cut short (an array's repr spans lines)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """True or False only: a 0/1 or a string here is more likely a slipped argument than a choice."""
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{name}: must be True or False, got {shown(value)}")
+    return value
+
+
+def check_count(value: Any, name: str, minimum: int) -> int:
+    """A whole number (int or numpy integer, never a bool or a float) no smaller than `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentError(f"{name}: must be a whole number >= {minimum}, got {_kind(value)} {shown(value)}")
+    if value < minimum:
+        raise ArgumentError(f"{name}: must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_optional_count(value: Any, name: str, minimum: int) -> int | None:
+    return None if value is None else check_count(value, name, minimum)
+
+
+def check_path(value: Any, name: str, folder: bool = False) -> Path:
+    """A str or os.PathLike path, not empty (that would be the current folder); `folder`: not an existing file."""
+    if isinstance(value, os.PathLike) and not isinstance(value, str):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ArgumentError(f"{name}: must be a path (str or os.PathLike), got {_kind(value)}")
+    if not value.strip() or "\0" in value:
+        raise ArgumentError(f"{name}: must be a non-empty path without NUL characters, got {shown(value)}")
+    path = Path(value)
+    if folder and path.exists() and not path.is_dir():
+        raise ArgumentError(f"{name}: {value} is a file; give a folder")
+    return path
+
+
+def check_optional_path(value: Any, name: str) -> str | None:
+    return None if value is None else str(check_path(value, name))
+
+
+def check_text(value: Any, name: str, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ArgumentError(f"{name}: must be a non-empty string, got {shown(value)}")
+    if choices is not None and value not in choices:
+        raise ArgumentError(f"{name}: must be one of {', '.join(choices)}, got {shown(value)}")
+    return value
+
+
+def json_copy(value: Any, name: str) -> Any:
+    """A deep copy through JSON: what a config holds is what config.json can hold, and never the caller's object."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError, RecursionError) as err:  # ValueError: a circular reference
+        raise ArgumentError(f"{name}: expected JSON-like values (str, int, float, bool, None, lists, dicts); "
+                            f"{str(err) or 'nested too deeply'}") from None
+
+
+def _check_seed_span(config: Config, seeds: int) -> None:
+    # Seeds run train.seed .. train.seed + seeds - 1: refused before a trial config is built for each.
+    from latentcraft.config.sections import MAX_SEED
+
+    if config.train.seed + seeds - 1 > MAX_SEED:
+        raise ArgumentError(f"seeds: train.seed + seeds - 1 must be at most {MAX_SEED}, got "
+                            f"{config.train.seed} + {seeds} - 1")
+
+
+# ---- configs --------------------------------------------------------------------------------
+
+
+def _config_fields(source: Any) -> dict[str, Any]:
+    """The raw fields of a config source, as a new dict (the caller's objects are never modified)."""
+    from latentcraft.config.run_config import Config
+    from latentcraft.config.sources import preset_dict, preset_names, read_config_file
+    from latentcraft.errors import ConfigError
+
+    if isinstance(source, Config):
+        return source.to_dict()
+    if isinstance(source, Mapping):
+        return json_copy(dict(source), "config")
+    if isinstance(source, str):
+        path = check_path(source, "config")
+        if path.suffix in (".toml", ".json") or path.is_file():
+            return read_config_file(path)
+        if source not in preset_names():  # a name only: no path reaches outside the presets folder
+            raise ConfigError(f"unknown preset {source!r}; available: {', '.join(preset_names())}")
+        return preset_dict(source)
+    if isinstance(source, os.PathLike):  # a Path is always a file, never a preset name
+        return read_config_file(check_path(source, "config"))
+    raise ArgumentError(f"config: expected a preset name, a file path, a dict or a Config, got {_kind(source)}")
+
+
+def _checked_overrides(overrides: Any) -> list[tuple[list[str], Any]]:
+    """(key path, value) per override; a key the command line's --set would refuse is refused the same way."""
+    from latentcraft.errors import ConfigError
+
+    if overrides is None:
+        return []
+    if not isinstance(overrides, Mapping):
+        raise ArgumentError(f"overrides: expected a dict of 'section.key': value, got {_kind(overrides)}")
+    out = []
+    for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise ArgumentError(f"overrides: keys must be dotted field paths such as 'train.epochs', got {shown(key)}")
+        if not all(part.strip() for part in key.split(".")):
+            raise ConfigError(f"overrides[{key!r}]: the key must be a field path such as train.epochs")
+        out.append((key.strip().split("."), json_copy(value, f"overrides[{key!r}]")))
+    return out
+
 
 def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -> Config:
     """A preset name, a .toml/.json file, a dict of fields or a Config, with dotted `overrides` applied."""
     from latentcraft.config.run_config import Config
-    from latentcraft.config.sources import apply_override, preset_dict, read_config_file
-    from latentcraft.errors import ConfigError
+    from latentcraft.config.sources import apply_override
 
-    if isinstance(source, Config):
-        raw = source.to_dict()
-    elif isinstance(source, dict):
-        raw = json.loads(json.dumps(source))  # a deep copy: overrides never touch the caller's dict
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        is_file = path.suffix in (".toml", ".json") or path.is_file()
-        raw = read_config_file(path) if is_file else preset_dict(str(source))
-    else:
-        kind = type(source).__name__
-        raise ConfigError(f"config: expected a preset name, a file path, a dict or a Config, got {kind}")
-    for key, value in (overrides or {}).items():
-        apply_override(raw, key.split("."), value)
+    checked = _checked_overrides(overrides)  # before reading any file: a wrong type is the caller's slip
+    raw = _config_fields(source)
+    for path, value in checked:
+        apply_override(raw, path, value)
     return Config.from_dict(raw)
+
+
+# ---- the five verbs -------------------------------------------------------------------------
 
 
 def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] | None = None,
@@ -59,28 +191,30 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
 
     seeds > 1 trains seeds seed..seed+N-1 into run_dir/seed-K and keeps the best
     (by train.select_metric) in run_dir; the summary is the best seed's, with the
-    per-seed record under "seeds".
+    per-seed record under "seeds" (re-running such a folder always resumes it).
     """
-    from latentcraft.errors import ConfigError
     from latentcraft.sweeps.seeds import train_seeds
     from latentcraft.training.checkpoint import read_summary
     from latentcraft.training.trainer import train as train_run
 
+    folder = check_path(run_dir, "run_dir", folder=True)
+    seeds = check_count(seeds, "seeds", 1)
+    resume, progress = check_flag(resume, "resume"), check_flag(progress, "progress")
     resolved = make_config(config, overrides)
-    if seeds < 1:
-        raise ConfigError(f"seeds: must be at least 1, got {seeds}")
+    _check_seed_span(resolved, seeds)
     if seeds == 1:
-        return train_run(resolved, run_dir, resume=resume, progress=progress)
-    record = train_seeds(resolved, run_dir, seeds, progress=progress)  # re-running always resumes
-    return {**read_summary(Path(run_dir)), "seeds": record}
+        return train_run(resolved, folder, resume=resume, progress=progress)
+    record = train_seeds(resolved, folder, seeds, progress=progress)
+    return {**read_summary(folder), "seeds": record}
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
     """The trained model of `run_dir`, in eval mode, on `device` ("cpu", "auto", "cuda", ...) whatever it trained on."""
-    from latentcraft.trained import TrainedModel
+    from latentcraft.trained import TrainedModel, check_device
     from latentcraft.training.checkpoint import load_model
 
-    return TrainedModel(load_model(run_dir, device))
+    folder = check_path(run_dir, "run_dir")
+    return TrainedModel(load_model(folder, check_device(device, "device")))
 
 
 def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None, test_limit: int | None = None,
@@ -88,13 +222,26 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     """Every metric of `latentcraft evaluate` by name; the full record (confusion matrix, DCI
     importances, selectivity) is written to run_dir/eval.json as the command does.
 
-    samples: importance samples for log p(x) (0 = skip); fit_limit: training images
-    fitting the probes and DCI trees (None = the command's default, 10,000).
+    samples: importance samples for log p(x) (0 = skip; a deterministic model has
+    none to estimate); fit_limit: training images fitting the probes and DCI
+    trees (None = the command's default, 10,000); test_limit: None = the run's own.
     """
     from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run
+    from latentcraft.trained import check_device
+    from latentcraft.training.checkpoint import load_config
 
-    record = evaluate_run(run_dir, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
-                          data_dir, progress=progress, device=device)
+    folder = check_path(run_dir, "run_dir")
+    samples = check_count(samples, "samples", 0)
+    fit_limit = check_optional_count(fit_limit, "fit_limit", 1)
+    test_limit = check_optional_count(test_limit, "test_limit", 1)
+    data_dir = check_optional_path(data_dir, "data_dir")
+    where = check_device(device, "device")
+    progress = check_flag(progress, "progress")
+    if samples and load_config(folder).model.deterministic:  # evaluate_run would skip them without a word
+        raise ArgumentError("samples: this model is deterministic (model.deterministic = true), so it has no "
+                            "log-likelihood to estimate; use samples=0")
+    record = evaluate_run(folder, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
+                          data_dir, progress=progress, device=str(where))
     return record["metrics"]
 
 
@@ -102,19 +249,51 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
            force: bool = False) -> dict[str, Any]:
     """Build the browser explorer for the run(s) in `out` (as `latentcraft export`); returns its manifest.
 
-    One folder gives a one-model site; several give one site with a model picker
-    and a compare view (the root manifest is returned). The site replaces `out`
-    only once complete; a non-empty `out` that is not a site an export wrote is
-    refused unless `force`.
+    One folder gives a one-model site; several (a list or tuple) give one site
+    with a model picker and a compare view (the root manifest is returned). The
+    site replaces `out` only once complete; a non-empty `out` that is not a site
+    an export wrote is refused unless `force`.
     """
     from latentcraft.explorer.export import export_site, export_sites
 
-    runs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
+    if isinstance(run_dirs, (str, os.PathLike)):
+        runs = [check_path(run_dirs, "run_dirs")]
+    elif isinstance(run_dirs, (Mapping, set, frozenset, bytes)) or not isinstance(run_dirs, Iterable):
+        # A set has no order, and the order names the models (-2, -3, ...) and sets the picker.
+        raise ArgumentError(f"run_dirs: expected a run folder or a list of run folders, got {_kind(run_dirs)}")
+    else:
+        runs = [check_path(run, f"run_dirs[{i}]") for i, run in enumerate(run_dirs)]
     if not runs:
-        raise ValueError("export: no run folder given")
+        raise ArgumentError("run_dirs: no run folder given; pass one or a list of several")
+    target = check_path(out, "out")
+    data = check_optional_path(data_dir, "data_dir")
+    force = check_flag(force, "force")
     if len(runs) == 1:
-        return export_site(runs[0], out, data_dir=data_dir, force=force)
-    return export_sites(runs, out, data_dir=data_dir, force=force)
+        return export_site(runs[0], target, data_dir=data, force=force)
+    return export_sites(list(runs), target, data_dir=data, force=force)
+
+
+def _grid_axes(grid: Any) -> list[tuple[str, list[Any]]]:
+    """(key, values) per axis of a grid dict, every key as --grid resolves it and every value JSON-like."""
+    from latentcraft.sweeps.definition import resolve_key
+
+    if grid is None:
+        return []
+    if not isinstance(grid, Mapping):
+        raise ArgumentError(f"grid: expected a dict of config key -> list of values, got {_kind(grid)}")
+    axes = []
+    for key, values in grid.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ArgumentError(f"grid: keys must be config paths such as 'train.lr', got {shown(key)}")
+        resolve_key(key.strip())  # an unknown or ambiguous key: the ConfigError --grid gives
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ArgumentError(f"grid[{key!r}]: expected a non-empty list of values to try, got {shown(values)}")
+        values = json_copy(list(values), f"grid[{key!r}]")
+        for i, value in enumerate(values):
+            if any(value == earlier for earlier in values[:i]):  # ==, so 1 and 1.0 are one setting
+                raise ArgumentError(f"grid[{key!r}]: values must be distinct, {shown(value)} is given twice")
+        axes.append((key.strip(), values))
+    return axes
 
 
 def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
@@ -123,18 +302,38 @@ def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
           address: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Every combination of `grid` values × `seeds` seeds (as `latentcraft sweep`); returns the summary.
 
-    grid maps a config path (or an unambiguous field name) to the values to try,
-    e.g. {"train.lr": [1e-3, 3e-3], "beta": [0.5, 1.0]}. executor: "auto" (Ray
-    when installed), "ray" or "sequential".
+    grid maps a config path (or an unambiguous field name) to a non-empty list of
+    distinct values to try, e.g. {"train.lr": [1e-3, 3e-3], "beta": [0.5, 1.0]}.
+    executor: "auto" (Ray when installed), "ray" or "sequential"; address: a Ray
+    cluster's HOST:PORT (needs Ray).
     """
-    from latentcraft.errors import ConfigError
-    from latentcraft.sweeps.definition import define_sweep
-    from latentcraft.sweeps.execution import run_sweep
+    from latentcraft.sweeps.definition import define_sweep, parse_grid
+    from latentcraft.sweeps.execution import RAY_HINT, ray_available, run_sweep
+    from latentcraft.sweeps.summary import sweep_metric
 
-    for key, values in (grid or {}).items():
-        if not isinstance(values, (list, tuple)):
-            raise ConfigError(f"grid[{key!r}]: expected a list of values to try, got {values!r}")
+    folder = check_path(out, "out", folder=True)
+    seeds = check_count(seeds, "seeds", 1)
+    axes = _grid_axes(grid)
+    if metrics is not None:
+        if not isinstance(metrics, (list, tuple)) or not metrics:
+            raise ArgumentError(f"metrics: expected a non-empty list of metric names (or None), got {shown(metrics)}")
+        metrics = [sweep_metric(check_text(m, f"metrics[{i}]"), "metrics") for i, m in enumerate(metrics)]
+    if select_metric is not None:
+        select_metric = sweep_metric(check_text(select_metric, "select_metric"), "select_metric")
+    executor = check_text(executor, "executor", EXECUTORS)
+    if address is not None:
+        check_text(address, "address")
+        if executor == "sequential":
+            raise ArgumentError("address: a cluster address needs the Ray executor; use executor='ray' or 'auto'")
+    if (executor == "ray" or address) and not ray_available():  # else refused only after sweep.json is written
+        raise ArgumentError(f"executor: Ray is needed for {'address' if address else 'executor=ray'}; {RAY_HINT}")
+    progress = check_flag(progress, "progress")
+    resolved = make_config(config, overrides)
+    _check_seed_span(resolved, seeds)
     # Each axis as the command's --grid text, so both go through one parser and one set of checks.
-    axes = [f"{key}={','.join(json.dumps(v) for v in values)}" for key, values in (grid or {}).items()]
-    definition = define_sweep(make_config(config, overrides), axes, seeds)
-    return run_sweep(definition, out, metrics, select_metric, executor, address, progress)
+    texts = [f"{key}={','.join(json.dumps(v) for v in values)}" for key, values in axes]
+    for (key, values), text in zip(axes, texts):
+        if parse_grid(text).values != values:  # a string the --grid text cannot carry (quotes and commas)
+            raise ArgumentError(f"grid[{key!r}]: these values cannot be written as a grid axis: {shown(values)}")
+    definition = define_sweep(resolved, texts, seeds)
+    return run_sweep(definition, folder, metrics, select_metric, executor, address, progress)

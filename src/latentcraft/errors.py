@@ -50,6 +50,13 @@ class UsageError(LatentcraftError, ValueError):
     exit_code = USAGE_ERROR
 
 
+class ArgumentError(UsageError):
+    """A Python API argument (api.py, trained.py) of the wrong type, shape or value, or one the model cannot use.
+
+    The API's counterpart of a usage error: the message names the argument and what it must be.
+    """
+
+
 class ConfigError(LatentcraftError, ValueError):
     """A configuration problem; the message names the offending field."""
 

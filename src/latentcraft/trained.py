@@ -2,39 +2,81 @@
 
 `latentcraft.load(run_dir)` returns a `TrainedModel`. It takes images the way
 they usually come: (B, 784), (B, 28, 28) or (B, 1, 28, 28), as uint8 pixels
-(0–255) or floats in [0, 1], torch tensors or numpy arrays; it returns
-encoder means μ (B, D) and images (B, 28, 28) in [0, 1], on the model's device.
-Everything runs in eval mode without gradients. The underlying `LatentModel`
-is `.model`, for anything else (its forward pass, its techniques).
+(0–255) or floats in [0, 1], torch tensors or numpy arrays (or nested lists);
+it returns encoder means μ (B, D) and images (B, 28, 28) in [0, 1], on the
+model's device. Everything runs in eval mode without gradients. The
+underlying `LatentModel` is `.model`, for anything else (its forward pass,
+its techniques).
+
+Every argument is checked first, and a wrong one is an ArgumentError naming
+it (api.py's module docstring lists the rules): NaN or infinite pixels or
+codes, codes of the wrong width, labels out of 0..9, of the wrong count, or
+given to a model whose decoder takes none.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
+import numpy as np
 import torch
 
-from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.api import check_flag, shown
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.errors import ArgumentError, ConfigError
 from latentcraft.model.vae import LatentModel
 from latentcraft.training.devices import module_device, resolve_device
 
 _IMAGE_SHAPES = ((IMAGE_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (1, IMAGE_SIDE, IMAGE_SIDE))  # accepted after B
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def check_device(device: Any, name: str) -> torch.device:
+    """A device name ("cpu", "auto", "cuda", "cuda:N", "mps") or a torch.device that this machine has."""
+    if not isinstance(device, (str, torch.device)):
+        raise ArgumentError(f"{name}: expected a device name such as 'cpu', 'cuda' or 'auto', "
+                            f"got {type(device).__name__}")
+    try:
+        return resolve_device(device)
+    except ConfigError as err:  # its message names train.device; here the argument is `name`
+        raise ArgumentError(f"{name}: {str(err).removeprefix('train.device: ')}") from None
+
+
+def as_tensor(value: Any, name: str) -> torch.Tensor:
+    """A torch tensor, numpy array or nested list of numbers as a dense tensor; anything else is refused."""
+    if not isinstance(value, (torch.Tensor, np.ndarray, list, tuple)):
+        raise ArgumentError(f"{name}: expected a torch tensor or numpy array, got {type(value).__name__}")
+    try:
+        x = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as err:  # ragged lists, strings, object arrays
+        reason = " ".join(str(err).split()).split(". ")[0][:100]  # torch's first sentence says which element
+        raise ArgumentError(f"{name}: not an array of numbers ({reason})") from None
+    if x.layout != torch.strided:
+        raise ArgumentError(f"{name}: expected a dense tensor, got layout {x.layout}")
+    return x
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ArgumentError(f"{name}: must hold finite numbers, got NaN or infinity (or a value beyond float32)")
 
 
 def as_pixels(images: Any) -> torch.Tensor:
     """Images in any accepted layout and dtype -> (B, 784) float32 in [0, 1]."""
-    x = torch.as_tensor(images)
+    x = as_tensor(images, "images")
     if x.dim() < 2 or tuple(x.shape[1:]) not in _IMAGE_SHAPES:
-        raise ValueError(f"images: expected shape (B, 784), (B, 28, 28) or (B, 1, 28, 28), got {tuple(x.shape)}")
+        raise ArgumentError(f"images: expected shape (B, 784), (B, 28, 28) or (B, 1, 28, 28), got {tuple(x.shape)}")
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     elif x.is_floating_point():
         x = x.float()
+        _check_finite(x, "images")
         if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"images: float pixels must lie in [0, 1], got {x.min().item():g}..{x.max().item():g}; "
-                             "divide by 255 or pass uint8")
+            raise ArgumentError(f"images: float pixels must lie in [0, 1], got {x.min().item():g}.."
+                                f"{x.max().item():g}; divide by 255 or pass uint8")
     else:
-        raise ValueError(f"images: expected uint8 or floating-point pixels, got {x.dtype}")
+        raise ArgumentError(f"images: expected uint8 or floating-point pixels, got {x.dtype}")
     return x.reshape(len(x), IMAGE_PIXELS)
 
 
@@ -42,6 +84,9 @@ class TrainedModel:
     """A `LatentModel` in eval mode behind an image-friendly face."""
 
     def __init__(self, model: LatentModel):
+        if not isinstance(model, LatentModel):
+            raise ArgumentError(f"model: expected a LatentModel (latentcraft.load(run_dir) makes one), "
+                                f"got {type(model).__name__}")
         self.model = model.eval()
 
     @property
@@ -53,24 +98,52 @@ class TrainedModel:
         return self.model.config.model.latent_dim
 
     @property
+    def takes_labels(self) -> bool:
+        """Whether the decoder reads a class label beside the code (a conditional decoder): decode needs labels."""
+        return sum(t.decoder_extra_features for t in self.model.hooks()) > 0
+
+    @property
     def device(self) -> torch.device:
         return module_device(self.model)
 
     def to(self, device: str | torch.device) -> TrainedModel:
         """Move to a device ("cpu", "cuda", "auto", ...); returns self."""
-        self.model.to(resolve_device(device))
+        self.model.to(check_device(device, "device"))
         return self
 
     def _labels(self, labels: int | Any | None, count: int) -> torch.Tensor | None:
+        """One label per code for a conditional decoder; a label for any other decoder would be ignored, so refused."""
         if labels is None:
+            if self.takes_labels:
+                raise ArgumentError("labels: this model has a conditional decoder (conditional.enabled): "
+                                    "decode needs a label per code (an int 0..9 for all, or one per code)")
             return None
-        if isinstance(labels, int):
-            return torch.full((count,), labels, dtype=torch.long, device=self.device)
-        return torch.as_tensor(labels, dtype=torch.long).to(self.device)
+        if not self.takes_labels:
+            raise ArgumentError("labels: this model's decoder takes no label (it has no conditional decoder); "
+                                "leave labels out")
+        if isinstance(labels, (bool, np.bool_)) or not isinstance(
+                labels, (numbers.Integral, torch.Tensor, np.ndarray, list, tuple)):
+            raise ArgumentError(f"labels: expected an int 0..{NUM_CLASSES - 1} for every code, or one per code "
+                                f"(a list, tensor or array), got {type(labels).__name__} {shown(labels)}")
+        if isinstance(labels, numbers.Integral):
+            y = torch.full((count,), int(labels), dtype=torch.long)
+        else:
+            y = as_tensor(labels, "labels")
+            if y.dtype not in _INTEGER_DTYPES:
+                raise ArgumentError(f"labels: expected whole numbers (an int, or an integer tensor or array), "
+                                    f"got {y.dtype}")
+            y = y.long().expand(count) if y.dim() == 0 else y.long()
+            if tuple(y.shape) != (count,):
+                raise ArgumentError(f"labels: expected {count} labels (one per code), got shape {tuple(y.shape)}")
+        if y.numel() and (y.min() < 0 or y.max() >= NUM_CLASSES):
+            bad = y[(y < 0) | (y >= NUM_CLASSES)][0].item()
+            raise ArgumentError(f"labels: must be digits 0..{NUM_CLASSES - 1}, got {bad}")
+        return y.to(self.device)
 
     @torch.no_grad()
     def encode(self, images: Any, with_logvar: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Encoder means μ (B, D); with_logvar=True also returns log σ² (zeros for a deterministic model)."""
+        with_logvar = check_flag(with_logvar, "with_logvar")
         mu, logvar = self.model.encode(as_pixels(images).to(self.device))
         return (mu, logvar) if with_logvar else mu
 
@@ -80,12 +153,18 @@ class TrainedModel:
 
         The model's latent activation (ReLU for routed models) is applied first, as
         in training, so traversing a coordinate of μ shows what the decoder sees.
-        labels (an int for all, or one per code) feed a conditional decoder.
+        labels (an int 0..9 for all, or one per code) feed a conditional decoder,
+        and only one: see `takes_labels`.
         """
-        z = torch.as_tensor(codes, dtype=torch.float32).to(self.device)
+        z = as_tensor(codes, "codes")
+        if z.dtype == torch.bool or not (z.is_floating_point() or z.dtype in _INTEGER_DTYPES):
+            raise ArgumentError(f"codes: expected real numbers, got {z.dtype}")
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"codes: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
-        logits = self.model.decode(self.model.latent_activation(z), self._labels(labels, len(z)))
+            raise ArgumentError(f"codes: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        z = z.float()
+        _check_finite(z, "codes")
+        y = self._labels(labels, len(z))
+        logits = self.model.decode(self.model.latent_activation(z.to(self.device)), y)
         return torch.sigmoid(logits).view(-1, IMAGE_SIDE, IMAGE_SIDE)
 
     def reconstruct(self, images: Any, labels: int | Any | None = None) -> torch.Tensor:

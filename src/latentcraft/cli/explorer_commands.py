@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from latentcraft.cli.options import at_least, port
+from latentcraft.cli.options import at_least, check_out_folder, path_text, port
+from latentcraft.config.sections import MAX_EPOCHS
 from latentcraft.errors import UsageError
 
 
@@ -19,10 +20,13 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         "latent means, the pages and the onnxruntime-web runtime (from npm; never a CDN). Several RUN_DIRs make "
         "one site with a model picker, an overview of their metrics and a compare view (--out required).",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a trained run folder (several: one site)")
-    p.add_argument("--out", metavar="SITE_DIR", help="output folder (default for one run: RUN_DIR/site)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else the run's config, "
-                   "$LATENTCRAFT_DATA_DIR, the cache, OS packages)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=path_text,
+                   help="a trained run folder (several: one site)")
+    p.add_argument("--out", metavar="SITE_DIR", type=path_text,
+                   help="output folder (default for one run: RUN_DIR/site)")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text,
+                   help="folder with the IDX files (else the run's config, $LATENTCRAFT_DATA_DIR, the cache, "
+                   "OS packages)")
     p.add_argument("--force", action="store_true", help="replace SITE_DIR even if it is not a site latentcraft "
                    "exported (everything in it is deleted); without it such a non-empty folder is refused")
 
@@ -35,6 +39,7 @@ def run_export(args: argparse.Namespace) -> None:
     if len(args.run_dirs) > 1 and not args.out:
         raise UsageError("several runs make one site: say where with --out SITE_DIR")
     out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
+    check_out_folder("--out", out)
     if len(args.run_dirs) == 1:
         models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force)]
     else:
@@ -56,7 +61,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
         description="Serve an exported site, or a run folder (exported to RUN_DIR/site first when missing or older "
         "than the weights), on 127.0.0.1 only, and print the URL to open.",
     )
-    p.add_argument("path", metavar="RUN_DIR|SITE_DIR", help="a run folder or an exported site folder")
+    p.add_argument("path", metavar="RUN_DIR|SITE_DIR", type=path_text, help="a run folder or an exported site folder")
     p.add_argument("--port", type=port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
     p.add_argument("--quiet", action="store_true", help="do not log requests")
 
@@ -76,12 +81,14 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
         "~/.cache/latentcraft/demo-sites) and serve it on 127.0.0.1; nothing trains. --train trains a quick "
         "routed model instead (cached in ~/.cache/latentcraft/demo-run); --run-dir shows an existing run.",
     )
-    p.add_argument("--run-dir", metavar="DIR", help="show this trained run instead of the shipped model")
+    p.add_argument("--run-dir", metavar="DIR", type=path_text,
+                   help="show this trained run instead of the shipped model")
     p.add_argument("--train", action="store_true", help="train a quick routed model (once, cached) instead of "
                    "showing the shipped one")
-    p.add_argument("--epochs", type=at_least(1), help="epochs for --train (default: 5)")
+    p.add_argument("--epochs", type=at_least(1, MAX_EPOCHS), help="epochs for --train (default: 5)")
     p.add_argument("--port", type=port, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free port)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text,
+                   help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
     p.add_argument("--no-serve", action="store_true", help="export only, then print the site folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

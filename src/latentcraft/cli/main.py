@@ -2,8 +2,9 @@
 
 Each subcommand is a pair: `_add_<name>(subparsers)` declares its options and
 `_run_<name>(args)` calls the functions that do the work. COMMANDS lists them;
-the sweep command's pair lives in sweep_cli.py, the explorer's (export, serve,
-demo) in explorer_cli.py, and the options they share in cli_options.py.
+the sweep command's pair lives in sweep_command.py, the explorer's (export, serve,
+demo) in explorer_commands.py, presets/config/data in setup_commands.py, and the
+options they share in options.py.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from latentcraft.cli.explorer_commands import add_demo, add_export, add_serve, run_demo, run_export, run_serve
-from latentcraft.cli.options import add_config_options, at_least, finite, shortcut_overrides
-from latentcraft.cli.sweep_command import add_sweep, run_sweep_command
+from latentcraft.cli.options import (
+    add_config_options,
+    at_least,
+    check_out_folder,
+    finite,
+    path_text,
+    shortcut_overrides,
+)
+from latentcraft.cli.setup_commands import add_config, add_data, add_presets, run_config, run_data, run_presets
+from latentcraft.cli.sweep_command import MAX_SEEDS, add_sweep, run_sweep_command
 from latentcraft.config.run_config import resolve_config
-from latentcraft.config.sources import preset_dict, preset_names
+from latentcraft.config.sections import MAX_IMAGES
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.datasets import DATASETS
 from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, ConfigError, UsageError, run_command
+
+MAX_SAMPLES = 100_000  # --samples: importance samples per image
 
 # ---- train -------------------------------------------------------------------------------
 
@@ -34,15 +45,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "Writes config.json, model.safetensors, metrics.jsonl, summary.json and a resumable checkpoint.",
     )
     add_config_options(p)
-    p.add_argument("--run-dir", metavar="DIR", help="output folder (default: runs/<config name>)")
-    p.add_argument("--data-dir", metavar="DIR",
+    p.add_argument("--run-dir", metavar="DIR", type=path_text, help="output folder (default: runs/<config name>)")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
     p.add_argument("--dataset", choices=list(DATASETS), help="dataset to train on (default: mnist)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
-    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N",
-                   help="train N seeds and keep the best (default: 1)")
+    p.add_argument("--seeds", type=at_least(1, MAX_SEEDS), default=1, metavar="N",
+                   help=f"train N seeds and keep the best (default: 1; at most {MAX_SEEDS})")
     p.add_argument("--select-metric", metavar="METRIC",
                    help="metric that picks the best seed (default: train.select_metric, test_argmax_accuracy)")
     p.add_argument("--resume", action="store_true",
@@ -56,8 +67,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _train_config(args: argparse.Namespace):
     overrides = shortcut_overrides(args)
-    if args.download:
-        overrides.append("data.download=true")
     if args.resume and args.run_dir and not (args.preset or args.config):
         # Resuming by folder: its own config, with any flags (e.g. --epochs) on top.
         from latentcraft.training.checkpoint import CONFIG_FILE, load_config
@@ -77,6 +86,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
     config = _train_config(args)
     run_dir = Path(args.run_dir or Path("runs") / config.name)
+    check_out_folder("--run-dir", run_dir)
     progress = not args.no_progress
     if args.seeds > 1:  # a sweep over seeds (re-running resumes it), the best copied to run_dir
         record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
@@ -90,42 +100,6 @@ def _run_train(args: argparse.Namespace) -> None:
     print(f"run folder: {run_dir}")
 
 
-# ---- presets, config, data ---------------------------------------------------------------
-
-
-def _add_presets(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("presets", help="list the presets and what each reproduces")
-
-
-def _run_presets(args: argparse.Namespace) -> None:
-    for name in preset_names():
-        print(f"{name:12s} {preset_dict(name).get('description', '')}")
-
-
-def _add_config(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="print a full config (every field with its value) as JSON")
-    add_config_options(p)
-
-
-def _run_config(args: argparse.Namespace) -> None:
-    print(json.dumps(resolve_config(args.preset, args.config, args.overrides).to_dict(), indent=2))
-
-
-def _add_data(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="locate (or --download) a dataset and verify its checksums")
-    p.add_argument("--dataset", default="mnist", choices=list(DATASETS))
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--download", action="store_true")
-
-
-def _run_data(args: argparse.Namespace) -> None:
-    from latentcraft.data.mnist import locate, verify
-
-    folder = locate(args.dataset, args.data_dir, args.download)
-    verify(args.dataset, folder)
-    print(f"{args.dataset}: all files present and checksums match in {folder}")
-
-
 # ---- evaluate, plot, report --------------------------------------------------------------
 
 
@@ -136,14 +110,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Evaluate the model in RUN_DIR on the test split and write RUN_DIR/eval.json. Probes and DCI "
         "trees are fitted on codes of training images and scored on the test codes.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
+    p.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="a trained run folder")
+    p.add_argument("--samples", type=at_least(0, MAX_SAMPLES), default=0, metavar="K",
                    help="also estimate log p(x) by importance sampling with K samples per image (default: skip)")
-    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1, MAX_IMAGES), default=10_000, metavar="N",
                    help="training images whose codes fit the probes and DCI trees (default: 10000)")
-    p.add_argument("--test-limit", type=at_least(1), metavar="N",
+    p.add_argument("--test-limit", type=at_least(1, MAX_IMAGES), metavar="N",
                    help="evaluate on the first N test images (default: the run's)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text, help="folder with the IDX files")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -169,8 +143,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         "for 2-D latents the scatter, decoded grid and (with a classifier head) decision regions; for routed "
         "models the 0->9 interpolation GIF and the style-transfer grid (each test image's style, every digit).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/figures)")
+    p.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="a trained run folder")
+    p.add_argument("--out", metavar="DIR", type=path_text, help="output folder (default: RUN_DIR/figures)")
     p.add_argument("--images", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
                    help="test images for the traversal grids; A also for the single row (default: 0 1)")
     p.add_argument("--coordinate", type=int, default=0,
@@ -183,7 +157,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
     p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
                    help="label (0-9) for a conditional decoder where no image gives one")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text, help="folder with the IDX files")
 
 
 def _run_plot(args: argparse.Namespace) -> None:
@@ -191,6 +165,8 @@ def _run_plot(args: argparse.Namespace) -> None:
     from latentcraft.reporting.plots import PlotOptions, make_figures
     from latentcraft.training.checkpoint import load_model
 
+    out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
+    check_out_folder("--out", out)
     model = load_model(args.run_dir)
     test = load_config_data(model.config, "test", args.data_dir)
     grid: tuple[float, float] | None = None  # 'data': the test means' range
@@ -204,7 +180,6 @@ def _run_plot(args: argparse.Namespace) -> None:
         grid = (values[0], values[1])
     options = PlotOptions(images=tuple(args.images), coordinate=args.coordinate, low=args.range[0],
                           high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
     try:
         written = make_figures(model, test, out, options)
     except ValueError as err:
@@ -221,11 +196,13 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         description="Reads each run's eval.json and figures folder (evaluating and plotting those missing) and "
         "writes one HTML page with the figures embedded, plus a Markdown twin beside it.",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default: report.html)")
-    p.add_argument("--samples", type=at_least(0), default=0, metavar="K",
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=path_text,
+                   help="a run folder or a sweep folder (several: side by side)")
+    p.add_argument("--out", default="report.html", metavar="FILE", type=path_text,
+                   help="HTML file to write, ending in .html; report.md goes beside it (default: report.html)")
+    p.add_argument("--samples", type=at_least(0, MAX_SAMPLES), default=0, metavar="K",
                    help="importance samples for runs evaluated now (default: skip log p(x))")
-    p.add_argument("--fit-limit", type=at_least(1), default=10_000, metavar="N",
+    p.add_argument("--fit-limit", type=at_least(1, MAX_IMAGES), default=10_000, metavar="N",
                    help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -236,6 +213,8 @@ def _run_report(args: argparse.Namespace) -> None:
     try:
         html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
                                           progress=not args.no_progress)
+    except UsageError:
+        raise  # a usage error (exit 2), such as an --out the report cannot be written to
     except ValueError as err:
         raise SystemExit(f"latentcraft report: error: {err}") from None
     print(f"wrote {html_path} and {md_path}")
@@ -244,9 +223,9 @@ def _run_report(args: argparse.Namespace) -> None:
 COMMANDS: list[tuple[Callable, Callable]] = [
     (_add_train, _run_train),
     (add_sweep, run_sweep_command),
-    (_add_presets, _run_presets),
-    (_add_config, _run_config),
-    (_add_data, _run_data),
+    (add_presets, run_presets),
+    (add_config, run_config),
+    (add_data, run_data),
     (_add_evaluate, _run_evaluate),
     (_add_plot, _run_plot),
     (_add_report, _run_report),
@@ -262,11 +241,13 @@ DEBUG_HELP = f"on an error, show the Python traceback (also: {DEBUG_ENV}=1)"
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error, pointing to --help instead of printing the usage."""
 
+    commands: dict[str, argparse.ArgumentParser] = {}  # the subcommands' parsers, by name (top level only)
+
     def error(self, message: str):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
+def build_parser() -> tuple[_Parser, dict[str, Callable]]:
     parser = _Parser(
         prog="latentcraft",
         description="Train VAEs whose latent space means what you chose, measure them, explore them in a browser.",
@@ -281,13 +262,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
         # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before.
         sub.choices[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         runners[name] = run
+    parser.commands = dict(sub.choices)
     return parser, runners
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 1 the work failed, 2 a usage error, 130 Ctrl+C."""
     parser, runners = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would blame the top-level parser; the options belong to the command's
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not args.command:
         parser.print_help()
         return USAGE_ERROR

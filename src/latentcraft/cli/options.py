@@ -1,5 +1,5 @@
 """What several commands' options share: --preset/--config/--set, the shortcut flags, and
-argparse types that refuse bad numbers with a one-line usage error."""
+argparse types that refuse bad numbers and empty paths with a one-line usage error."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import argparse
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
-from latentcraft.config.sources import preset_names
+from latentcraft.config.sources import check_once, preset_names
+from latentcraft.errors import UsageError
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
     """--preset, --config, --set: how every command that builds a Config takes one."""
     p.add_argument("--preset", help=f"start from a named preset: {', '.join(preset_names())}")
-    p.add_argument("--config", metavar="FILE",
+    p.add_argument("--config", metavar="FILE", type=path_text,
                    help="TOML or JSON file setting any config field (see `latentcraft config`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
@@ -26,19 +28,35 @@ SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.d
 
 
 def shortcut_overrides(args: argparse.Namespace) -> list[str]:
-    """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5), so flags win."""
+    """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5); a key set twice is refused."""
     overrides = list(args.overrides)
+    shown = [f"--set {text}" for text in overrides]  # what the user typed, for the message of a key set twice
     for flag, key in SHORTCUTS.items():
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
-    if getattr(args, "tensorboard", False):
-        overrides.append("train.tensorboard=true")
+            shown.append(f"--{flag.replace('_', '-')} {value}")
+    for flag, key in (("tensorboard", "train.tensorboard"), ("download", "data.download")):
+        if getattr(args, flag, False):
+            overrides.append(f"{key}=true")
+            shown.append(f"--{flag}")
+    check_once(overrides, shown)
     return overrides
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number no smaller than `minimum`."""
+def check_out_folder(option: str, folder: Path) -> None:
+    """Refuse an output folder that a file is in the way of, before any work (loading data, training)."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} {folder}: is a file, not a folder; give a folder path (it is created if missing)")
+    parent = folder.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {folder}: {parent} is a file, not a folder; choose another path")
+
+
+def at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number no smaller than `minimum` (and, if given, no larger than `maximum`)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -46,8 +64,19 @@ def at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value}")
         return value
     return parse
+
+
+def path_text(text: str) -> str:
+    """argparse type: a file or folder path; an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a file or folder path")
+    if any(ord(ch) < 32 for ch in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character; give a plain path")
+    return text
 
 
 def finite(text: str) -> float:

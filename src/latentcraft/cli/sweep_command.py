@@ -1,11 +1,21 @@
-"""The `sweep` command: its options, then define_sweep and run_sweep. cli.py lists it with the others."""
+"""The `sweep` command: its options, then define_sweep and run_sweep. main.py lists it with the others."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from latentcraft.cli.options import add_config_options, at_least, finite_at_least, shortcut_overrides
+from latentcraft.cli.options import (
+    add_config_options,
+    at_least,
+    check_out_folder,
+    finite_at_least,
+    path_text,
+    shortcut_overrides,
+)
+from latentcraft.errors import UsageError
+
+MAX_SEEDS = 1000  # --seeds per setting; settings × seeds is capped too (sweeps.definition.MAX_TRIALS)
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -23,11 +33,13 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a grid axis, e.g. --grid lr=1e-3,3e-3 --grid beta=0.5,1; KEY is a config path "
                    "(train.lr) or an unambiguous field name (lr) (repeatable)")
-    p.add_argument("--seeds", type=at_least(1), default=1, metavar="N", help="seeds per setting (default: 1)")
+    p.add_argument("--seeds", type=at_least(1, MAX_SEEDS), default=1, metavar="N",
+                   help=f"seeds per setting (default: 1; at most {MAX_SEEDS})")
     p.add_argument("--seed", type=int, help="first seed (default: train.seed); seeds are SEED..SEED+N-1")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default: sweeps/<config name>)")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text,
+                   help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    p.add_argument("--out", metavar="DIR", type=path_text, help="sweep folder (default: sweeps/<config name>)")
     p.add_argument("--metrics", metavar="M1,M2",
                    help="metrics to summarise, of those training logs: recon_bce, recon_sq, loss, kl, elbo and each "
                    "technique's accuracy (argmax_accuracy, classifier_accuracy) (default: the select metric and "
@@ -48,6 +60,19 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (sequential runs)")
 
 
+def _metric_names(text: str | None) -> list[str] | None:
+    """--metrics M1,M2 as a list; an empty or repeated name is refused like a bad grid value."""
+    if text is None:
+        return None
+    names = [m.strip() for m in text.split(",")]
+    if "" in names:
+        raise UsageError(f"--metrics {text!r}: a name is empty; list names with single commas, e.g. loss,kl")
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise UsageError(f"--metrics {text!r}: {repeated[0]} is listed twice; list each metric once")
+    return names
+
+
 def run_sweep_command(args: argparse.Namespace) -> None:
     from latentcraft.config.run_config import resolve_config
     from latentcraft.sweeps.definition import define_sweep
@@ -58,7 +83,8 @@ def run_sweep_command(args: argparse.Namespace) -> None:
     config = resolve_config(args.preset, args.config, shortcut_overrides(args))
     definition = define_sweep(config, args.grid, args.seeds)
     out = Path(args.out or Path("sweeps") / config.name)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    check_out_folder("--out", out)
+    metrics = _metric_names(args.metrics)
     summary = run_sweep(definition, out, metrics, args.select_metric, "sequential" if args.sequential else "auto",
                         args.address, not args.no_progress,
                         node_wait=NODE_WAIT_S if args.node_wait is None else args.node_wait)

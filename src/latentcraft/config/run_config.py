@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from latentcraft.config.sections import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_IMAGES,
     MAX_LAYER_SIZE,
     MAX_SEED,
     MAX_THREADS,
@@ -27,7 +30,15 @@ from latentcraft.config.sections import (
     TrainConfig,
 )
 from latentcraft.config.sources import apply_override, merge, parse_override, preset_dict, read_config_file
-from latentcraft.config.strict import build_section, check_at_least, check_choice, check_within
+from latentcraft.config.strict import (
+    build_section,
+    check_at_least,
+    check_at_most,
+    check_choice,
+    check_int_sizes,
+    check_name,
+    check_within,
+)
 from latentcraft.data.datasets import DATASETS
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.registry import registered
@@ -45,7 +56,7 @@ def _default_sections() -> dict[str, TechniqueSettings]:
 
 @dataclass
 class Config:
-    name: str = "custom"  # a label for this run, shown in reports
+    name: str = "custom"  # a label for this run, shown in reports; also the default folder (strict.NAME_RULE)
     description: str = ""  # one line on what this config reproduces or tries
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -100,6 +111,7 @@ class Config:
 
 def validate(config: Config) -> None:
     """Checks that a dataclass type cannot express; messages name the field. Each technique checks its own section."""
+    check_name("name", config.name)  # it names the default run and sweep folders: runs/<name>
     check_choice("data.dataset", config.data.dataset, tuple(DATASETS))
     check_choice("objective.reconstruction", config.objective.reconstruction, ("bce", "gaussian"))
     check_choice("train.precision", config.train.precision, ("bf16", "fp32"))
@@ -127,6 +139,12 @@ def validate(config: Config) -> None:
     for key, values, limit in at_most:
         if any(value > limit for value in values):
             raise ConfigError(f"{key}: must be at most {limit}, got {max(values)}")
+    check_at_most({"train.epochs": config.train.epochs,
+                   "objective.kl_warmup_epochs": config.objective.kl_warmup_epochs}, MAX_EPOCHS)
+    check_at_most({"train.batch_size": config.train.batch_size,
+                   "train.eval_batch_size": config.train.eval_batch_size}, MAX_BATCH)
+    check_at_most({"data.train_limit": config.data.train_limit, "data.test_limit": config.data.test_limit,
+                   "data.labels_per_class": config.data.labels_per_class}, MAX_IMAGES)
     if config.model.body == "conv" and len(config.model.conv_channels) != 2:
         raise ConfigError(
             f"model.conv_channels: the conv body has exactly 2 stride-2 stages (28 -> 14 -> 7), "
@@ -149,6 +167,7 @@ def validate(config: Config) -> None:
         raise ConfigError("objective.kind: 'reference' needs a stochastic model (model.deterministic = false)")
     for name, technique in TECHNIQUES.items():
         technique.check_settings(config.sections[name], config)
+    check_int_sizes(config.to_dict())  # last: each field's own bound gives the better message
 
 
 def resolve_config(
@@ -158,7 +177,7 @@ def resolve_config(
     raw: dict[str, Any] = preset_dict(preset) if preset else {}
     if config_file:
         raw = merge(raw, read_config_file(config_file))
-    for text in overrides:
+    for text in overrides:  # a later one wins; the command line refuses a key twice (sources.check_once)
         path, value = parse_override(text)
         apply_override(raw, path, value)
     return Config.from_dict(raw)

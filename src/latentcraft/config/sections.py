@@ -12,8 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, not train.
+# Upper bounds: past them a typo (latent_dim=100000000) would exhaust memory or threads, or run for ever, not train.
+# Each is far above any real use; validate() and the techniques' check_settings name them in the message.
 MAX_LAYER_SIZE, MAX_THREADS, MAX_SEED = 8192, 256, 2**32 - 1
+MAX_EPOCHS = 100_000  # train.epochs and every epoch count (warm-up, schedule starts)
+MAX_BATCH = 1_000_000  # train.batch_size, train.eval_batch_size
+MAX_IMAGES = 10_000_000  # data.train_limit, data.test_limit, data.labels_per_class (MNIST has 60,000 + 10,000)
 
 
 @dataclass
@@ -21,8 +25,8 @@ class DataConfig:
     dataset: str = "mnist"  # a key of datasets.DATASETS: "mnist" or "fashion-mnist"
     data_dir: str | None = None  # folder with the IDX files; None = search the usual places
     download: bool = False  # fetch missing files from the standard mirrors (checksummed)
-    train_limit: int = 0  # use only the first N training images (0 = all 60,000)
-    test_limit: int = 0  # use only the first N test images (0 = all 10,000)
+    train_limit: int = 0  # use only the first N training images (0 = all 60,000; at most MAX_IMAGES)
+    test_limit: int = 0  # use only the first N test images (0 = all 10,000; at most MAX_IMAGES)
     labelled_fraction: float = 1.0  # share of training examples that keep their label (rest: -1)
     labels_per_class: int = 0  # > 0: exactly this many training examples of each class keep their label
     labelled_share: float = 0.0  # with hidden labels: this share of every batch is drawn from the labelled examples
@@ -48,14 +52,14 @@ class ObjectiveConfig:
     kind: str = "elbo"  # "elbo" (principled) or "reference" (the original routed loss, std/log-variance quirk included)
     reconstruction: str = "bce"  # "bce" (Bernoulli, logits) or "gaussian" (summed squared error / 2)
     beta: float = 1.0  # weight of the KL term
-    kl_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs
+    kl_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (at most MAX_EPOCHS)
     reference_recon_weight: float = 0.3  # the original's weight on mean squared error per image
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 128  # examples per step
+    epochs: int = 20  # passes over the training set (1..MAX_EPOCHS)
+    batch_size: int = 128  # examples per step (1..MAX_BATCH)
     lr: float = 1e-3  # Adam learning rate at epoch 0
     lr_decay: float = 0.95  # multiply the learning rate by this after every epoch
     seed: int = 0  # seeds weights, shuffling, noise and the labelled subset

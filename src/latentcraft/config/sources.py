@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,12 @@ from latentcraft.errors import ConfigError
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; --config needs a config file (TOML or JSON), "
+                          "such as a run's config.json")
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist" if not path.exists()
+                          else f"config file {path} is not a regular file; give a TOML or JSON file")
     kind = "TOML" if path.suffix == ".toml" else "JSON"
     try:
         text = path.read_bytes().decode("utf-8")
@@ -61,7 +66,28 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, raw_value = text.split("=", 1)
     if not all(part.strip() for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: the key before '=' must be a field path such as train.epochs")
-    return key.strip().split("."), parse_value(raw_value)
+    if not raw_value.strip():  # an empty string is written out: key='""'
+        raise ConfigError(f"--set {text!r}: no value after '='; give one, e.g. {key.strip()}=5 "
+                          f"(an empty text is {key.strip()}='\"\"')")
+    return [part.strip() for part in key.split(".")], parse_value(raw_value)
+
+
+def check_once(texts: Sequence[str], shown: Sequence[str] = ()) -> None:
+    """One command's --set texts: a key given twice (or beside a table that holds it) is refused, naming both.
+
+    The command line refuses what the API allows (a later override wins there): in one command, two values
+    for one key are a typo or a contradiction, and silently dropping one hides it.
+    """
+    seen: dict[str, str] = {}
+    for i, text in enumerate(texts):
+        path, _ = parse_override(text)
+        key, text = ".".join(path), shown[i] if i < len(shown) else f"--set {text}"  # as the user typed it
+        for other, first in seen.items():
+            if key == other:
+                raise ConfigError(f"{key} is set twice ({first}, then {text}); give each key once")
+            if key.startswith(other + ".") or other.startswith(key + "."):
+                raise ConfigError(f"{key} overlaps {other} ({first}, then {text}); give each field once")
+        seen[key] = text
 
 
 def apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+from collections.abc import Mapping
 from typing import Any, get_args, get_origin, get_type_hints
 
 from latentcraft.errors import ConfigError
+
+MAX_INT = 2**63 - 1  # past it torch and numpy overflow; each field also has its own, smaller bound
+MAX_NAME = 100  # characters in a config name
+# A name is one folder name on every OS (runs/<name>, sweeps/<name>): no separators, no leading dot or '-'.
+NAME_RULE = (f"use 1-{MAX_NAME} characters: letters, digits, spaces and - _ . , = + ( ) [ ] @, starting with a "
+             "letter or digit, not ending with a space or '.', and no '..'")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,=+()\[\]@-]*")
 
 
 def build_section(cls: type, raw: Any, prefix: str) -> Any:
@@ -72,12 +81,46 @@ def check_choice(key: str, value: str, allowed: tuple[str, ...] | list[str]) -> 
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def check_at_least(values: dict[str, float], minimum: float) -> None:
-    """Each named value is at least `minimum` ("must not be negative" for 0)."""
+def check_at_least(values: Mapping[str, float | list[int]], minimum: float) -> None:
+    """Each named value (or every number of a named list) is at least `minimum` ("must not be negative" for 0)."""
     for key, value in values.items():
-        if value < minimum:
+        low = min(value, default=minimum) if isinstance(value, list) else value
+        if low < minimum:
             rule = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
             raise ConfigError(f"{key}: {rule}, got {value}")
+
+
+def check_at_most(values: Mapping[str, float | list[int]], maximum: float) -> None:
+    """Each named value (or every number of a named list) is at most `maximum`, which the message names."""
+    for key, value in values.items():
+        high = max(value, default=maximum) if isinstance(value, list) else value
+        if high > maximum:
+            raise ConfigError(f"{key}: must be at most {maximum:,}, got {value}")
+
+
+def check_int_sizes(raw: Any, key: str = "") -> None:
+    """Every whole number in a config table fits 64 bits: a net under each field's own bound (JSON has no limit)."""
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            check_int_sizes(value, f"{key}.{name}" if key else name)
+    elif isinstance(raw, list):
+        for value in raw:
+            check_int_sizes(value, key)
+    elif isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > MAX_INT:
+        raise ConfigError(f"{key}: must be at most {MAX_INT:,} in size, got {raw}")
+
+
+def check_name(key: str, value: str) -> None:
+    """A name that becomes a folder name: refuses separators, '..', leading dots, control characters."""
+    if len(value) > MAX_NAME or not _NAME.fullmatch(value) or ".." in value or value[-1] in " .":
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ConfigError(f"{key}: {shown!r} is not a valid name; {NAME_RULE}")
+
+
+def safe_name(text: str) -> str:
+    """`text` made into a valid name (disallowed characters become '-'), for names built from values."""
+    text = re.sub(r"[^A-Za-z0-9 _.,=+()\[\]@-]+", "-", text).replace("..", "-")[:MAX_NAME].rstrip(" .")
+    return text if text and text[0].isalnum() else f"x{text}"[:MAX_NAME].rstrip(" .")
 
 
 def check_within(key: str, value: float, low: float, high: float, high_open: bool = False) -> None:

@@ -78,6 +78,8 @@ def evaluate_run(
     device: where the model runs ("cpu", "auto", "cuda", ...), whatever it was trained on.
     """
     run_dir = Path(run_dir)
+    # First, before any work: weights that config.json no longer describes are refused here, and an
+    # existing eval.json is replaced only at the end, atomically, by a record computed in full.
     model = ckpt.load_model(run_dir, device)
     config = model.config
     stages = _Stages(progress)

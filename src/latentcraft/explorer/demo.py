@@ -1,10 +1,12 @@
 """`latentcraft demo`: one command from nothing to the explorer in a browser.
 
 By default it shows the small routed model shipped in the package
-(latentcraft/pretrained), so nothing trains: the site is exported once into
-the cache and served on 127.0.0.1. `--train` trains a quick routed model
-instead (also cached, so the next demo starts at once); `--run-dir` shows any
-trained run.
+(latentcraft/explorer/pretrained), so nothing trains and no dataset is read:
+the shipped folder carries the test digits its site shows (its site sample,
+export.SAMPLE_FILE), the site is exported from them once into the cache and
+served on 127.0.0.1, and nothing is fetched. `--train` trains a quick routed
+model instead (also cached, so the next demo starts at once); `--run-dir`
+shows any trained run, which reads its digits from the dataset.
 """
 
 from __future__ import annotations
@@ -58,15 +60,16 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
     A shipped model's site goes to the cache (the package may be read-only),
     any other run's to its own site/ folder, as `latentcraft serve` does.
     """
-    from latentcraft.explorer.export import export_site, is_stale
+    from latentcraft.explorer.export import SAMPLE_FILE, export_site, is_stale
     from latentcraft.explorer.onnx_graphs import ExportError
     from latentcraft.explorer.serve import SITE_SUBDIR
 
     shipped = run_dir.resolve().parent == pretrained_root().resolve()
     site = cache_root() / DEMO_SITES / run_dir.name if shipped else run_dir / SITE_SUBDIR
     if is_stale(site, run_dir):
-        config = resolve_config(config_file=run_dir / CONFIG_FILE)
-        if download:  # the site shows real test digits: fetch them now if asked to
+        # The site shows real test digits: fetch them now if asked to, unless the run carries its own.
+        if download and not (run_dir / SAMPLE_FILE).is_file():
+            config = resolve_config(config_file=run_dir / CONFIG_FILE)
             try:
                 locate(config.data.dataset, data_dir, download=True)
             except DataError as err:

@@ -316,21 +316,30 @@ def head_entries(model: LatentModel) -> tuple[dict[str, bool], dict[str, str | N
     return flags, files
 
 
-def technique_entries(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet]) -> dict[str, Any]:
-    """The top-level entries techniques give the pages (e.g. routes), with their values for absent ones."""
+def technique_entries(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet],
+                      precomputed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The top-level entries techniques give the pages (e.g. routes), with their values for absent ones.
+
+    precomputed: the model's own entries as measured earlier on the data (a shipped model's site sample),
+    used instead of asking its techniques, which may need the training images.
+    """
     entries: dict[str, Any] = {}
     for cls in TECHNIQUES.values():
         entries.update(cls.absent_manifest)
+    if precomputed is not None:
+        return {**entries, **precomputed}
     for technique in model.hooks():
         entries.update(technique.manifest_entries(model, test, training))
     return entries
 
 
 def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], ImageSet], mu: np.ndarray,
-                   plane: dict[str, Any] | None, errors: dict[str, float]) -> dict[str, Any]:
+                   plane: dict[str, Any] | None, errors: dict[str, float],
+                   precomputed: dict[str, Any] | None = None) -> dict[str, Any]:
     """One model's manifest; the site adds where the runtime and pages are (`site_entries`).
 
-    test: the digits the site shows; training: reads the training slice, for a technique that needs it.
+    test: the digits the site shows; training: reads the training slice, for a technique that needs it;
+    precomputed: the technique entries measured earlier (see `technique_entries`), so no data is read.
     """
     config = model.config
     flags, head_files = head_entries(model)
@@ -346,7 +355,7 @@ def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], Im
         "relu_latent": config.model.relu_latent,
         "deterministic": config.model.deterministic,
         "techniques": {name: t.describe() for name, t in model.named_hooks().items()},
-        **technique_entries(model, test, training),
+        **technique_entries(model, test, training, precomputed),
         "coordinate_labels": coordinate_labels(model),
         "sliders": slider_ranges(model, mu),
         "label_input": label_table(model) is not None,  # the decoder also takes a class label

@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import html
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latentcraft.data.mnist import load_config_data
+from latentcraft.errors import UsageError
 from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run, read_eval
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label
 from latentcraft.sweeps.definition import is_sweep_dir
@@ -257,6 +259,32 @@ def _runs_markdown(runs: list[RunMaterial], relative_to: Path) -> list[str]:
     return lines
 
 
+def check_report_out(out: str | Path) -> Path:
+    """The --out file, refused before any work (evaluating, plotting) if the report could not be written there."""
+    if not str(out).strip():
+        raise UsageError("--out: is empty; give the HTML file to write, e.g. report.html")
+    out = Path(out)
+    for path in (out, out.with_suffix(".md")):
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            raise UsageError(f"--out {out}: {path} is a folder or not a regular file; give a file path such as "
+                             f"{out / 'report.html' if path.is_dir() else 'report.html'}")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out {out}: must end in .html (its Markdown twin goes beside it, "
+                         f"{out.with_suffix('.md').name})")
+    folder = out.parent
+    while not folder.exists():  # the report creates missing folders: the nearest existing one must take them
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another path")
+    try:  # a trial file, gone at once: permissions, read-only disks and special folders all show here
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write in {folder} ({err.strerror or err}); "
+                         "check its permissions or choose another path") from None
+    return out
+
+
 def write_report(
     run_dirs: list[str | Path], out: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT,
     progress: bool = True,
@@ -264,7 +292,7 @@ def write_report(
     """Write the HTML report to `out` and its Markdown twin beside it (same name, .md); returns both paths."""
     if not run_dirs:
         raise ValueError("report needs at least one run folder")
-    out = Path(out)
+    out = check_report_out(out)
     runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs if not shows_as_sweep(d)]
     # A sweep's figures go beside the report, in <report name>_sweeps/<sweep folder name>/.
     sweeps = [load_sweep(d, out.parent / f"{out.stem}_sweeps" / Path(d).resolve().name)

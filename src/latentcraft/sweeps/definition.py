@@ -24,13 +24,17 @@ from typing import Any, get_type_hints
 
 from latentcraft.config.run_config import Config
 from latentcraft.config.sources import apply_override, differences, parse_value
+from latentcraft.config.strict import safe_name
 from latentcraft.errors import ConfigError
+from latentcraft.techniques.registry import TECHNIQUES
 from latentcraft.training import checkpoint as ckpt
 from latentcraft.training.locking import LOCK_FILE
 
 SWEEP_FILE = "sweep.json"
 TRIALS_DIR = "trials"
 FORMAT_VERSION = 1
+MAX_TRIALS = 10_000  # settings × seeds; more is a typo, not a sweep
+MAX_SLUG = 200  # characters of a setting's folder name after its index (file systems allow 255 bytes)
 
 
 # ---- grid keys: full config paths or unambiguous short aliases ---------------------------
@@ -40,7 +44,12 @@ def config_fields(cls: type = Config, prefix: str = "") -> list[str]:
     """Every leaf field of a (nested) config dataclass as a dotted path, e.g. 'train.lr'."""
     out = []
     hints = get_type_hints(cls)
+    if cls is Config:  # technique sections are known through the registry, not as dataclass fields
+        for name, technique in TECHNIQUES.items():
+            out += config_fields(technique.settings_class, f"{prefix}{name}.")
     for f in dataclasses.fields(cls):
+        if f.name == "sections" and cls is Config:
+            continue
         if dataclasses.is_dataclass(hints[f.name]):
             out += config_fields(hints[f.name], f"{prefix}{f.name}.")
         else:
@@ -101,13 +110,26 @@ def parse_grid(text: str) -> GridAxis:
     """'lr=1e-3,3e-3' -> GridAxis('train.lr', [0.001, 0.003]); values are read as --set reads them."""
     if "=" not in text:
         raise ConfigError(f"--grid {text!r}: expected key=value1,value2,..., e.g. lr=1e-3,3e-3")
-    key, raw = text.split("=", 1)
-    full = resolve_key(key.strip())
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if not key:
+        raise ConfigError(f"--grid {text!r}: the key before '=' must be a config field such as lr or train.lr")
+    full = resolve_key(key)
     if full == "train.seed":
         raise ConfigError("--grid train.seed: seeds are not a grid axis; use --seeds N (and --seed for the first)")
-    values = [parse_value(v) for v in split_values(raw) if v != ""]
-    if not values:
-        raise ConfigError(f"--grid {key}: no values given")
+    if full == "name":
+        raise ConfigError("--grid name: each trial's name is made from its grid values; set the sweep's with "
+                          "--set name=NAME")
+    if not raw:
+        raise ConfigError(f"--grid {key}: no values given; list them after '=', e.g. {key}=1,2")
+    texts = split_values(raw)
+    if "" in texts:
+        raise ConfigError(f"--grid {key}={raw}: value {texts.index('') + 1} is empty; remove the extra comma")
+    values = [parse_value(v) for v in texts]
+    for i, value in enumerate(values):
+        # 1e-3 and 0.001 (or 1 and 1.0) are the same setting: both would train the same trials twice.
+        if value in values[:i]:
+            raise ConfigError(f"--grid {key}={raw}: {texts[i]} repeats {texts[values.index(value)]}; "
+                              "list each value once")
     return GridAxis(full, values)
 
 
@@ -162,8 +184,9 @@ class SweepDefinition:
         if self.trials_at_top:
             return "."
         # The index keeps folders unique and in grid order even if two labels sanitise alike.
+        # Grid values may hold '/', '..' or anything: only safe characters reach the path, within one folder name.
         slug = "_".join(f"{short_key(k)}={format_setting(v)}" for k, v in setting.items()) or "base"
-        return f"{TRIALS_DIR}/{index:02d}_" + re.sub(r"[^A-Za-z0-9=.,+_\-]+", "-", slug)
+        return f"{TRIALS_DIR}/{index:02d}_" + re.sub(r"[^A-Za-z0-9=.,+_\-]+", "-", slug)[:MAX_SLUG]
 
     def trials(self) -> list[Trial]:
         out = []
@@ -173,8 +196,8 @@ class SweepDefinition:
                 for key, value in setting.items():
                     apply_override(raw, key.split("."), value)
                 raw["train"]["seed"] = seed
-                if setting:
-                    raw["name"] = f"{self.base['name']} {self.label(setting)}"
+                if setting:  # a valid name whatever the values hold (the folder is made apart, in folder())
+                    raw["name"] = safe_name(f"{self.base['name']} {self.label(setting)}")
                 config = Config.from_dict(raw)  # validates: a bad grid value fails before any trial runs
                 run_dir = (PurePosixPath(self.folder(index, setting)) / f"seed-{seed}").as_posix()
                 out.append(Trial(index, seed, run_dir, config.to_dict()))
@@ -192,6 +215,12 @@ def define_sweep(base: Config, grid: list[str], seeds: int, trials_at_top: bool 
     for key in keys:
         if keys.count(key) > 1:
             raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
+    count = seeds
+    for axis in axes:
+        count *= len(axis.values)
+    if count > MAX_TRIALS:
+        raise ConfigError(f"--grid/--seeds: {count:,} trials (settings × seeds); at most {MAX_TRIALS:,} are allowed, "
+                          "so split the sweep")
     first = base.train.seed
     definition = SweepDefinition(base.to_dict(), axes, list(range(first, first + seeds)), trials_at_top)
     definition.trials()  # build every trial config once so invalid values are reported now

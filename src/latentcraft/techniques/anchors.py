@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from latentcraft.config.sections import RunSpec, TechniqueSettings
-from latentcraft.config.strict import check_coordinates
+from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
+from latentcraft.config.strict import check_at_least, check_at_most, check_coordinates
 from latentcraft.data.constants import IMAGE_PIXELS
 from latentcraft.data.mnist import ImageSet
 from latentcraft.errors import ConfigError
@@ -66,6 +66,8 @@ class Anchors(Technique):
 
     @classmethod
     def check_settings(cls, a: AnchorSettings, config: RunSpec) -> None:
+        check_at_least({"anchors.dims": a.dims or []}, 0)  # off, they must still be possible coordinates
+        check_at_most({"anchors.dims": a.dims or []}, MAX_LAYER_SIZE - 1)
         if not a.enabled:
             return
         needs_kl(config, "anchors")

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from latentcraft.config.sections import RunSpec, TechniqueSettings
-from latentcraft.config.strict import check_choice, check_coordinates
+from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
+from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_coordinates
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.errors import ConfigError
 from latentcraft.techniques.base import Technique, labelled
@@ -21,7 +21,7 @@ class PriorSettings(TechniqueSettings):
     placement: str = "circle"  # where the class means μ_c sit: "circle", "grid" or "points"
     radius: float = 3.0  # "circle": distance of every μ_c from the origin, latent units
     spacing: float = 3.0  # "grid": distance between neighbouring μ_c, latent units
-    grid_columns: int = 5  # "grid": class means per row (rows fill top to bottom)
+    grid_columns: int = 5  # "grid": class means per row (rows fill top to bottom), 1..NUM_CLASSES
     points: list[list[float]] | None = None  # "points": one μ_c per class, each with len(dims) numbers
     dims: list[int] = field(default_factory=lambda: [0, 1])  # latent coordinates μ_c lives in; the rest keep 0
 
@@ -66,6 +66,10 @@ class ClassPriorMeans(Technique):
     @classmethod
     def check_settings(cls, p: PriorSettings, config: RunSpec) -> None:
         check_choice("prior.placement", p.placement, ("circle", "grid", "points"))
+        check_at_most({"prior.grid_columns": p.grid_columns}, NUM_CLASSES)  # more would only add empty columns
+        check_at_least({"prior.grid_columns": p.grid_columns}, 1)
+        check_at_least({"prior.dims": p.dims}, 0)
+        check_at_most({"prior.dims": p.dims}, MAX_LAYER_SIZE - 1)
         if not p.enabled:
             return
         needs_kl(config, "prior")

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentcraft.config.sections import RunSpec, TechniqueSettings
-from latentcraft.config.strict import check_at_least, check_choice, check_within
+from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, TechniqueSettings
+from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_within
 from latentcraft.data.constants import NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import ImageSet
 from latentcraft.errors import ConfigError
@@ -130,6 +130,12 @@ class GradientRouting(Technique):
         check_at_least({"routing.label_weight": settings.label_weight,
                         "routing.predicted_from": settings.predicted_from}, 0)
         check_within("routing.predicted_margin", settings.predicted_margin, 0, 1)
+        check_at_most({"routing.predicted_from": settings.predicted_from,
+                       "routing.detached_mean_epochs": settings.detached_mean_epochs}, MAX_EPOCHS)
+        # Coordinates are checked against the latent when enabled; off, they must still be possible ones.
+        coordinates = {"routing.routes": [c for r in settings.routes or [] for c in r], "routing.free": settings.free}
+        check_at_least(coordinates, 0)
+        check_at_most(coordinates, MAX_LAYER_SIZE - 1)
         if not settings.enabled:
             return
         latent = config.model.latent_dim

@@ -3,6 +3,11 @@
 Nothing is pickled: a model is rebuilt as `LatentModel(Config.from_dict(json))`
 and its tensors loaded from safetensors. Every file is written to a temp file
 in the same folder and renamed into place, so a crash never leaves a corrupt one.
+
+The weights file also records, in its metadata, the config fields that say what
+the weights mean (`bound_config`); a config.json edited since no longer loads
+them, since names and shapes alone miss edits like `model.relu_latent` or the
+routes. Folders saved before that record existed load as before.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from latentcraft.config.run_config import Config
+from latentcraft.config.sections import RunSpec
 from latentcraft.errors import ConfigError, LatentcraftError
 from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.registry import build_model, upgrade_legacy_weights
@@ -31,6 +37,15 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 EVAL_FILE = "eval.json"  # written by `latentcraft evaluate`
 TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: ".<name>.<random>.tmp" beside their target
+BOUND_CONFIG_KEY = "latentcraft.config"  # weights metadata: JSON of the bound config fields, {dotted key: value}
+# Config fields a run folder may change after training without changing what its weights mean: the
+# labels, where the data is, how evaluation and logging run, and what `train --resume` may change
+# (epochs, rate, precision: trainer.py's rule). Every other field is bound to the weights.
+UNBOUND_FIELDS = frozenset({
+    "name", "description", "data.data_dir", "data.download", "data.test_limit", "train.epochs", "train.lr",
+    "train.precision", "train.threads", "train.device", "train.tensorboard", "train.eval_batch_size",
+    "train.select_metric",
+})
 
 
 class RunError(LatentcraftError, RuntimeError):
@@ -71,9 +86,29 @@ def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        out.update(_flatten(value, f"{dotted}.") if isinstance(value, dict) else {dotted: value})
+    return out
+
+
+def bound_config(config: RunSpec) -> dict[str, Any]:
+    """The config fields the weights are bound to, {dotted key: JSON value}: all but UNBOUND_FIELDS."""
+    flat = json.loads(json.dumps(_flatten(config.to_dict())))  # tuples become lists, as they read back
+    return {key: value for key, value in flat.items() if key not in UNBOUND_FIELDS}
+
+
+def weights_metadata(config: RunSpec) -> dict[str, str]:
+    """The metadata a weights file of `config` carries (save_model's; pretrained.pack keeps it)."""
+    return {BOUND_CONFIG_KEY: json.dumps(bound_config(config), sort_keys=True)}
+
+
 def save_model(model: LatentModel, run_dir: Path) -> None:
     write_json(run_dir / CONFIG_FILE, model.config.to_dict())
-    atomic_write(run_dir / WEIGHTS_FILE, lambda tmp: save_file(_state_tensors(model), str(tmp)))
+    metadata = weights_metadata(model.config)
+    atomic_write(run_dir / WEIGHTS_FILE, lambda tmp: save_file(_state_tensors(model), str(tmp), metadata=metadata))
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -120,11 +155,74 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path
     model.load_state_dict(tensors)
 
 
+def _recorded_fields(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A weights file's record read as this version reads config.json (legacy keys upgraded, new fields at
+    their defaults), so a renamed field is still compared; as it stands if this version cannot read it."""
+    nested: dict[str, Any] = {}
+    for key, value in recorded.items():
+        *sections, name = key.split(".")
+        table = nested
+        for section in sections:
+            table = table.setdefault(section, {})
+            if not isinstance(table, dict):
+                return recorded
+        table[name] = value
+    try:
+        return bound_config(Config.from_dict(nested))
+    except ConfigError:
+        return recorded
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def check_bound_config(config: RunSpec, run_dir: Path) -> None:
+    """RunError unless config.json holds the bound fields the weights were saved with (if they recorded them).
+
+    The record is read through the same upgrade as config.json: a renamed field is still compared,
+    and a field added since the weights were saved counts at its default, as config.json's would.
+    """
+    path = run_dir / WEIGHTS_FILE
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            text = (f.metadata() or {}).get(BOUND_CONFIG_KEY)
+    except (SafetensorError, OSError) as err:
+        raise RunError(f"{path} is not a readable safetensors file ({err})") from None
+    if text is None:
+        return  # saved before weights recorded their config: nothing to compare against
+    try:
+        recorded = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise RunError(f"{path}: its record of the config it was trained with ({BOUND_CONFIG_KEY} metadata) is "
+                       "damaged; retrain, or copy the weights from an intact run folder")
+    current, recorded = bound_config(config), _recorded_fields(recorded)
+    differing = [key for key in sorted(recorded) if key in current and current[key] != recorded[key]]
+    if differing:
+        first = differing[0]
+        more = f" (and {len(differing) - 1} more: {', '.join(differing[1:4])})" if len(differing) > 1 else ""
+        raise RunError(
+            f"{run_dir / CONFIG_FILE} does not describe the weights in {WEIGHTS_FILE}: {first} is "
+            f"{_shown(current[first])} there but they were trained with {_shown(recorded[first])}{more}; "
+            "put back the value they were trained with (or take config.json and weights from the same run)"
+        )
+
+
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
-    """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on)."""
+    """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on).
+
+    Weights that do not match config.json are refused: other tensor names or shapes, or (for
+    weights that record it) a bound config field that has changed since they were saved.
+    """
     run_dir = Path(run_dir)
-    model = build_model(load_config(run_dir))
-    _load_weights(model, _load_tensors(run_dir / WEIGHTS_FILE), run_dir / WEIGHTS_FILE)
+    config = load_config(run_dir)
+    model = build_model(config)
+    tensors = _load_tensors(run_dir / WEIGHTS_FILE)
+    check_bound_config(config, run_dir)  # first: a changed field says more than the tensor shapes it changed
+    _load_weights(model, tensors, run_dir / WEIGHTS_FILE)
     return model.to(resolve_device(device)).eval()
 
 
@@ -149,8 +247,6 @@ def load_checkpoint(run_dir: Path, model: LatentModel, optimizer: torch.optim.Op
     """Restore model, optimizer and RNG from the last checkpoint; returns the epochs completed."""
     path = run_dir / CHECKPOINT_FILE
     tensors = _load_tensors(path)
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
     _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}, path)

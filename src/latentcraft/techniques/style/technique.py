@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
-from latentcraft.config.strict import check_at_least
+from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, TechniqueSettings
+from latentcraft.config.strict import check_at_least, check_at_most
 from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.errors import ConfigError
 from latentcraft.model.bodies import BODIES
@@ -46,8 +46,8 @@ HEIGHT_MOMENTUM = 0.99  # joint schedule: running mean of the class code's heigh
 class StyleSettings(TechniqueSettings):
     enabled: bool = False  # the last `dim` coordinates of z come from a separate style encoder, never ReLU'd
     dim: int = 10  # style coordinates (counted in model.latent_dim)
-    encoder_hidden: list[int] = field(default_factory=lambda: [256])  # hidden sizes of the style encoder's body
-    beta: float = 1.0  # KL weight of the style coordinates, times β; > 1 keeps class identity out of them
+    hidden_sizes: list[int] = field(default_factory=lambda: [256])  # hidden layer sizes of the style encoder's body
+    kl_weight: float = 1.0  # KL weight of the style coordinates, times β; > 1 keeps class identity out of them
     start_epoch: int = 0  # > 0: the style coordinates feed the decoder 0 before this epoch (the style path starts)
     joint: bool = False  # from start_epoch on, the routed path (style at 0) keeps training beside the style path
     frozen_mean: bool = False  # two phases: from start_epoch on, the frozen routed coordinates feed μ, not a sample
@@ -79,7 +79,7 @@ def _needs_partner(s: StyleSettings) -> list[str]:
 class StyleCodes(Technique):
     settings_class = StyleSettings
     legacy_keys = {  # before style was a technique of its own, its settings lived in model and routing
-        "model.style_dim": "dim", "model.style_encoder_hidden": "encoder_hidden", "routing.style_beta": "beta",
+        "model.style_dim": "dim", "model.style_encoder_hidden": "hidden_sizes", "routing.style_beta": "kl_weight",
         "routing.style_epoch": "start_epoch", "routing.joint": "joint", "routing.frozen_mean": "frozen_mean",
         "routing.onehot_code": "onehot_code", "routing.style_independence": "independence",
         "routing.style_mmd": "mmd", "routing.style_adversary": "adversary",
@@ -100,7 +100,7 @@ class StyleCodes(Technique):
         self.coordinates = list(range(latent - settings.dim, latent))
         encoder_body, _ = BODIES[m.body]
         self.encoder, self.mean_head, self.var_head = gaussian_encoder(
-            encoder_body(settings.encoder_hidden, m.conv_channels), settings.dim, m.deterministic)
+            encoder_body(settings.hidden_sizes, m.conv_channels), settings.dim, m.deterministic)
         self.adversary = StyleAdversary(settings.dim, NUM_CLASSES, settings.adversary) if settings.adversary else None
         content = torch.ones(latent)
         content[self.coordinates] = 0.0
@@ -128,16 +128,18 @@ class StyleCodes(Technique):
 
     @classmethod
     def check_settings(cls, s: StyleSettings, config: RunSpec) -> None:
-        check_at_least({"style.dim": s.dim, "style.start_epoch": s.start_epoch, "style.beta": s.beta,
+        check_at_least({"style.dim": s.dim, "style.start_epoch": s.start_epoch, "style.kl_weight": s.kl_weight,
                         "style.independence": s.independence, "style.mmd": s.mmd, "style.adversary": s.adversary}, 0)
-        if any(size < 1 for size in s.encoder_hidden):
-            raise ConfigError(f"style.encoder_hidden: every layer size must be at least 1, got {s.encoder_hidden}")
-        if any(size > MAX_LAYER_SIZE for size in s.encoder_hidden):
-            raise ConfigError(f"style.encoder_hidden: must be at most {MAX_LAYER_SIZE}, got {max(s.encoder_hidden)}")
+        check_at_most({"style.dim": s.dim}, MAX_LAYER_SIZE)
+        check_at_most({"style.start_epoch": s.start_epoch}, MAX_EPOCHS)
+        if any(size < 1 for size in s.hidden_sizes):
+            raise ConfigError(f"style.hidden_sizes: every layer size must be at least 1, got {s.hidden_sizes}")
+        if any(size > MAX_LAYER_SIZE for size in s.hidden_sizes):
+            raise ConfigError(f"style.hidden_sizes: must be at most {MAX_LAYER_SIZE}, got {max(s.hidden_sizes)}")
         used = _needs_partner(s)
         if not s.enabled:
-            if used or s.beta != 1.0:  # a schedule or an identity term with no style coordinates to act on
-                name = used[0] if used else "beta"
+            if used or s.kl_weight != 1.0:  # a schedule or an identity term with no style coordinates to act on
+                name = used[0] if used else "kl_weight"
                 raise ConfigError(f"style.{name}: acts on the style coordinates, but style.enabled = false; "
                                   "set style.enabled = true (and style.dim)")
             return
@@ -224,10 +226,10 @@ class StyleCodes(Technique):
         terms and with the joint schedule the routed path: the batch decoded from its routed sample with the style
         at 0, exactly as routed10 trains, the only reconstruction that reaches the routed coordinates."""
         losses = {}
-        if self.settings.beta != 1.0:
+        if self.settings.kl_weight != 1.0:
             # The objective already counts the style coordinates' KL once; add the rest of their weight.
             style_kl = gaussian_kl(out.mu[:, self.coordinates], out.logvar[:, self.coordinates]).mean()
-            losses["style_kl"] = (self.settings.beta - 1.0) * style_kl
+            losses["style_kl"] = (self.settings.kl_weight - 1.0) * style_kl
         if epoch is None or self.in_first_phase(epoch) or self.partner is None:
             return losses
         losses.update(self.identity_losses(out))

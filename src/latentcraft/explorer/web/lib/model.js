@@ -20,7 +20,10 @@ export async function loadModel(manifest, { encoder = true, classifier = false }
     try {
       return await ort.InferenceSession.create(bytes, options);
     } catch (error) {
-      throw corruptFile(file, `onnxruntime-web cannot load it: ${String(error.message || error).split('\n')[0]}`);
+      // The runtime's own text ("ERROR_CODE: 0, ...") tells a reader nothing: keep it for
+      // debugging and say what it means.
+      state.runtimeError = String(error?.message || error);
+      throw corruptFile(file, 'not a model graph onnxruntime-web can read: truncated or damaged');
     }
   };
   const files = manifest.files;
@@ -93,13 +96,25 @@ export class Model {
 
   // One encoder mean (D) -> { predicted, values (probabilities or routed means), scores
   // (the values scaled into [0, 1] for a bar), source }, or null when it cannot predict.
+  // `predicted` is null when several classes share the top value (an all-zero routed
+  // code ties every class): a tie names no class, not the first of them.
   async predict(mu) {
     const source = this.predictionSource;
     if (source === null) return null;
     const raw = source === 'head' ? softmax(await this.classify(mu)) : routedScores(this.manifest, mu);
-    const predicted = raw.indexOf(Math.max(...raw));
+    const best = Math.max(...raw);
+    const winners = raw.filter((v) => v === best).length;
+    const predicted = winners === 1 ? raw.indexOf(best) : null;
     const top = Math.max(...raw.map((v) => Math.max(v, 0))) || 1;
     return { predicted, values: raw, scores: raw.map((v) => Math.max(v, 0) / top), source };
+  }
+
+  // How the model reads an image (image.size values in [0, 1], e.g. a decode): encode it
+  // and predict from its mean, as for a test digit or a drawing.
+  async readImage(pixels) {
+    if (this.predictionSource === null) return null;
+    const { mu } = await this.encode(Float32Array.from(pixels));
+    return this.predict(mu);
   }
 }
 
@@ -126,7 +141,7 @@ export function liveDecoder(model, onResult, track = true) {
           state.lastDecoded = pixels;
           state.lastVector = codes;
         }
-        onResult(pixels, codes, labels);
+        await onResult(pixels, codes, labels);  // a reading of the decode finishes before the next decode
       } catch (error) { showError(error); }
     }
     running = false;

@@ -7,6 +7,18 @@ const SOURCE_TEXT = {
   routes: 'largest mean on each digit\'s routed coordinates',
 };
 
+// A Model.predict result as text: the class, "no class (a tie)", or "–" for no reading.
+export function predictionText(prediction, classNames) {
+  if (!prediction) return '–';
+  return prediction.predicted === null ? 'no class (a tie)' : classNames[prediction.predicted];
+}
+
+// Writes predictionText into a .prediction element; a tie gets a smaller font so it fits.
+export function showPrediction(element, prediction, classNames) {
+  element.textContent = predictionText(prediction, classNames);
+  element.classList.toggle('none', Boolean(prediction) && prediction.predicted === null);
+}
+
 export class ScoreBar {
   constructor(parent, classNames) {
     this.columns = classNames.map((name) => {
@@ -29,8 +41,9 @@ export class ScoreBar {
       column.classList.toggle('chosen', Boolean(chosen));
     });
     if (prediction) {
-      this.box.setAttribute('aria-label', `scores from the ${SOURCE_TEXT[prediction.source]}`);
-      this.box.title = SOURCE_TEXT[prediction.source];
+      const tie = prediction.predicted === null ? ' (a tie: no class)' : '';
+      this.box.setAttribute('aria-label', `scores from the ${SOURCE_TEXT[prediction.source]}${tie}`);
+      this.box.title = SOURCE_TEXT[prediction.source] + tie;
     }
   }
 }

@@ -7,7 +7,7 @@ import { mapVector } from '../lib/coordinates.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
 import { preprocessDrawing } from '../lib/preprocess.js';
 import { DrawPad } from '../lib/drawpad.js';
-import { ScoreBar } from '../lib/scorebar.js';
+import { ScoreBar, showPrediction } from '../lib/scorebar.js';
 import { SliderPanel } from '../lib/sliderpanel.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +18,8 @@ async function openSide(root, name, column) {
   const model = await loadModel(manifest, { encoder: true, classifier: Boolean(manifest.files.classifier) });
   const output = digitCanvas(manifest.image, { class: 'digit', 'aria-label': `decoded by ${manifest.name}` });
   const caption = el('figcaption', { text: '–' });
-  const reading = el('div', { class: 'reading' }, el('span', {}, 'Reads ', el('span', { class: 'prediction', text: '–' })));
+  const reading = el('div', { class: 'reading labelled' }, el('span', { class: 'reading-label', text: 'The code it decodes reads as' }),
+    el('span', { class: 'prediction', text: '–' }));
   column.classList.add('model-column');
   column.replaceChildren(el('h2', { text: `${manifest.name} (${manifest.kind}, ${manifest.latent_dim}-D)` }),
     el('figure', {}, output, caption), reading);
@@ -32,7 +33,7 @@ async function openSide(root, name, column) {
       this.decoded = pixels;
       drawDigit(output, manifest.image, pixels);
       caption.textContent = text;
-      reading.querySelector('.prediction').textContent = prediction ? manifest.class_names[prediction.predicted] : '–';
+      showPrediction(reading.querySelector('.prediction'), prediction, manifest.class_names);  // a zero vector: a tie
       bar.show(prediction);
       this.prediction = prediction ? prediction.predicted : null;
     },
@@ -112,7 +113,7 @@ async function main() {
   let pad = { text: '' };
   let inkDone = null;
   if (a.manifest.features.drawing) {
-    $('pad').hidden = $('clear').hidden = false;
+    $('draw').hidden = false;
     pad = new DrawPad($('pad'), (ink, width, height) => {
       const pixels = preprocessDrawing(ink, width, height, a.manifest.image);
       const done = pixels ? showInput(pixels, 'your drawing', { kind: 'drawing' }) : Promise.resolve();
@@ -121,7 +122,17 @@ async function main() {
     $('clear').addEventListener('click', () => pad.clear());
   }
   $('random').addEventListener('click', () => showDigit(Math.floor(Math.random() * digits.count)).catch(showError));
-  $('reset').addEventListener('click', () => { vector.fill(0); mode = 'vector'; update().catch(showError); });
+  // Reset starts afresh: a zero vector and no input (nothing shown describes an earlier input).
+  $('reset').addEventListener('click', () => {
+    vector.fill(0);
+    mode = 'vector';
+    input = null;
+    label = 0;
+    pad.clear?.();
+    $('input').getContext('2d').clearRect(0, 0, $('input').width, $('input').height);
+    $('input-caption').textContent = 'input';
+    update().catch(showError);
+  });
 
   // ---- the view a link describes
   b.own = new Float32Array(b.manifest.latent_dim);

@@ -36,6 +36,16 @@ function showModels(m) {
   }
   document.getElementById('models-panel').hidden = false;
   document.getElementById('pages-title').textContent = `Pages for ${m.name}`;
+  scrollHint(document.getElementById('models-scroll'), document.getElementById('scroll-hint'));
+}
+
+// A phone's scrollbars show only while scrolling, so a table wider than its box says so:
+// the hint shows while columns lie beyond the right edge (and only then).
+function scrollHint(box, hint) {
+  const update = () => { hint.hidden = box.scrollLeft + box.clientWidth >= box.scrollWidth - 1; };
+  new ResizeObserver(update).observe(box);
+  box.addEventListener('scroll', update, { passive: true });
+  update();
 }
 
 function valueOf(entry, key) {

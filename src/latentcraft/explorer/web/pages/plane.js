@@ -5,7 +5,7 @@
 import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, digitCanvas, CLASS_COLOURS } from '../lib/page.js';
 import { loadModel, liveDecoder } from '../lib/model.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
-import { ScoreBar } from '../lib/scorebar.js';
+import { ScoreBar, showPrediction } from '../lib/scorebar.js';
 import { planeAxes } from '../lib/axes.js';
 
 const POINT_RADIUS = 2.2;
@@ -18,6 +18,8 @@ const $ = (id) => document.getElementById(id);
 async function main() {
   const manifest = await readManifest();
   if (!manifest.features.plane) {
+    // No plane to show: no empty canvas, controls or decode under the message either.
+    $('controls').hidden = $('plane-layout').hidden = true;
     setStatus(`This model has ${manifest.latent_dim} latent coordinates; the plane needs 2. Try the sliders or the traversal.`);
     state.ready = true;
     return;
@@ -130,7 +132,7 @@ async function main() {
     if (reading) {
       const read = point;
       const prediction = await model.predict(Float32Array.from(read));
-      $('prediction').textContent = names[prediction.predicted];
+      showPrediction($('prediction'), prediction, names);
       reading.show(prediction);
       state.lastPrediction = prediction.predicted;
       state.predictedPoint = read;

@@ -1,6 +1,7 @@
 // Sliders page: one slider per latent coordinate (grouped as the manifest says), live
-// decoding, random test digits and free-hand drawing with a prediction, and the whole
-// view in the URL so a copied link reproduces it.
+// decoding, random test digits and free-hand drawing, two readings (what the input was
+// read as, and what the decoded image reads as now: re-encoded and read the same way),
+// and the whole view in the URL so a copied link reproduces it.
 import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from '../lib/page.js';
 import { loadModel, liveDecoder } from '../lib/model.js';
 import { restyleDigit, canRestyle } from '../lib/coordinates.js';
@@ -8,7 +9,7 @@ import { SliderPanel } from '../lib/sliderpanel.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
 import { preprocessDrawing } from '../lib/preprocess.js';
 import { DrawPad } from '../lib/drawpad.js';
-import { ScoreBar } from '../lib/scorebar.js';
+import { ScoreBar, showPrediction } from '../lib/scorebar.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,13 +27,29 @@ async function main() {
   const inputHint = `input: press Random digit${manifest.features.drawing ? ' or draw one' : ''}`;
   $('input-caption').textContent = inputHint;
   const scoreBar = new ScoreBar($('reading'), names);
-  $('reading').hidden = model.predictionSource === null;
+  const decodedBar = new ScoreBar($('decoded-reading'), names);
+  $('readings').hidden = model.predictionSource === null;
   copyLinkButton($('controls'));
+  reserveVectorLines();
 
-  const decode = liveDecoder(model, (pixels, codes) => {
+  // Each decode is re-encoded and read, so the second reading follows the sliders.
+  const decode = liveDecoder(model, async (pixels, codes) => {
     drawDigit($('output'), manifest.image, pixels);
+    const prediction = await model.readImage(pixels);
+    showPrediction($('decoded-prediction'), prediction, names);
+    decodedBar.show(prediction);
+    state.decodedPrediction = prediction ? prediction.predicted : null;
+    state.decodedScores = prediction ? prediction.values : null;
+    state.decodedReadFor = codes;
     if (!restoring && codes.every((v, k) => v === vector[k])) markReady(manifest);
   });
+
+  // The vector box keeps room for its longest usual text (every value negative), so it
+  // neither clips a line nor grows while the sliders move; a longer text still shows in full.
+  function reserveVectorLines() {
+    $('vector').textContent = `z = ${formatVector(new Float32Array(model.latent).fill(-8.88))}`;
+    $('vector').style.minHeight = `${$('vector').getBoundingClientRect().height}px`;
+  }
   const redecode = () => decode(vector, [label]);
 
   const sliders = new SliderPanel($('slider-groups'), manifest, (k, value) => {
@@ -67,10 +84,7 @@ async function main() {
     const { mu } = await model.encode(pixels);
     const prediction = await model.predict(mu);
     state.lastMu = mu;
-    state.lastPrediction = prediction ? prediction.predicted : null;
-    state.lastScores = prediction ? prediction.values : null;
-    $('prediction').textContent = prediction ? names[prediction.predicted] : '–';
-    scoreBar.show(prediction);
+    showInputReading(prediction, source.kind === 'digit' ? `Test digit #${source.index} was read as` : 'Your drawing was read as');
     input = { ...source, mu: Float32Array.from(mu) };
     vector.set(mu);
     picked = null;
@@ -78,13 +92,21 @@ async function main() {
     return prediction;
   }
 
+  function showInputReading(prediction, label) {
+    state.lastPrediction = prediction ? prediction.predicted : null;
+    state.lastScores = prediction ? prediction.values : null;
+    $('reading-label').textContent = label;
+    showPrediction($('prediction'), prediction, names);
+    scoreBar.show(prediction);
+  }
+
+  // No input any more: its picture, caption and reading go (the pad's drawing too).
   function clearInput() {
     input = null;
+    pad.clear?.();
     $('input').getContext('2d').clearRect(0, 0, $('input').width, $('input').height);
     $('input-caption').textContent = inputHint;
-    $('prediction').textContent = '–';
-    scoreBar.show(null);
-    changed();
+    showInputReading(null, 'The input was read as');
   }
 
   const digitCaption = (i) => `test digit #${i} (label ${names[digits.labels[i]]})`;
@@ -96,7 +118,8 @@ async function main() {
   state.showDigit = showDigit;
 
   $('random').addEventListener('click', () => showDigit(Math.floor(Math.random() * digits.count)).catch(showError));
-  $('reset').addEventListener('click', () => { vector.fill(0); picked = null; changed(); });
+  // Reset starts afresh: a zero vector and no input, so no reading describes an earlier input.
+  $('reset').addEventListener('click', () => { clearInput(); vector.fill(0); picked = null; changed(); });
 
   // ---- a decoder that takes a label: pick it
   function setLabel(k) {
@@ -135,7 +158,7 @@ async function main() {
     pad = new DrawPad($('pad'), (ink, width, height) => onInk(ink, width, height).catch(showError));
     $('clear').addEventListener('click', () => {
       pad.clear();
-      if (input?.kind === 'drawing') clearInput();
+      if (input?.kind === 'drawing') { clearInput(); changed(); }
     });
     state.pad = pad;
   }
