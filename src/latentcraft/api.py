@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from latentcraft.errors import ArgumentError
+from latentcraft.errors import ArgumentError, check_flag, shown
 
 if TYPE_CHECKING:  # annotations only: importing these pulls in torch
     from latentcraft.config.run_config import Config
@@ -55,19 +55,6 @@ EXECUTORS = ("auto", "ray", "sequential")
 
 def _kind(value: Any) -> str:
     return type(value).__name__
-
-
-def shown(value: Any) -> str:
-    """A value as a message quotes it: its repr on one line, cut short (an array's repr spans lines)."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def check_flag(value: Any, name: str) -> bool:
-    """True or False only: a 0/1 or a string here is more likely a slipped argument than a choice."""
-    if not isinstance(value, bool):
-        raise ArgumentError(f"{name}: must be True or False, got {shown(value)}")
-    return value
 
 
 def check_count(value: Any, name: str, minimum: int) -> int:

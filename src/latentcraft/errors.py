@@ -13,6 +13,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 DEBUG_ENV = "LATENTCRAFT_DEBUG"
 USAGE_ERROR = 2  # the command line or a config asks for something invalid
@@ -108,3 +109,19 @@ def run_command(name: str, command: Callable[[], None], debug: bool = False, int
         print(f"{name}: error: {message}", file=sys.stderr)
         return code
     return 0
+
+
+# ---- argument checks the API and the loaded-model class share ----
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: its repr on one line, cut short (an array's repr spans lines)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """True or False only: a 0/1 or a string here is more likely a slipped argument than a choice."""
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{name}: must be True or False, got {shown(value)}")
+    return value

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentcraft.api import check_flag, shown
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
-from latentcraft.errors import ArgumentError, ConfigError
+from latentcraft.errors import ArgumentError, ConfigError, check_flag, shown
 from latentcraft.model.vae import LatentModel
 from latentcraft.training.devices import module_device, resolve_device
 
