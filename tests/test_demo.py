@@ -4,7 +4,6 @@ with an empty cache serves it and prints its URL within seconds, training nothin
 import json
 import os
 import re
-import subprocess
 import sys
 import urllib.request
 
@@ -20,29 +19,20 @@ from latentcraft.techniques.registry import build_model
 from latentcraft.techniques.routing import routed_predictions
 from latentcraft.training import checkpoint as ckpt
 
+from demo_process import running_demo
+
 SHIPPED_BYTES = 8_000_000  # the whole shipped folder
 
 
 def test_demo_with_an_empty_cache_serves_the_shipped_model_without_training(tmp_path, mnist_dir):
     # How fast is measured by benchmarks/demo_speed.py (timings are noisy here, so no timed test).
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    demo = subprocess.Popen([sys.executable, "-m", "latentcraft.cli", "demo", "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = []
-        for line in demo.stdout:
-            lines.append(line)
-            if line.startswith("open http://"):
-                break
-        assert lines and lines[-1].startswith("open http://127.0.0.1:"), "".join(lines)
+    with running_demo([sys.executable, "-m", "latentcraft.cli", "demo", "--port", "0"], env) as lines:
         assert not any("training" in line for line in lines)
         assert not list((tmp_path / "cache").rglob("checkpoint.safetensors")), "the demo trained a model"
         url = lines[-1].split()[1]
         with urllib.request.urlopen(url.replace("sliders.html", "manifest.json"), timeout=10) as response:
             assert json.load(response)["name"] == DEFAULT_MODEL
-    finally:
-        demo.terminate()
-        demo.wait(timeout=10)
 
 
 def test_the_shipped_model_is_small_and_its_eval_describes_its_weights(mnist_dir):

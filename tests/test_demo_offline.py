@@ -8,7 +8,6 @@ still exports from the dataset.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import urllib.request
 
@@ -24,6 +23,8 @@ from latentcraft.explorer.export import SAMPLE_FILE, ExportError, export_site, i
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pack, pretrained_run
 from latentcraft.techniques.registry import build_model
 from latentcraft.training import checkpoint as ckpt
+
+from demo_process import running_demo
 
 SAMPLE_BYTES = 400_000  # the sample's share of the shipped folder (1,000 digits, compressed)
 # Runs the CLI with every outgoing connection and every dataset lookup refused, so a demo that
@@ -56,15 +57,7 @@ def test_the_demo_on_a_machine_without_mnist_serves_the_shipped_model_and_fetche
     cache.mkdir()
     env = {k: v for k, v in os.environ.items() if k != DATA_DIR_ENV}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(cache))
-    demo = subprocess.Popen([sys.executable, "-c", GUARDED_CLI, "demo", "--port", "0"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = []
-        for line in demo.stdout:
-            lines.append(line)
-            if line.startswith("open http://"):
-                break
-        assert lines and lines[-1].startswith("open http://127.0.0.1:"), "".join(lines)
+    with running_demo([sys.executable, "-c", GUARDED_CLI, "demo", "--port", "0"], env, tmp_path) as lines:
         base = lines[-1].split()[1].rsplit("/", 1)[0]
         manifest = json.loads(_fetch(f"{base}/manifest.json"))
         assert manifest["name"] == DEFAULT_MODEL and manifest["digits"] == export.MAX_DIGITS
@@ -76,9 +69,6 @@ def test_the_demo_on_a_machine_without_mnist_serves_the_shipped_model_and_fetche
         # What needs the training images (digit codes) and the test digits (style labels) is there.
         assert all(row is not None for row in manifest["digit_codes"]["codes"])
         assert len(manifest["style_labels"]) == len(manifest["techniques"]["routing"]["free"])
-    finally:
-        demo.terminate()
-        demo.wait(timeout=10)
     assert not any(home.iterdir()), "the demo wrote into HOME"
     assert sorted(p.name for p in (cache / "latentcraft").iterdir()) == ["demo-sites"]  # no dataset was fetched
     assert not [p for p in cache.rglob("*") if "idx" in p.name or p.suffix in (".gz", ".part")]
