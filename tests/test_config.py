@@ -85,8 +85,8 @@ def test_general_routing_map_is_accepted():
     config = resolve_config(overrides=[
         "routing.enabled=true", "model.latent_dim=22", f"routing.routes={json.dumps(routes)}", "routing.free=[20, 21]",
     ])
-    assert config.routing.route_map() == routes
-    assert resolve_config().routing.route_map() == [[k] for k in range(10)]
+    assert config.routing.route_map(10) == routes
+    assert resolve_config().routing.route_map(10) == [[k] for k in range(10)]
 
 
 def test_every_preset_resolves_and_names_itself():

@@ -53,7 +53,7 @@ def test_closed_form_kl_against_a_class_mean_equals_torch_distributions():
     y = torch.arange(20) % NUM_CLASSES
     out = model.eval()(x, y)
     targets = torch.zeros(20, 3)
-    targets[:, [0, 2]] = class_means(model.config.prior)[y]
+    targets[:, [0, 2]] = class_means(model.config.prior, 10)[y]
     expected = kl_divergence(
         Independent(Normal(out.mu, torch.exp(0.5 * out.logvar)), 1), Independent(Normal(targets, torch.ones(20, 3)), 1)
     )
@@ -66,11 +66,11 @@ def test_unlabelled_examples_keep_the_standard_normal_target():
     y = torch.tensor([3, UNLABELLED])
     target = model.techniques["prior"].kl_target(torch.rand(2, IMAGE_PIXELS), y)
     assert torch.equal(target[1], torch.zeros(2))
-    torch.testing.assert_close(target[0], class_means(model.config.prior)[3])
+    torch.testing.assert_close(target[0], class_means(model.config.prior, 10)[3])
 
 
 def test_circle_placement_puts_distinct_points_at_the_radius():
-    points = class_means(resolve_config(overrides=["prior.radius=4"]).prior)
+    points = class_means(resolve_config(overrides=["prior.radius=4"]).prior, 10)
     assert points.shape == (NUM_CLASSES, 2)
     torch.testing.assert_close(points.norm(dim=1), torch.full((NUM_CLASSES,), 4.0))
     gaps = torch.cdist(points, points) + torch.eye(NUM_CLASSES) * 100
@@ -79,7 +79,7 @@ def test_circle_placement_puts_distinct_points_at_the_radius():
 
 def test_grid_placement_is_a_centred_grid_with_the_given_spacing():
     prior = resolve_config(overrides=["prior.placement=grid", "prior.spacing=2", "prior.grid_columns=5"]).prior
-    points = class_means(prior)
+    points = class_means(prior, 10)
     assert sorted(set(points[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
     assert sorted(set(points[:, 1].tolist())) == [-1.0, 1.0]
     torch.testing.assert_close(points.mean(0), torch.zeros(2))
@@ -90,7 +90,7 @@ def test_points_placement_uses_the_given_coordinates():
     prior = Config.from_dict({"model": {"latent_dim": 4},
                               "prior": {"enabled": True, "placement": "points", "points": given,
                                         "dims": [0, 1, 3]}}).prior
-    assert class_means(prior).tolist() == given
+    assert class_means(prior, 10).tolist() == given
 
 
 # ---- conditional decoder ----------------------------------------------------------------

@@ -161,7 +161,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_plot(args: argparse.Namespace) -> None:
-    from latentcraft.data.mnist import load_config_data
+    from latentcraft.data.source import load_config_data
     from latentcraft.reporting.plots import PlotOptions, make_figures
     from latentcraft.training.checkpoint import load_model
 

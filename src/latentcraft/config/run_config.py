@@ -40,10 +40,13 @@ from latentcraft.config.strict import (
     check_within,
 )
 from latentcraft.data.datasets import DATASETS
+from latentcraft.data.formats.labelled_images import MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE, side_problem
+from latentcraft.data.procedural import PROCEDURAL
+from latentcraft.data.shape import ImageShape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.registry import registered
 from latentcraft.model.bodies import BODIES
-from latentcraft.model.objective import OBJECTIVES
+from latentcraft.model.objective import OBJECTIVES, RECONSTRUCTIONS, likelihood_kind
 from latentcraft.techniques.registry import TECHNIQUES, upgrade_legacy_keys
 from latentcraft.training.devices import check_device_name
 
@@ -112,8 +115,8 @@ class Config:
 def validate(config: Config) -> None:
     """Checks that a dataclass type cannot express; messages name the field. Each technique checks its own section."""
     check_name("name", config.name)  # it names the default run and sweep folders: runs/<name>
-    check_choice("data.dataset", config.data.dataset, tuple(DATASETS))
-    check_choice("objective.reconstruction", config.objective.reconstruction, ("bce", "gaussian"))
+    check_choice("data.dataset", config.data.dataset, (*DATASETS, *PROCEDURAL))
+    check_choice("objective.reconstruction", config.objective.reconstruction, RECONSTRUCTIONS)
     check_choice("train.precision", config.train.precision, ("bf16", "fp32"))
     check_device_name(config.train.device)
     check_choice("model.body", config.model.body, tuple(BODIES))
@@ -159,6 +162,7 @@ def validate(config: Config) -> None:
     if config.data.labels_per_class and config.data.labelled_fraction < 1.0:
         raise ConfigError("data.labels_per_class: set it or data.labelled_fraction, not both "
                           f"(got {config.data.labels_per_class} and {config.data.labelled_fraction})")
+    _check_data_record(config)
     if config.train.lr <= 0:
         raise ConfigError(f"train.lr: must be positive, got {config.train.lr}")
     if config.train.lr_decay <= 0:
@@ -168,6 +172,45 @@ def validate(config: Config) -> None:
     for name, technique in TECHNIQUES.items():
         technique.check_settings(config.sections[name], config)
     check_int_sizes(config.to_dict())  # last: each field's own bound gives the better message
+
+
+def _check_data_record(config: Config) -> None:
+    """data.path, test_fraction and what a run recorded of its data must describe data latentcraft can use."""
+    d = config.data
+    check_within("data.test_fraction", d.test_fraction, 0, 1, low_open=True, high_open=True)
+    check_at_least({"data.split_seed": d.split_seed, "train.epoch_images": config.train.epoch_images}, 0)
+    check_at_most({"train.epoch_images": config.train.epoch_images}, MAX_IMAGES)
+    check_at_most({"data.split_seed": d.split_seed}, MAX_SEED)
+    check_at_most({"data.image_shape": d.image_shape}, MAX_SIDE)
+    if d.path is not None and not d.path.strip():
+        raise ConfigError("data.path: is empty; give the folder or .npz of your data, or leave it out for data.dataset")
+    if d.image_shape:
+        height, width, channels = (d.image_shape + [0, 0, 0])[:3]
+        if len(d.image_shape) != 3 or channels not in (1, 3) or side_problem(height, width):
+            raise ConfigError(f"data.image_shape: expected [height, width, channels] with sides {MIN_SIDE} to "
+                              f"{MAX_SIDE} and 1 or 3 channels, got {d.image_shape}")
+    if d.class_names and not (MIN_CLASSES <= len(d.class_names) <= MAX_CLASSES
+                              and len(set(d.class_names)) == len(d.class_names) and all(d.class_names)):
+        raise ConfigError(f"data.class_names: expected {MIN_CLASSES} to {MAX_CLASSES} distinct non-empty names, "
+                          f"got {len(d.class_names)}")
+
+
+def record_data(config: Config, shape: ImageShape) -> Config:
+    """`config` with what it takes from its data recorded, checked again: the image shape and class names,
+    the likelihood "auto" picks for them, and every technique fitted to the class count (presets are written
+    for 10 classes, the number a config that records none has). A config that recorded them is returned as is."""
+    if config.data.image_shape:
+        return config
+    changes: dict[str, Any] = {"data.image_shape": [shape.height, shape.width, shape.channels],
+                               "data.class_names": list(shape.class_names),
+                               "objective.reconstruction": likelihood_kind(config.objective.reconstruction, shape.grey)}
+    for name, technique in TECHNIQUES.items():
+        changes.update(technique.adapt_to_classes(config.sections[name], config, shape.classes))
+    raw = config.to_dict()
+    for key, value in changes.items():
+        section, field_name = key.split(".")
+        raw[section][field_name] = value
+    return Config.from_dict(raw)
 
 
 def resolve_config(
@@ -180,4 +223,7 @@ def resolve_config(
     for text in overrides:  # a later one wins; the command line refuses a key twice (sources.check_once)
         path, value = parse_override(text)
         apply_override(raw, path, value)
-    return Config.from_dict(raw)
+    config = Config.from_dict(raw)
+    if config.data.path:  # absolute, so a saved run, a sweep's trials and other machines name the same data
+        config.data.path = str(Path(config.data.path).expanduser().resolve())
+    return config

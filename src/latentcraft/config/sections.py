@@ -22,7 +22,15 @@ MAX_IMAGES = 10_000_000  # data.train_limit, data.test_limit, data.labels_per_cl
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # a key of datasets.DATASETS: "mnist" or "fashion-mnist"
+    dataset: str = "mnist"  # a built-in dataset: "mnist", "fashion-mnist", or a generated one ("shapes", "blobs")
+    path: str | None = None  # your own data instead: image-folder tree, .npz, or Hugging Face save_to_disk folder
+    test_fraction: float = 0.1  # data.path without its own test split: this stratified share is held out
+    split_seed: int = 0  # seeds that held-out split, so every command of a run sees the same one
+    image_column: str | None = None  # Hugging Face data: the image column (None = the one image column there is)
+    label_column: str | None = None  # Hugging Face data: the label column (None = the one ClassLabel column)
+    # Recorded from the data when training starts (empty: an MNIST-format run, 28 x 28 grey, 10 digits):
+    image_shape: list[int] = field(default_factory=list)  # [height, width, channels]
+    class_names: list[str] = field(default_factory=list)  # index = label
     data_dir: str | None = None  # folder with the IDX files; None = search the usual places
     download: bool = False  # fetch missing files from the standard mirrors (checksummed)
     train_limit: int = 0  # use only the first N training images (0 = all 60,000; at most MAX_IMAGES)
@@ -50,7 +58,10 @@ class ModelConfig:
 @dataclass
 class ObjectiveConfig:
     kind: str = "elbo"  # "elbo" (principled) or "reference" (the original routed loss, std/log-variance quirk included)
-    reconstruction: str = "bce"  # "bce" (Bernoulli, logits) or "gaussian" (summed squared error / 2)
+    # "bce" (Bernoulli, logits), "gaussian" (unit variance: summed squared error / 2), "calibrated" (Gaussian
+    # whose σ is the batch's RMS error, Rybkin et al. 2021), or "auto": bce on grey data, calibrated on colour,
+    # decided when training starts and recorded in the run
+    reconstruction: str = "auto"
     beta: float = 1.0  # weight of the KL term
     kl_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (at most MAX_EPOCHS)
     reference_recon_weight: float = 0.3  # the original's weight on mean squared error per image
@@ -69,6 +80,10 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads (0 = torch's default)
     device: str = "auto"  # "auto" (CUDA, else Apple MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps"
     tensorboard: bool = False  # also log each epoch to RUN_DIR/tensorboard/ (needs latentcraft[tensorboard])
+    # An epoch is at least this many images: a small dataset is passed over epoch_images // N times per epoch,
+    # so a budget in epochs (and every schedule counted in epochs) means the same number of steps on 1,500
+    # images as on MNIST's 60,000 (one pass). Ignored when data.train_limit shrinks a run on purpose.
+    epoch_images: int = 60_000
 
 
 @dataclass

@@ -123,9 +123,13 @@ def safe_name(text: str) -> str:
     return text if text and text[0].isalnum() else f"x{text}"[:MAX_NAME].rstrip(" .")
 
 
-def check_within(key: str, value: float, low: float, high: float, high_open: bool = False) -> None:
-    if not (low <= value < high if high_open else low <= value <= high):
-        raise ConfigError(f"{key}: must be in [{low}, {high}{')' if high_open else ']'}, got {value}")
+def check_within(key: str, value: float, low: float, high: float, high_open: bool = False,
+                 low_open: bool = False) -> None:
+    above = low < value if low_open else low <= value
+    below = value < high if high_open else value <= high
+    if not (above and below):
+        raise ConfigError(f"{key}: must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
+                          f"got {value}")
 
 
 def check_coordinates(key: str, coords: list[int], latent: int) -> None:

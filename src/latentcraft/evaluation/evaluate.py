@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from latentcraft.config.sections import RunSpec
 from latentcraft.data.constants import CLASS_NAMES, NUM_CLASSES
-from latentcraft.data.mnist import ImageSet, load_config_data
+from latentcraft.data.mnist import ImageSet
+from latentcraft.data.source import load_config_data
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.dci import dci, dci_shortcut, one_vs_rest
 from latentcraft.evaluation.judge import LazyJudge

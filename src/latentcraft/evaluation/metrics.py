@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
 from latentcraft.evaluation.registry import PREDICTIONS, higher_is_better
+from latentcraft.model.objective import evaluation_nll
 from latentcraft.training.devices import module_device
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000,
             "recon_bce": F.binary_cross_entropy_with_logits(out.logits, x, reduction="none").sum(1).sum().item(),
             "recon_sq": (torch.sigmoid(out.logits) - x).pow(2).sum(1).sum().item(),
             "loss": out.loss.item() * len(x),
+            "recon_nll": evaluation_nll(out.logits, x, model.objective.likelihood).sum().item(),
         }
         kl = model.elbo_kl(out.mu, out.logvar)
         if kl is not None:
@@ -81,7 +82,8 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000,
     n = len(data)
     metrics = {f"{prefix}{name}": value / n for name, value in totals.items()}
     if "kl" in totals:
-        metrics[f"{prefix}elbo"] = -(totals["recon_bce"] + totals["kl"]) / n
+        metrics[f"{prefix}elbo"] = -(totals["recon_nll"] + totals["kl"]) / n
+    metrics.pop(f"{prefix}recon_nll")  # equal to recon_bce on Bernoulli runs; the ELBO carries it otherwise
     for name, chunks in predictions.items():
         metrics[f"{prefix}{name}"] = accuracy(torch.cat(chunks), data.labels)
     return metrics
@@ -90,7 +92,7 @@ def evaluate_split(model: LatentModel, data: ImageSet, batch_size: int = 2000,
 # ---- fuller evaluation (the `evaluate` command) ---------------------------------------------
 
 
-def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int = NUM_CLASSES) -> list[list[int]]:
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int) -> list[list[int]]:
     """Counts[true][predicted], as nested lists (JSON-ready)."""
     counts = torch.zeros(n_classes, n_classes, dtype=torch.long)
     counts.index_put_((labels.long(), predicted.long()), torch.ones_like(labels, dtype=torch.long), accumulate=True)
@@ -154,7 +156,7 @@ def importance_log_likelihood(
         z[..., categorical] = mu[:, categorical]  # q is one point there: the argmax of μ
         flat = model.latent_activation(z.reshape(-1, mu.shape[1]))
         logits = model.decode(flat, y.repeat(samples)).view(samples, *x.shape)  # (k, B, 784)
-        log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+        log_px_z = -evaluation_nll(logits, x.expand_as(logits), model.objective.likelihood)  # (k, B)
         z, mu, std = z[..., gaussian], mu[:, gaussian], std[:, gaussian]
         log_w = (log_px_z + _log_normal(z, torch.zeros_like(z), torch.ones_like(z)) - _log_normal(z, mu, std)
                  - log_categories)  # (k, B)

@@ -44,7 +44,8 @@ import numpy as np
 import torch
 
 from latentcraft.data.constants import NUM_CLASSES
-from latentcraft.data.mnist import DataError, ImageSet, load_config_data
+from latentcraft.data.mnist import DataError, ImageSet
+from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.metrics import encode_split
 from latentcraft.explorer.onnx_graphs import (
     CHECK_ATOL,

@@ -11,6 +11,8 @@ picks one for a config (a deterministic model gets `Autoencoder`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -28,10 +30,41 @@ def reconstruction_error(logits: torch.Tensor, x: torch.Tensor, kind: str) -> to
 
     "bce": Bernoulli likelihood, computed from logits for stability.
     "gaussian": unit-variance Gaussian on the sigmoid image, ½‖x − x̂‖².
+    "calibrated": Gaussian whose σ is the batch's RMS error (the optimal σ, Rybkin et al. 2021), a full density.
     """
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
-    return 0.5 * (torch.sigmoid(logits) - x).pow(2).sum(dim=1)
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
+    if kind == "calibrated":
+        return calibrated_gaussian_nll(logits, x)
+    return 0.5 * (torch.sigmoid(logits) - x).pow(2).sum(dim=-1)
+
+
+RECONSTRUCTIONS = ("bce", "gaussian", "calibrated", "auto")  # objective.reconstruction's choices
+
+# Below this RMS error (under 1/4 of an 8-bit grey level) σ stops shrinking: the density would reward memorising.
+MIN_CALIBRATED_SIGMA = 1e-3
+
+
+def calibrated_gaussian_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−log N(x; sigmoid(logits), σ²I) per example (summed over the last dim), σ² the mean squared error of
+    the whole batch. Unlike a Bernoulli on colour values it is a real density on [0, 1] pixels, and unlike a
+    fixed σ it needs no weight to tune: a sharp decoder earns a small σ and a larger reconstruction term."""
+    squared = (torch.sigmoid(logits) - x).pow(2)
+    variance = squared.mean().clamp(min=MIN_CALIBRATED_SIGMA**2)
+    return (0.5 * squared / variance + 0.5 * torch.log(2 * math.pi * variance)).sum(dim=-1)
+
+
+def likelihood_kind(reconstruction: str, grey: bool) -> str:
+    """The likelihood a run trains with: "auto" is Bernoulli on grey images and the calibrated Gaussian on colour."""
+    if reconstruction == "auto":
+        return "bce" if grey else "calibrated"
+    return reconstruction
+
+
+def evaluation_nll(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The −log p(x|z) the ELBO and log-likelihood metrics use: the calibrated density for runs trained with it,
+    otherwise the Bernoulli one (the field's convention for MNIST, so those numbers compare across objectives)."""
+    return reconstruction_error(logits, x, "calibrated" if kind == "calibrated" else "bce")
 
 
 def reference_loss(
@@ -53,8 +86,9 @@ def reference_loss(
 class Objective:
     """How codes are sampled and scored; the model calls these and has no branch on the objective's kind."""
 
-    def __init__(self, config: ObjectiveConfig):
+    def __init__(self, config: ObjectiveConfig, grey: bool = True):
         self.config = config
+        self.likelihood = likelihood_kind(config.reconstruction, grey)  # "auto" resolved for the data's colour
 
     def sample(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """One code per example, z ~ q(z|x) (training only; evaluation uses μ).  # (B, D)"""
@@ -84,7 +118,7 @@ class ELBO(Objective):
         return torch.exp(0.5 * v)
 
     def loss(self, x, logits, mu, v, target_mu):
-        recon = reconstruction_error(logits, x, self.config.reconstruction).mean()
+        recon = reconstruction_error(logits, x, self.likelihood).mean()
         return recon, gaussian_kl(mu, v, target_mu).mean()
 
     def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> torch.Tensor | None:
@@ -101,7 +135,7 @@ class Autoencoder(ELBO):
         raise ValueError("a deterministic autoencoder has no posterior: ELBO and log-likelihood are undefined")
 
     def loss(self, x, logits, mu, v, target_mu):
-        return reconstruction_error(logits, x, self.config.reconstruction).mean(), torch.zeros(())
+        return reconstruction_error(logits, x, self.likelihood).mean(), torch.zeros(())
 
     def elbo_kl(self, mu: torch.Tensor, v: torch.Tensor) -> None:
         return None
@@ -124,10 +158,11 @@ class Reference(Objective):
 OBJECTIVES: dict[str, type[Objective]] = {"elbo": ELBO, "reference": Reference}
 
 
-def make_objective(config: RunSpec) -> Objective:
+def make_objective(config: RunSpec, grey: bool = True) -> Objective:
+    """The objective of `config`, for grey or colour images (which "auto" reconstruction depends on)."""
     if config.model.deterministic:  # config validation allows only kind "elbo" here
-        return Autoencoder(config.objective)
-    return OBJECTIVES[config.objective.kind](config.objective)
+        return Autoencoder(config.objective, grey)
+    return OBJECTIVES[config.objective.kind](config.objective, grey)
 
 
 def kl_weight(objective: ObjectiveConfig, epoch_progress: float) -> float:

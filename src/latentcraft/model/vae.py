@@ -20,6 +20,7 @@ from torch import nn
 
 from latentcraft.config.sections import RunSpec
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import image_shape
 from latentcraft.model.bodies import BODIES
 from latentcraft.model.objective import make_objective
 
@@ -31,7 +32,7 @@ class ModelOutput:
     mu: torch.Tensor  # (B, D) encoder mean, before any ReLU
     logvar: torch.Tensor  # (B, D) log σ² (the raw variance head "s" for the reference objective)
     z: torch.Tensor  # (B, D) the code the decoder saw
-    logits: torch.Tensor  # (B, 784) decoder logits
+    logits: torch.Tensor  # (B, C·H·W) decoder logits (MNIST: 784)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # technique outputs, e.g. class logits
 
 
@@ -47,15 +48,16 @@ class LatentModel(nn.Module):
         super().__init__()
         self.config = config
         m = config.model
+        self.shape = image_shape(config)  # the images it reads and writes: (B, C·H·W) flattened channel-first
         encoder_cls, decoder_cls = BODIES[m.body]
         main_dims = m.latent_dim - encoded_dims
         self.main_dims = main_dims  # coordinates from the main encoder; the rest come from techniques' encoders
         self.encoder, self.mean_head, self.var_head = gaussian_encoder(
-            encoder_cls(m.encoder_hidden, m.conv_channels), main_dims, m.deterministic)
+            encoder_cls(m.encoder_hidden, m.conv_channels, self.shape), main_dims, m.deterministic)
         self.techniques = build_techniques(config)
         extra = sum(t.decoder_extra_features for t in self.hooks())
-        self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels)
-        self.objective = make_objective(config)
+        self.decoder = decoder_cls(m.latent_dim + extra, m.decoder_hidden, m.conv_channels, self.shape)
+        self.objective = make_objective(config, self.shape.grey)
 
     def hooks(self) -> list[Any]:
         """The techniques in forward-pass order (typed loosely here: techniques/base.py types their hooks)."""
@@ -83,7 +85,7 @@ class LatentModel(nn.Module):
 
     # ---- the three stages, usable on their own (plots, export) ----------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 784) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
+        """(B, C·H·W) images -> μ, log σ² (each (B, D)); log σ² is zeros for a deterministic model."""
         mu, logvar = gaussian_heads(x, self.encoder, self.mean_head, self.var_head)
         for technique in self.hooks():
             extra = technique.extra_coordinates(x)
@@ -122,7 +124,7 @@ class LatentModel(nn.Module):
         return [c for c in range(self.config.model.latent_dim) if c not in categorical]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, D) codes (after any ReLU) -> (B, 784) logits; y feeds conditional decoders."""
+        """(B, D) codes (after any ReLU) -> (B, C·H·W) logits; y feeds conditional decoders."""
         extras = [t.decoder_inputs(y, z.shape[0]) for t in self.hooks()]
         code = torch.cat([z, *[e for e in extras if e is not None]], dim=1)
         return self.decoder(code).float()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latentcraft.data.mnist import load_config_data
+from latentcraft.data.source import load_config_data
 from latentcraft.errors import UsageError
 from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run, read_eval
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label

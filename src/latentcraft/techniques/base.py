@@ -91,6 +91,12 @@ class Technique(nn.Module):
         return 0
 
     @classmethod
+    def adapt_to_classes(cls, settings: Any, config: RunSpec, classes: int) -> dict[str, Any]:
+        """Config changes ("section.key" -> value) that fit its section, written for 10 classes, to data with
+        `classes` classes; asked once, when a run records its data. Most techniques size themselves from the data."""
+        return {}
+
+    @classmethod
     def upgrade_legacy_section(cls, section: dict[str, Any]) -> None:
         """Complete, in place, a section whose keys older run folders kept elsewhere (legacy_keys)."""
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
-from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.registry import PREDICTION, TRAINING, Metric
 from latentcraft.model.bodies import mlp
@@ -41,9 +41,9 @@ class ClassifierHead(Technique):
     prediction_metric = "classifier_accuracy"
     head_graph = HeadGraph("classifier", "class_logits")
 
-    def __init__(self, latent_dim: int, hidden: list[int], weight: float):
+    def __init__(self, latent_dim: int, hidden: list[int], weight: float, classes: int):
         super().__init__()
-        self.head = mlp([latent_dim, *hidden, NUM_CLASSES], last_activation=False)
+        self.head = mlp([latent_dim, *hidden, classes], last_activation=False)
         self.weight = weight
         self.latent_dim = latent_dim
 
@@ -58,7 +58,7 @@ class ClassifierHead(Technique):
 
     @classmethod
     def from_config(cls, settings: ClassifierSettings, config: RunSpec) -> ClassifierHead:
-        return cls(config.model.latent_dim, settings.hidden, settings.weight)
+        return cls(config.model.latent_dim, settings.hidden, settings.weight, image_shape(config).classes)
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return self.head(mu).float()  # (B, 10) logits

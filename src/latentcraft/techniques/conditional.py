@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from latentcraft.config.sections import RunSpec, TechniqueSettings
-from latentcraft.data.constants import NUM_CLASSES
+from latentcraft.data.shape import image_shape
 from latentcraft.techniques.base import Technique, labelled
 
 
@@ -25,12 +25,15 @@ class ConditionalDecoder(Technique):
     """
 
     settings_class = ConditionalSettings
-    decoder_extra_features = NUM_CLASSES
     kind = "conditional"
+
+    def __init__(self, classes: int):
+        super().__init__()
+        self.decoder_extra_features = classes  # the one-hot label
 
     @classmethod
     def from_config(cls, settings: ConditionalSettings, config: RunSpec) -> ConditionalDecoder:
-        return cls()
+        return cls(image_shape(config).classes)
 
     def decoder_inputs(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
         if y is None:
@@ -39,4 +42,4 @@ class ConditionalDecoder(Technique):
         if y.shape != (batch,):
             raise ValueError(f"conditional decoder: expected {batch} labels, got shape {tuple(y.shape)}")
         safe = torch.where(labelled(y), y, torch.zeros_like(y))
-        return F.one_hot(safe, NUM_CLASSES).float() * labelled(y).unsqueeze(1).float()  # (B, 10)
+        return F.one_hot(safe, self.decoder_extra_features).float() * labelled(y).unsqueeze(1).float()  # (B, C)

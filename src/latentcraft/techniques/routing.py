@@ -22,6 +22,7 @@ from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, Tec
 from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_within
 from latentcraft.data.constants import NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import confusion_matrix
 from latentcraft.evaluation.readouts import central_range
@@ -45,11 +46,11 @@ class RoutingSettings(TechniqueSettings):
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
-    def route_map(self) -> list[list[int]]:
-        """Label -> owned latent coordinates (the default routes class k to coordinate k)."""
+    def route_map(self, classes: int) -> list[list[int]]:
+        """Label -> owned latent coordinates (the default routes class k to coordinate k, for `classes` classes)."""
         if self.routes is not None:
             return [list(r) for r in self.routes]
-        return [[k] for k in range(NUM_CLASSES)]
+        return [[k] for k in range(classes)]
 
 
 def routed_scores(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
@@ -109,10 +110,10 @@ class GradientRouting(Technique):
     absent_manifest = {"routes": None, "digit_codes": None, "style_labels": None}
     masks: torch.Tensor  # a buffer, declared for the type checker
 
-    def __init__(self, settings: RoutingSettings, latent_dim: int, relu_latent: bool):
+    def __init__(self, settings: RoutingSettings, latent_dim: int, relu_latent: bool, classes: int = NUM_CLASSES):
         super().__init__()
         self.settings = settings
-        self.routes, self.free = settings.route_map(), settings.free
+        self.routes, self.free = settings.route_map(classes), settings.free
         self.latent_dim, self.relu_latent = latent_dim, relu_latent
         free = settings.free
         masks = torch.zeros(len(self.routes) + 1, latent_dim)  # last row: the unlabelled example's mask
@@ -138,10 +139,10 @@ class GradientRouting(Technique):
         check_at_most(coordinates, MAX_LAYER_SIZE - 1)
         if not settings.enabled:
             return
-        latent = config.model.latent_dim
-        routes = settings.route_map()
-        if len(routes) != NUM_CLASSES:
-            raise ConfigError(f"routing.routes: needs one entry per class ({NUM_CLASSES}), got {len(routes)}")
+        latent, classes = config.model.latent_dim, image_shape(config).classes
+        routes = settings.route_map(classes)
+        if len(routes) != classes:
+            raise ConfigError(f"routing.routes: needs one entry per class ({classes}), got {len(routes)}")
         for label, coords in enumerate(routes):
             if not coords:
                 # The routed argmax needs at least one coordinate per label.
@@ -162,7 +163,20 @@ class GradientRouting(Technique):
 
     @classmethod
     def from_config(cls, settings: RoutingSettings, config: RunSpec) -> GradientRouting:
-        return cls(settings, config.model.latent_dim, config.model.relu_latent)
+        return cls(settings, config.model.latent_dim, config.model.relu_latent, image_shape(config).classes)
+
+    @classmethod
+    def adapt_to_classes(cls, settings: RoutingSettings, config: RunSpec, classes: int) -> dict[str, Any]:
+        """One routed coordinate per class: a preset's latent, written for 10 classes, grows or shrinks by the
+        difference, and its free coordinates (after the routed ones) move with it. Explicit routes must fit as given."""
+        shift = classes - NUM_CLASSES
+        if not settings.enabled or settings.routes is not None or not shift:
+            return {}
+        if any(c < NUM_CLASSES for c in settings.free):
+            raise ConfigError(f"routing.free: {settings.free} includes coordinates below {NUM_CLASSES}, which the "
+                              f"default routes give to classes; with {classes} classes give routing.routes explicitly")
+        return {"model.latent_dim": config.model.latent_dim + shift,
+                "routing.free": [c + shift for c in settings.free]}
 
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
@@ -208,7 +222,7 @@ class GradientRouting(Technique):
         shares = routing_selectivity(mu, labels, self.routes)
         owned = [s for s in shares if s is not None]
         metrics = {"mean_selectivity": sum(owned) / len(owned)} if owned else {}
-        confusion = confusion_matrix(self.predict(mu).argmax(1), labels)
+        confusion = confusion_matrix(self.predict(mu).argmax(1), labels, len(self.routes))
         return metrics, {"confusion_matrix": confusion, "selectivity": shares}
 
     @classmethod

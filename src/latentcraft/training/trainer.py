@@ -18,9 +18,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from latentcraft.config.run_config import Config
+from latentcraft.config.run_config import Config, record_data
 from latentcraft.config.sources import differences
-from latentcraft.data.mnist import ImageSet, augment, batch_indices, hide_labels, load_config_data, mix_in_labelled
+from latentcraft.data.mnist import ImageSet, augment, batch_indices, hide_labels, mix_in_labelled
+from latentcraft.data.source import load_config_data
 from latentcraft.errors import LatentcraftError
 from latentcraft.evaluation.metrics import evaluate_split
 from latentcraft.evaluation.registry import best_by
@@ -45,6 +46,14 @@ def load_data(config: Config) -> tuple[ImageSet, ImageSet]:
     return train, test
 
 
+def passes_per_epoch(config: Config, images: int) -> int:
+    """Shuffled passes over `images` training images in one epoch: enough for train.epoch_images (one at least),
+    unless data.train_limit shrank the run on purpose."""
+    if config.data.train_limit or not images:
+        return 1
+    return max(1, config.train.epoch_images // images)
+
+
 def _epoch_generator(config: Config, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(config.train.seed * 100_003 + epoch)
 
@@ -57,7 +66,7 @@ def train_one_epoch(
     model.start_epoch(epoch)
     device = module_device(model)
     generator = _epoch_generator(config, epoch)
-    batches = batch_indices(len(train), config.train.batch_size, generator)
+    batches = batch_indices(len(train), config.train.batch_size, generator, passes_per_epoch(config, len(train)))
     batches = mix_in_labelled(batches, train.labels, config.data.labelled_share, generator)
     sums: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
@@ -65,7 +74,8 @@ def train_one_epoch(
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
         if config.data.augment:
-            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke)
+            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke,
+                        train.shape)
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with autocast(device, config.train.precision):
             out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
@@ -146,6 +156,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, progress: b
     device = resolve_device(config.train.device)
     # Data first: a run that cannot start must not leave a config.json that blocks rerunning the same command.
     train_set, test_set = data or load_data(config)
+    config = record_data(config, train_set.shape)  # image shape, classes, likelihood: the run's own from now on
     run_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.train.seed)

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latentcraft.data.constants import NUM_CLASSES
-from latentcraft.data.mnist import ImageSet, load_config_data, load_split
+from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.registry import Metric
 from latentcraft.techniques.style.labels import LABEL_IMAGES, StyleLabel, labels_record, style_labels
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, TechniqueSettings
 from latentcraft.config.strict import check_at_least, check_at_most
-from latentcraft.data.constants import NUM_CLASSES
+from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.model.bodies import BODIES
 from latentcraft.model.objective import gaussian_kl, reconstruction_error
@@ -100,8 +100,9 @@ class StyleCodes(Technique):
         self.coordinates = list(range(latent - settings.dim, latent))
         encoder_body, _ = BODIES[m.body]
         self.encoder, self.mean_head, self.var_head = gaussian_encoder(
-            encoder_body(settings.hidden_sizes, m.conv_channels), settings.dim, m.deterministic)
-        self.adversary = StyleAdversary(settings.dim, NUM_CLASSES, settings.adversary) if settings.adversary else None
+            encoder_body(settings.hidden_sizes, m.conv_channels, image_shape(config)), settings.dim, m.deterministic)
+        classes = image_shape(config).classes
+        self.adversary = StyleAdversary(settings.dim, classes, settings.adversary) if settings.adversary else None
         content = torch.ones(latent)
         content[self.coordinates] = 0.0
         self.register_buffer("content", content, persistent=False)  # (D,) 0 on the style coordinates
