@@ -80,4 +80,9 @@ def image_shape(config: RunSpec) -> ImageShape:
     return ImageShape(IMAGE_SIDE, IMAGE_SIDE, 1, names)
 
 
+def classes_known(config: RunSpec) -> bool:
+    """Whether `config` knows its class count yet: your own data's is known once a run has read it (recorded)."""
+    return bool(config.data.class_names) or not config.data.path
+
+
 MNIST_SHAPE = ImageShape(IMAGE_SIDE, IMAGE_SIDE, 1, tuple(str(k) for k in range(NUM_CLASSES)))

@@ -1,4 +1,4 @@
-"""Anchor templates: 28x28 masks whose overlap with an image scores it (experiments.md §4).
+"""Anchor templates: masks whose overlap with an image scores it (experiments.md §4).
 
 A template is named by a string in `anchors.templates`:
 
@@ -7,7 +7,9 @@ A template is named by a string in `anchors.templates`:
     "class-mean:K"   the mean training image of class K (labelled examples only)
     a file path      a .npy array or an image (PNG, JPEG, ...) of 28x28 values
 
-Every template comes back as a flat (784,) float tensor in [0, 1]. Built-in
+"donut", "stick" and files are 28x28 grey masks, for MNIST-format data; class means
+work on any data and come back flattened like its images (channel-first C·H·W).
+Every template comes back as a flat float tensor in [0, 1] (MNIST: (784,)). Built-in
 templates are computed in code; the others are read when training starts
 (`resolve_template`, called by the anchors technique's `fit`) and then saved
 with the weights, so a trained model never reads them again.
@@ -61,19 +63,22 @@ def stick() -> torch.Tensor:
 BUILT_IN = {"donut": donut, "stick": stick}  # name -> the function drawing it
 
 
-def _class_of(spec: str) -> int:
+def _class_of(spec: str, classes: int = NUM_CLASSES) -> int:
     text = spec.removeprefix(CLASS_MEAN_PREFIX)
-    if not text.isdigit() or not 0 <= int(text) < NUM_CLASSES:
-        raise TemplateError(f"{spec!r}: the class after {CLASS_MEAN_PREFIX!r} must be 0..{NUM_CLASSES - 1}")
+    if not text.isdigit() or not 0 <= int(text) < classes:
+        raise TemplateError(f"{spec!r}: the class after {CLASS_MEAN_PREFIX!r} must be 0..{classes - 1}")
     return int(text)
 
 
 def class_mean(label: int, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean of the labelled images of class `label` (uint8 or float images).  # (784,)"""
+    """Mean of the labelled images of class `label` (uint8 or float images, flattened as the model reads them).
+
+    # (C·H·W,)
+    """
     chosen = images[(labels == label) & (labels != UNLABELLED)]
     if len(chosen) == 0:
         raise TemplateError(f"{CLASS_MEAN_PREFIX}{label}: no labelled training image of class {label}")
-    mean = chosen.reshape(len(chosen), IMAGE_PIXELS).float().mean(0)
+    mean = chosen.reshape(len(chosen), -1).float().mean(0)
     return mean / 255.0 if images.dtype == torch.uint8 else mean
 
 
@@ -141,10 +146,10 @@ def is_file_spec(spec: str) -> bool:
     return spec not in BUILT_IN and not spec.startswith(CLASS_MEAN_PREFIX)
 
 
-def check_name(spec: str) -> None:
+def check_name(spec: str, classes: int = NUM_CLASSES) -> None:
     """Raise TemplateError if `spec` is a malformed class-mean name; reads nothing (`read_file` checks files)."""
     if spec.startswith(CLASS_MEAN_PREFIX):
-        _class_of(spec)
+        _class_of(spec, classes)
 
 
 def resolve_template(spec: str, training: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -154,5 +159,5 @@ def resolve_template(spec: str, training: tuple[torch.Tensor, torch.Tensor] | No
     if spec.startswith(CLASS_MEAN_PREFIX):
         if training is None:
             raise TemplateError(f"{spec!r}: class-mean templates need the training images")
-        return class_mean(_class_of(spec), *training)
+        return class_mean(_class_of(spec, int(training[1].max()) + 1), *training)
     return read_file(spec)

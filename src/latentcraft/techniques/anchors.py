@@ -9,10 +9,18 @@ import torch
 
 from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
 from latentcraft.config.strict import check_at_least, check_at_most, check_coordinates
-from latentcraft.data.constants import IMAGE_PIXELS
+from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
-from latentcraft.techniques.anchor_templates import BUILT_IN, TemplateError, check_name, is_file_spec, resolve_template
+from latentcraft.techniques.anchor_templates import (
+    BUILT_IN,
+    CLASS_MEAN_PREFIX,
+    TemplateError,
+    check_name,
+    is_file_spec,
+    resolve_template,
+)
 from latentcraft.techniques.base import Technique
 from latentcraft.techniques.class_prior import needs_kl
 
@@ -52,10 +60,11 @@ class Anchors(Technique):
     weights: torch.Tensor
     direction: torch.Tensor
 
-    def __init__(self, specs: list[str], weights: list[float], rate: float, dims: list[int], latent_dim: int):
+    def __init__(self, specs: list[str], weights: list[float], rate: float, dims: list[int], latent_dim: int,
+                 features: int = IMAGE_PIXELS):
         super().__init__()
         self.specs = specs
-        unknown = torch.full((IMAGE_PIXELS,), math.nan)
+        unknown = torch.full((features,), math.nan)
         templates = torch.stack([BUILT_IN[spec]() if spec in BUILT_IN else unknown for spec in specs])  # (K, 784)
         self.register_buffer("templates", templates)  # saved: class means depend on the data, files may move
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
@@ -77,11 +86,15 @@ class Anchors(Technique):
             raise ConfigError(
                 f"anchors.weights: needs one weight per template ({len(a.templates)}), got {len(a.weights)}"
             )
+        shape = image_shape(config)
         for i, spec in enumerate(a.templates):
             try:
-                check_name(spec)
+                check_name(spec, shape.classes)
             except TemplateError as err:
                 raise ConfigError(f"anchors.templates[{i}]: {err}") from None
+            if not spec.startswith(CLASS_MEAN_PREFIX) and shape.chw != (1, IMAGE_SIDE, IMAGE_SIDE):
+                raise ConfigError(f"anchors.templates[{i}]: {spec!r} is a 28×28 grey mask and this data is "
+                                  f"{shape.describe()}; use '{CLASS_MEAN_PREFIX}K' templates, which fit any data")
         if a.dims is not None:
             if not a.dims:
                 raise ConfigError("anchors.dims: needs at least one latent coordinate (or leave it unset for all)")
@@ -90,7 +103,7 @@ class Anchors(Technique):
     @classmethod
     def from_config(cls, a: AnchorSettings, config: RunSpec) -> Anchors:
         dims = a.dims if a.dims is not None else list(range(config.model.latent_dim))
-        return cls(a.templates, a.weights, a.rate, dims, config.model.latent_dim)
+        return cls(a.templates, a.weights, a.rate, dims, config.model.latent_dim, image_shape(config).features)
 
     @classmethod
     def check_files(cls, settings: AnchorSettings) -> None:
@@ -102,7 +115,7 @@ class Anchors(Technique):
         """Class-mean templates from the (possibly partly unlabelled) training set; file templates read now."""
         for i, spec in enumerate(self.specs):
             if spec not in BUILT_IN:
-                self.templates[i] = _template(i, spec, (train.images, train.labels))
+                self.templates[i] = _template(i, spec, (train.floats(), train.labels))  # as the model reads them
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) per image.  # (B,)"""

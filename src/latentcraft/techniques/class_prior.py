@@ -10,7 +10,7 @@ import torch
 
 from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
 from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_coordinates
-from latentcraft.data.shape import image_shape
+from latentcraft.data.shape import classes_known, image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.techniques.base import Technique, labelled
 
@@ -84,7 +84,7 @@ class ClassPriorMeans(Technique):
         if p.placement == "grid" and p.grid_columns < 1:
             raise ConfigError(f"prior.grid_columns: must be at least 1, got {p.grid_columns}")
         if p.placement == "points":
-            if p.points is None or len(p.points) != classes:
+            if p.points is None or (len(p.points) != classes and classes_known(config)):
                 count = "none" if p.points is None else len(p.points)
                 raise ConfigError(f"prior.points: placement 'points' needs one point per class ({classes}), "
                                   f"got {count}")

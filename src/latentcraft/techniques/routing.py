@@ -22,7 +22,7 @@ from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, Tec
 from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_within
 from latentcraft.data.constants import NUM_CLASSES, UNLABELLED
 from latentcraft.data.mnist import ImageSet
-from latentcraft.data.shape import image_shape
+from latentcraft.data.shape import classes_known, image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import confusion_matrix
 from latentcraft.evaluation.readouts import central_range
@@ -141,7 +141,7 @@ class GradientRouting(Technique):
             return
         latent, classes = config.model.latent_dim, image_shape(config).classes
         routes = settings.route_map(classes)
-        if len(routes) != classes:
+        if len(routes) != classes and classes_known(config):  # else checked again when the data is read
             raise ConfigError(f"routing.routes: needs one entry per class ({classes}), got {len(routes)}")
         for label, coords in enumerate(routes):
             if not coords:

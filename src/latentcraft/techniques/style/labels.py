@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from latentcraft.data.constants import IMAGE_SIDE
+from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 
 # (B, D) codes, the digit they show (for decoders that take one; None: none) -> (B, 784) images in [0, 1]
 Renderer = Callable[[torch.Tensor, "int | None"], torch.Tensor]
@@ -55,15 +55,19 @@ LABEL_IMAGES = 300  # codes of the first N test images are traversed
 LITTLE_EFFECT = "little effect"
 
 
-def image_properties(images: torch.Tensor) -> torch.Tensor:
-    """Slant, width, height and stroke weight of each image, from its pixel moments.  # (B, 4)"""
-    grid = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).double()  # (B, 28, 28) rows top to bottom
+def image_properties(images: torch.Tensor, shape: ImageShape = MNIST_SHAPE) -> torch.Tensor:
+    """Slant, width, height and stroke weight of each (B, C·H·W) image, from its pixel moments.  # (B, 4)
+
+    Colour images are measured on their mean over channels (brightness).
+    """
+    grid = images.reshape(-1, *shape.chw).double().mean(1)  # (B, H, W) rows top to bottom
     ink = grid.sum((1, 2))
     weights = grid / ink.clamp_min(1e-9)[:, None, None]
-    position = torch.arange(IMAGE_SIDE, dtype=torch.float64)
-    by_row, by_col = weights.sum(2), weights.sum(1)  # (B, 28) each
-    dy = position - (by_row * position).sum(1, keepdim=True)  # (B, 28) row offsets from the centre of mass
-    dx = position - (by_col * position).sum(1, keepdim=True)
+    rows = torch.arange(shape.height, dtype=torch.float64)
+    columns = torch.arange(shape.width, dtype=torch.float64)
+    by_row, by_col = weights.sum(2), weights.sum(1)  # (B, H), (B, W)
+    dy = rows - (by_row * rows).sum(1, keepdim=True)  # (B, H) row offsets from the centre of mass
+    dx = columns - (by_col * columns).sum(1, keepdim=True)
     var_y = (by_row * dy**2).sum(1).clamp_min(1e-9)
     var_x = (by_col * dx**2).sum(1)
     cov = (weights * dy[:, :, None] * dx[:, None, :]).sum((1, 2))
@@ -92,7 +96,8 @@ def name_effects(effects: dict[str, float]) -> str:
 
 
 def style_labels(render: Renderer, codes: torch.Tensor, digits: torch.Tensor | None,
-                 coordinates: list[int], span: float = TRAVERSAL_SPAN) -> list[StyleLabel]:
+                 coordinates: list[int], span: float = TRAVERSAL_SPAN,
+                 shape: ImageShape = MNIST_SHAPE) -> list[StyleLabel]:
     """Measure and name each of `coordinates` by traversing it in `codes` (N, D), rendered by `render`.
 
     digits: what each code shows (None: one group); the spread of a property is
@@ -103,7 +108,7 @@ def style_labels(render: Renderer, codes: torch.Tensor, digits: torch.Tensor | N
     groups = [(k, rows) for k, rows in groups if len(rows) > 1]
 
     def properties(batch: torch.Tensor) -> list[torch.Tensor]:
-        return [image_properties(render(batch[rows], k)) for k, rows in groups]
+        return [image_properties(render(batch[rows], k), shape) for k, rows in groups]
 
     base = properties(codes)
     residuals = torch.cat([p - p.mean(0) for p in base])
