@@ -106,6 +106,10 @@ _CORE = {
     "shortcut_disentanglement": Metric("shortcut D = Σp² (experiments.md §2, not E&W)", True),
     "shortcut_completeness": Metric("shortcut C = max p (experiments.md §2, not E&W)", True),
     "shortcut_informativeness": Metric("shortcut I (train = test codes)", True),
+    "handwriting_accuracy": Metric("accuracy on scikit-learn's 8×8 digits, preprocessed like a drawing", True,
+                                   PREDICTION),
+    "handwriting_judge_accuracy": Metric(
+        "judge CNN's accuracy on scikit-learn's 8×8 digits, preprocessed like a drawing", True, PREDICTION),
     "train_loss": Metric("training loss (own objective)", None, TRAINING),
     "train_recon": Metric("training reconstruction term (own objective)", None, TRAINING),
     "train_kl": Metric("training KL term (own objective)", None, TRAINING),
