@@ -87,7 +87,7 @@ def test_argmax_accuracy_and_confusion_on_hand_built_codes():
     mu[0, 0], mu[1, 1], mu[2, 2], mu[3, 5] = 1.0, 2.0, 0.5, 3.0  # the last 2 is read as a 5
     predicted = routed_predictions(mu, ONE_PER_DIGIT)
     assert accuracy(predicted, labels) == 0.75
-    counts = confusion_matrix(predicted, labels)
+    counts = confusion_matrix(predicted, labels, 10)
     assert counts[2][2] == 1 and counts[2][5] == 1 and counts[0][0] == 1 and counts[1][1] == 1
     assert sum(map(sum, counts)) == 4
 

@@ -46,10 +46,10 @@ def test_digit_codes_are_per_digit_means_of_the_routed_part():
     codes = torch.zeros(len(labels), 12)
     codes[torch.arange(len(labels)), labels] = torch.tensor([1.0, 3.0] * NUM_CLASSES)  # digit k fires k at 1 or 3
     codes[:, 11] = 7.0  # a style coordinate the table must not include
-    table = digit_codes(codes, labels, ROUTED)
+    table = digit_codes(codes, labels, ROUTED, NUM_CLASSES)
     assert table.shape == (NUM_CLASSES, len(ROUTED))
     assert torch.equal(table, 2.0 * torch.eye(NUM_CLASSES))
-    assert digit_codes(codes[:2], labels[:2], ROUTED)[1].isnan().all()  # no example of digit 1
+    assert digit_codes(codes[:2], labels[:2], ROUTED, NUM_CLASSES)[1].isnan().all()  # no example of digit 1
 
 
 def test_style_probe_reads_label_carrying_coordinates_and_not_noise():
@@ -136,7 +136,8 @@ def test_routings_read_out_reports_probe_and_transfer_for_its_own_coordinates(sp
     assert metrics["style_transfer_accuracy"] == pytest.approx(0.1)  # the stub reader always says 4
     assert style["transfer_per_digit"] == [float(k == 4) for k in range(NUM_CLASSES)]
     encode, _ = code_functions(model)
-    assert torch.allclose(torch.tensor(style["digit_codes"]), digit_codes(encode(fit.floats()), fit.labels, ROUTED))
+    expected = digit_codes(encode(fit.floats()), fit.labels, ROUTED, NUM_CLASSES)
+    assert torch.allclose(torch.tensor(style["digit_codes"]), expected)
     if free:
         assert 0 <= metrics["style_probe_accuracy"] <= 1 and style["probe"] == metrics["style_probe_accuracy"]
     else:

@@ -14,7 +14,8 @@ importance matrix R (codes × factors). Then
     I    = mean held-out accuracy of the per-factor predictors.
 
 The regressors are gradient-boosted trees, as in the paper's tree variant;
-MNIST's single label becomes NUM_CLASSES one-vs-rest binary factors (experiments.md §2).
+A run's single class label becomes one one-vs-rest binary factor per class (experiments.md §2);
+against ground-truth factors, when the data has them, see factors.py.
 
 `dci_shortcut` is the write-up's single-factor shortcut, kept for comparison:
 p = importances normalised to sum 1, D = Σ p², C = max p, fitted and scored on

@@ -5,37 +5,47 @@ reconstruction (BCE and squared error per image), the model's loss, a
 one-sample ELBO and optionally an importance-sampled log p(x); the accuracy of
 each technique's prediction and whatever else a technique reads from the codes
 (routing: confusion matrix and selectivity per coordinate); the accuracy of
-each prediction on shifted, rotated, thickened and thinned test digits put
-through the drawing preprocessing (robustness.py); what a technique measures
-with the model itself (routing: style probe and style transfer read by the
-digit judge, trained once and cached, judge.py); linear and k-NN
-probes on μ; DCI (Eastwood & Williams 2018) and the write-up's single-factor
-shortcut. Probes and DCI trees are fitted on codes of training images and
-scored on the test codes (held out). Metric names, labels and directions are
-in metric_registry.py.
+each prediction on shifted, rotated, thickened and thinned test images (put
+through the drawing preprocessing on MNIST-format data, robustness.py); on
+MNIST digit runs, the accuracy on real handwriting from elsewhere
+(handwriting.py); what a technique measures with the model itself (routing:
+style probe and style transfer read by the judge, a CNN trained once on the
+run's own data and cached, judge.py); linear and k-NN probes on μ; DCI
+(Eastwood & Williams 2018) on the classes one-vs-rest and the write-up's
+single-factor shortcut; and, for data that carries its ground-truth factors,
+MIG, SAP and DCI against them (factors.py). Probes and DCI trees are fitted on
+codes of training images and scored on the test codes (held out). Image size,
+colour and class count are the run's (data/shape.py). Metric names, labels and
+directions are in registry.py.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from latentcraft.config.sections import RunSpec
-from latentcraft.data.constants import CLASS_NAMES, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import image_shape
 from latentcraft.data.source import load_config_data
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.dci import dci, dci_shortcut, one_vs_rest
-from latentcraft.evaluation.judge import LazyJudge
+from latentcraft.evaluation.factors import factor_scores
+from latentcraft.evaluation.handwriting import handwriting_metrics
+from latentcraft.evaluation.judge import TRUSTED_ACCURACY, LazyJudge, trusted
 from latentcraft.evaluation.metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label
-from latentcraft.evaluation.robustness import robustness_table, technique_classifier, transformed_sets
+from latentcraft.evaluation.robustness import mnist_format, robustness_table, technique_classifier, transformed_sets
 from latentcraft.techniques.registry import TECHNIQUES
 from latentcraft.training import checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from latentcraft.model.vae import LatentModel
+    from latentcraft.techniques.style.readouts import Reader
 
 EVAL_FILE = ckpt.EVAL_FILE
 read_eval = ckpt.read_eval  # a run's eval.json, checked (report and pretrained read it from here)
@@ -44,8 +54,8 @@ DEFAULT_FIT_LIMIT = 10_000  # training images whose codes fit the probes and DCI
 # probe votes among 5 neighbours, so a class with fewer than 3 fitting images can never win a vote.
 MIN_IMAGES_PER_CLASS = 3
 
-STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "probes", "DCI",
-          "DCI shortcut"]
+STAGES = ["load data", "reconstruction and ELBO", "encode", "robustness", "technique read-outs", "handwriting",
+          "probes", "DCI", "DCI shortcut", "true factors"]
 
 
 class _Stages:
@@ -115,27 +125,38 @@ def evaluate_run(
         record.update(extra_record)
 
     predictors = [t for t in model.hooks() if t.prediction_metric]
+    drawing = mnist_format(config)  # the drawing preprocessing only for MNIST-format data (robustness.py)
     if predictors:
-        sets = transformed_sets(test)  # model-independent: preprocessed once for every prediction
+        sets = transformed_sets(test, drawing=drawing)  # model-independent: prepared once for every prediction
         for technique in predictors:
             table = robustness_table(technique_classifier(model, technique, config.train.eval_batch_size), sets)
             metrics.update({f"{technique.prediction_metric}_{key}": value for key, value in table.items()})
+        record["robustness"] = {"drawing_preprocessing": drawing, "transforms": list(sets)}
     stages.done("robustness")
 
-    judge = LazyJudge(config.data.dataset, data_dir or config.data.data_dir, config.data.download, progress)
+    # MNIST-format data: the judge's cache of the dataset's name; any other data: one keyed by its pixels.
+    source = config.data.dataset if drawing else config
+    judge = LazyJudge(source, data_dir or config.data.data_dir, config.data.download, progress)
     for technique in model.hooks():  # e.g. routing's style probe and style transfer
         extra_metrics, extra_record = technique.evaluate_model(model, fit, test, judge)
         metrics.update(extra_metrics)
         record.update(extra_record)
+    stages.done("technique read-outs")
+
+    if predictors and handwritten_digits(config):
+        metrics.update(handwriting(model, predictors[0], judge if judge.info is not None else None))
+        record["handwriting"] = {"prediction": predictors[0].prediction_metric}
     if judge.info is not None:
         record["judge"] = {k: judge.info.get(k) for k in ("test_accuracy", "n_train", "train_checksum", "version")}
-    stages.done("technique read-outs")
+        record["judge"]["trusted"] = trusted(judge.info)
+    stages.done("handwriting")
 
     metrics.update(probe_accuracies(mu_fit, fit.labels, mu_test, test.labels))
     stages.done("probes")
 
-    result = dci(mu_fit.numpy(), one_vs_rest(fit.labels.numpy(), NUM_CLASSES),
-                 mu_test.numpy(), one_vs_rest(test.labels.numpy(), NUM_CLASSES), seed=seed, progress=progress)
+    classes = image_shape(config).classes
+    result = dci(mu_fit.numpy(), one_vs_rest(fit.labels.numpy(), classes),
+                 mu_test.numpy(), one_vs_rest(test.labels.numpy(), classes), seed=seed, progress=progress)
     metrics["dci_disentanglement"] = result.disentanglement
     metrics["dci_completeness"] = result.completeness
     metrics["dci_informativeness"] = result.informativeness
@@ -149,6 +170,13 @@ def evaluate_run(
     record["dci_shortcut"] = shortcut
     stages.done("DCI shortcut")
 
+    if fit.factors is not None and test.factors is not None:
+        factor_metrics, record["factors"] = factor_scores(
+            mu_fit.numpy(), fit.factors.numpy(), mu_test.numpy(), test.factors.numpy(), list(test.factor_names),
+            seed=seed, progress=progress)
+        metrics.update(factor_metrics)
+    stages.done("true factors")
+
     record["metrics"] = {name: metrics[name] for name in [*METRICS, *sorted(metrics)] if name in metrics}
     record["seconds"] = stages.seconds
     if write:
@@ -156,16 +184,26 @@ def evaluate_run(
     return record
 
 
+def handwritten_digits(config: RunSpec) -> bool:
+    """Whether real handwriting of the digits 0-9 (handwriting.py) is a fair test: MNIST-format, 10-class MNIST."""
+    return mnist_format(config) and config.data.dataset == "mnist" and image_shape(config).classes == 10
+
+
+def handwriting(model: LatentModel, technique: Any, judge: Reader | None) -> dict[str, float]:
+    """Accuracy of `technique`'s prediction (and of the judge, if given) on real handwriting, preprocessed."""
+    return handwriting_metrics(technique_classifier(model, technique, model.config.train.eval_batch_size), judge)
+
+
 def check_class_counts(config: RunSpec, images: ImageSet, split: str, option: str, data_dir: str | None) -> None:
     """ConfigError unless `images` hold MIN_IMAGES_PER_CLASS of every class, naming the smallest limit that does."""
-    counts = torch.bincount(images.labels, minlength=NUM_CLASSES)
+    names = image_shape(config).class_names
+    counts = torch.bincount(images.labels, minlength=len(names))
     if counts.min() >= MIN_IMAGES_PER_CLASS:
         return
-    names = CLASS_NAMES[config.data.dataset]
-    short = ", ".join(f"{names[k]} ({counts[k]})" for k in range(NUM_CLASSES) if counts[k] < MIN_IMAGES_PER_CLASS)
+    short = ", ".join(f"{names[k]} ({counts[k]})" for k in range(len(names)) if counts[k] < MIN_IMAGES_PER_CLASS)
     # The first N images are used: how far into the whole split until every class has enough?
     labels = load_config_data(config, split, data_dir, limit=0).labels
-    seen = torch.nn.functional.one_hot(labels.long(), NUM_CLASSES).cumsum(0).min(1).values  # (N,) fewest so far
+    seen = torch.nn.functional.one_hot(labels.long(), len(names)).cumsum(0).min(1).values  # (N,) fewest so far
     enough = torch.nonzero(seen >= MIN_IMAGES_PER_CLASS)
     remedy = (f"use {option} {int(enough[0]) + 1} or more" if len(enough) else
               f"the whole {split} split has too few images of some class")
@@ -183,6 +221,12 @@ def format_table(record: dict[str, Any]) -> str:
     for name in record.get("techniques", []):
         if name in TECHNIQUES:
             lines += TECHNIQUES[name].report_lines(record)
+    if "factors" in record:
+        lines.append(f"  true factors: {', '.join(record['factors']['names'])}")
+    judge = record.get("judge", {})
+    if judge.get("trusted") is False:
+        lines.append(f"  warning: the judge reads only {judge['test_accuracy']:.1%} of the test images (trusted from "
+                     f"{TRUSTED_ACCURACY:.0%}); the metrics it judges (style transfer) are unreliable")
     total = sum(record.get("seconds", {}).values())
     lines.append(f"  evaluated in {total:.1f} s")
     return "\n".join(lines)

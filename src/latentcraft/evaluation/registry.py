@@ -106,6 +106,12 @@ _CORE = {
     "shortcut_disentanglement": Metric("shortcut D = Σp² (experiments.md §2, not E&W)", True),
     "shortcut_completeness": Metric("shortcut C = max p (experiments.md §2, not E&W)", True),
     "shortcut_informativeness": Metric("shortcut I (train = test codes)", True),
+    # Against the data's ground-truth factors (evaluation/factors.py), only for data that carries them.
+    "factor_mig": Metric("MIG against the true factors (Chen et al. 2018)", True),
+    "factor_sap": Metric("SAP against the true factors (Kumar et al. 2018)", True),
+    "factor_dci_disentanglement": Metric("DCI disentanglement D against the true factors", True),
+    "factor_dci_completeness": Metric("DCI completeness C against the true factors", True),
+    "factor_dci_informativeness": Metric("DCI informativeness I against the true factors (held-out)", True),
     "handwriting_accuracy": Metric("accuracy on scikit-learn's 8×8 digits, preprocessed like a drawing", True,
                                    PREDICTION),
     "handwriting_judge_accuracy": Metric(

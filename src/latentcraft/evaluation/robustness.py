@@ -1,11 +1,22 @@
-"""Robustness: how well a classifier reads test digits that were moved, turned or re-inked.
+"""Robustness: how well a classifier reads test images that were moved, turned or re-inked.
 
-Each transform acts on 28x28 test images; the result then goes through the same
+MNIST-format data (the 28x28 grey IDX datasets, `drawing=True`): each transform
+acts on the test images, and the result then goes through the same
 preprocessing a drawing in the explorer gets (preprocess.py: crop to the ink,
 scale into 20x20, centre by centre of mass), so the table answers "does the
 model still read a digit written a little differently and cleaned up the way
 the page cleans it up?". The "preprocessing only" row is the reference: it
 shows what the clean-up alone costs before any transform.
+
+Any other data (your own, or a generated set; any size, grey or colour,
+`drawing=False`): the drawing preprocessing assumes a centred ink mark on
+black, which photos, colour blobs or a shape whose position is a factor are
+not, so it is not applied and its "preprocessing only" row is left out; the
+reference is the plain test accuracy. The shifts (the same 2 px, whatever the
+size) and rotations act on each channel of the image alike, the vacated border
+filled with 0. Thicker and thinner strokes (grey dilation and erosion) are
+kept for grey data only: on colour images a max or min filter per channel
+changes the colours, not a stroke.
 """
 
 from __future__ import annotations
@@ -19,14 +30,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
+from latentcraft.config.sections import RunSpec
 from latentcraft.data.mnist import ImageSet
 from latentcraft.data.preprocess import preprocess_drawing
+from latentcraft.data.procedural import PROCEDURAL
+from latentcraft.data.shape import MNIST_SHAPE
 from latentcraft.data.strokes import STROKE_KERNEL, dilate, erode
 from latentcraft.evaluation.registry import PREDICTION, Metric, register
 
-Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, 28, 28) in [0, 1] -> (B, 28, 28)
-Classifier = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) in [0, 1] -> (B,) predicted labels
+Transform = Callable[[torch.Tensor], torch.Tensor]  # (B, H, W) planes in [0, 1] -> (B, H, W)
+Classifier = Callable[[torch.Tensor], torch.Tensor]  # (B, C·H·W) in [0, 1] -> (B,) predicted labels
 
 SHIFT_PIXELS = 2
 ROTATE_DEGREES = 15.0
@@ -34,10 +47,10 @@ ROTATE_DEGREES = 15.0
 
 def shift(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     """Move the content dx pixels right and dy pixels down; what leaves the field is lost, what enters is 0."""
-    side = images.shape[-1]
+    height, width = images.shape[-2:]
     padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)))  # (B, H + 2|dy|, W + 2|dx|)
     top, left = abs(dy) - dy, abs(dx) - dx
-    return padded[:, top : top + side, left : left + side]
+    return padded[:, top : top + height, left : left + width]
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -57,6 +70,8 @@ class ImageTransform:
     apply: Transform
 
 
+DRAWING_ONLY = ("preprocessed",)  # rows that only the drawing preprocessing gives meaning to
+STROKES = ("thicker", "thinner")  # rows of grey data only
 TRANSFORMS: dict[str, ImageTransform] = {  # key -> transform; keys name the metrics "<prediction>_<key>"
     "preprocessed": ImageTransform("preprocessing only", lambda images: images),
     "shift_right": ImageTransform(f"shifted right {SHIFT_PIXELS} px", partial(shift, dx=SHIFT_PIXELS, dy=0)),
@@ -80,33 +95,53 @@ def register_robustness(prediction_metric: str, metrics: dict[str, Metric]) -> N
 
 
 def preprocess_batch(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each (28, 28) image through the drawing preprocessing: (B, 784) images and a (B,) mask of empty ones.
+    """Each (H, W) image through the drawing preprocessing: (B, 784) images and a (B,) mask of empty ones.
 
     An image a transform emptied (no ink left) stays all zero and is flagged, so it can be scored as wrong.
     """
-    out = np.zeros((len(images), IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    out = np.zeros((len(images), MNIST_SHAPE.height, MNIST_SHAPE.width), dtype=np.float32)  # what drawings become
     empty = torch.zeros(len(images), dtype=torch.bool)
     for i, image in enumerate(images.numpy()):
         try:
             out[i] = preprocess_drawing(image)
         except ValueError:
             empty[i] = True
-    return torch.from_numpy(out).reshape(-1, IMAGE_PIXELS), empty
+    return torch.from_numpy(out).reshape(len(images), MNIST_SHAPE.features), empty
 
 
 @dataclass
 class TransformedSet:
-    images: torch.Tensor  # (N, 784) transformed, then preprocessed
+    images: torch.Tensor  # (N, C·H·W) transformed (and, for drawings, preprocessed)
     empty: torch.Tensor  # (N,) bool: the transform left no ink
     labels: torch.Tensor  # (N,)
 
 
-def transformed_sets(data: ImageSet, transforms: dict[str, ImageTransform] = TRANSFORMS) -> dict[str, TransformedSet]:
-    """Every transform of the test images, preprocessed once and shared by every classifier scored on them."""
-    images = data.images.float() / 255.0  # (N, 28, 28)
+def applicable(drawing: bool, grey: bool) -> dict[str, ImageTransform]:
+    """The transforms of the table for this data (the module docstring's decision)."""
+    return {key: t for key, t in TRANSFORMS.items()
+            if (drawing or key not in DRAWING_ONLY) and (grey or key not in STROKES)}
+
+
+def transformed_sets(data: ImageSet, transforms: dict[str, ImageTransform] | None = None,
+                     drawing: bool = True) -> dict[str, TransformedSet]:
+    """Every transform of the test images, prepared once and shared by every classifier scored on them.
+
+    drawing: put each result through the drawing preprocessing (MNIST-format 28x28 grey data only).
+    transforms: None = `applicable` ones.
+    """
+    shape = data.shape
+    if drawing and shape.chw != MNIST_SHAPE.chw:
+        raise ValueError(f"the drawing preprocessing is for 28×28 grey digits, not {shape.describe()} images")
+    transforms = applicable(drawing, shape.grey) if transforms is None else transforms
+    planes = data.floats().reshape(-1, shape.height, shape.width)  # (N·C, H, W): each channel moved alike
     sets = {}
     for key, transform in transforms.items():
-        prepared, empty = preprocess_batch(transform.apply(images).clamp(0.0, 1.0))
+        moved = transform.apply(planes).clamp(0.0, 1.0)
+        if drawing:
+            prepared, empty = preprocess_batch(moved)
+        else:
+            prepared = moved.reshape(len(data), shape.features)
+            empty = torch.zeros(len(data), dtype=torch.bool)  # no clean-up that could fail
         sets[key] = TransformedSet(prepared, empty, data.labels)
     return sets
 
@@ -129,3 +164,11 @@ def technique_classifier(model, technique, batch_size: int = 2000) -> Classifier
         return torch.cat([technique.predict(model.encode(batch)[0]).argmax(1) for batch in x.split(batch_size)])
 
     return classify
+
+
+def mnist_format(config: RunSpec) -> bool:
+    """Whether a run's data is an MNIST-format IDX dataset (28x28 grey, MNIST's drawing conventions).
+
+    Your own data (data.path) and the generated sets are not, whatever their size.
+    """
+    return not config.data.path and config.data.dataset not in PROCEDURAL

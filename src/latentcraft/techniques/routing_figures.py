@@ -1,7 +1,9 @@
 """Routing's figures: the 0 -> 1 -> ... -> 9 morph along the routed coordinates (a GIF), and style transfer.
 
-Drawn with the generic helpers of reporting/plots.py; imported only when
-figures are drawn (matplotlib is slow to import).
+Images have the run's shape: grey ones are drawn as dark ink on white (as
+digits are), colour ones in their own colours. The style-transfer grid is
+drawn with the generic image grid of reporting/plots.py; this module is
+imported only when figures are drawn (matplotlib is slow to import).
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from latentcraft.data.constants import IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.model.vae import LatentModel
-from latentcraft.reporting.plots import class_names, decode_images, first_of_each_class, image_grid_figure
+from latentcraft.reporting.plots import image_grid_figure
 from latentcraft.techniques.style.readouts import code_functions, digit_code_table, restyle, training_codes_slice
 
 GIF_SHIFT = 1.5  # units moved from coordinate i to i+1 (experiments.md §1)
 GIF_STEPS = 8  # frames per step i -> i+1
-GIF_SCALE = 4  # GIF pixels per image pixel
+GIF_SCALE = 4  # GIF pixels per pixel of a 28 px image; other sizes get whole pixels to about the same side
 GIF_FRAME_MS = 80  # milliseconds per GIF frame
+FIGURE_CLASSES = 20  # the style-transfer grid shows at most the first 20 classes (rows and columns)
 
 
 def interpolation_codes(routes: list[list[int]], latent_dim: int, shift: float = GIF_SHIFT,
@@ -47,13 +50,23 @@ def interpolation_codes(routes: list[list[int]], latent_dim: int, shift: float =
     return torch.stack(frames), digits
 
 
+def gif_frame(image: np.ndarray, shape: ImageShape) -> Image.Image:
+    """One (H, W) or (H, W, 3) image in [0, 1] as an enlarged frame: grey inverted (ink dark), colour as is."""
+    scale = max(1, round(GIF_SCALE * MNIST_SHAPE.height / max(shape.height, shape.width)))
+    pixels = np.uint8(255 * (1 - image if shape.grey else image))
+    return Image.fromarray(pixels, "L" if shape.grey else "RGB").resize(
+        (shape.width * scale, shape.height * scale), Image.Resampling.NEAREST)
+
+
 def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, shift: float = GIF_SHIFT,
                       steps: int = GIF_STEPS) -> Path:
     """The 0 -> 1 -> ... -> 9 morph along the routed coordinates (label -> coordinates), as a looping GIF."""
     codes, digits = interpolation_codes(routes, model.config.model.latent_dim, shift, steps)
-    images = decode_images(model, codes, torch.tensor(digits))
-    side = IMAGE_SIDE * GIF_SCALE
-    frames = [Image.fromarray(np.uint8(255 * (1 - im))).resize((side, side), Image.Resampling.NEAREST) for im in images]
+    with torch.no_grad():
+        model.eval()  # a conditional decoder is told each frame's nearest class
+        flat = torch.sigmoid(model.decode(model.latent_activation(codes), torch.tensor(digits)))  # (frames, C·H·W)
+    images = model.shape.images(flat).numpy()  # (frames, H, W) or (frames, H, W, 3)
+    frames = [gif_frame(image, model.shape) for image in images]
     path.parent.mkdir(parents=True, exist_ok=True)
     # Hold the first frame of each digit a little longer so the digits can be read.
     durations = [GIF_FRAME_MS * (4 if i % steps == 0 else 1) for i in range(len(frames))]
@@ -61,17 +74,28 @@ def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, s
     return path
 
 
-def plot_style_transfer(model: LatentModel, data: ImageSet, routed: list[int], path: Path) -> Path:
-    """Rows: the first test image of each digit; columns: that image, then digits 0-9 in its style.
+def style_transfer_tiles(model: LatentModel, data: ImageSet,
+                         routed: list[int]) -> tuple[np.ndarray, list[str], list[str]]:
+    """The style-transfer grid: (rows, 1 + classes, H, W[, 3]) tiles in [0, 1], row labels, column labels.
 
-    Each tile is style.readouts.restyle: the row's code with its routed part set to the column digit's code.
+    Rows: the first test image of each class; columns: that image, then every class in its style (each
+    tile is style.readouts.restyle). At most FIGURE_CLASSES classes, the first ones.
     """
-    index = torch.tensor(first_of_each_class(data))
+    names = list(model.shape.class_names[:FIGURE_CLASSES])
+    firsts = [(data.labels == k).nonzero().flatten() for k in range(len(names))]
+    index = torch.stack([found[0] for found in firsts if len(found)])
     x = data.floats(index)
     encode, decode = code_functions(model)
-    table = digit_code_table(encode, training_codes_slice(model, data), routed)  # (10, n_routed)
-    columns = [x] + [restyle(encode, decode, x, routed, table[k], k) for k in range(NUM_CLASSES)]
-    tiles = torch.stack(columns, 1).view(len(x), NUM_CLASSES + 1, IMAGE_SIDE, IMAGE_SIDE).numpy()
-    return image_grid_figure(tiles, path, "style transfer: each row's style, each column's digit",
-                             row_labels=[str(int(k)) for k in data.labels[index]],
-                             col_labels=["input", *class_names(model)], ylabel="test image of digit")
+    table = digit_code_table(encode, training_codes_slice(model, data), routed)  # (classes, n_routed)
+    columns = [x] + [restyle(encode, decode, x, routed, table[k], k) for k in range(len(names))]
+    flat = torch.stack(columns, 1).reshape(-1, model.shape.features)  # (rows · columns, C·H·W)
+    tiles = model.shape.images(flat).numpy()
+    tiles = tiles.reshape(len(x), len(columns), *tiles.shape[1:])
+    return tiles, [names[int(k)] for k in data.labels[index]], ["input", *names]
+
+
+def plot_style_transfer(model: LatentModel, data: ImageSet, routed: list[int], path: Path) -> Path:
+    """Rows: the first test image of each class; columns: that image, then each class in its style."""
+    tiles, rows, columns = style_transfer_tiles(model, data, routed)
+    return image_grid_figure(tiles, path, "style transfer: each row's style, each column's class",
+                             row_labels=rows, col_labels=columns, ylabel="test image of class")

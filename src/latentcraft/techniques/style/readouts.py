@@ -1,19 +1,21 @@
-"""Style metrics for models whose latent is split into routed (digit) and free (style) coordinates.
+"""Style metrics for models whose latent is split into routed (class) and free (style) coordinates.
 
+Written for MNIST's digits, they hold for any classes: "digit k" below is class
+k of the run's data, and images are (B, C·H·W) of the run's shape.
 Two questions, each a plain function of tensors and encode/decode functions:
 
-- Do the style coordinates hold digit identity? A k-NN probe (k = 15) reads the
+- Do the style coordinates hold class identity? A k-NN probe (k = 15) reads the
   label from the style coordinates of μ alone (fitted on training codes, scored
-  on test codes). Chance is 10%; a good style space scores low.
+  on test codes). Chance is 1 / classes (10% on MNIST); a good style space scores low.
 - Does "same style, other digit" work? Encode a test image, replace its routed
-  part by the code of digit k, decode, and ask the separately trained digit
-  judge (judge.py) whether it reads a k.
+  part by the code of digit k, decode, and ask the separately trained judge
+  (judge.py, trained on the run's own data) whether it reads a k.
 
 "The code of digit k" is the mean routed part of the decoder-input codes of the
 training images of digit k (`digit_codes`): the model's own typical code for
 that digit, leakage into other digits' coordinates included, so swapping it in
 moves an image to where real k's sit rather than to an unvisited one-hot corner.
-It is a (10, n_routed) table, small enough to ship in an export manifest so the
+It is a (classes, n_routed) table, small enough to ship in an export manifest so the
 explorer does the same swap (`replace_routed`) as these metrics.
 
 Codes are swapped in decoder-input space, i.e. after the model's latent
@@ -28,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import ImageSet, load_split
 from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.registry import Metric
@@ -37,14 +38,15 @@ from latentcraft.techniques.style.labels import LABEL_IMAGES, StyleLabel, labels
 if TYPE_CHECKING:
     from latentcraft.model.vae import LatentModel
 
-Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images in [0, 1] -> (B, D) decoder-input codes
-# (B, D) decoder-input codes, the digit they should show (fed to a conditional decoder; None: no label)
-# -> (B, 784) images in [0, 1]
+Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, C·H·W) images in [0, 1] -> (B, D) decoder-input codes
+# (B, D) decoder-input codes, the class they should show (fed to a conditional decoder; None: no label)
+# -> (B, C·H·W) images in [0, 1]
 Decoder = Callable[[torch.Tensor, "int | None"], torch.Tensor]
-Reader = Callable[[torch.Tensor], torch.Tensor]  # (B, 784) images -> (B,) digits, e.g. DigitJudge.predict
+Reader = Callable[[torch.Tensor], torch.Tensor]  # (B, C·H·W) images -> (B,) classes, e.g. DigitJudge.predict
 
 STYLE_NEIGHBOURS = 15  # k of the style probe
-TRANSFER_IMAGES = 1000  # test images re-rendered as every digit
+TRANSFER_IMAGES = 1000  # test images re-rendered as every digit (MNIST: 10,000 renders)
+TRANSFER_RENDERS = 10_000  # with more than 10 classes, fewer images, so renders stay at most this many
 DIGIT_CODE_IMAGES = 10_000  # the first N training images define each digit's routed code
 NO_STYLE = "no style coordinates"  # the probe's entry for a model without free coordinates
 
@@ -86,13 +88,13 @@ def training_codes_slice(model: LatentModel, like: ImageSet) -> ImageSet:
 
 
 def digit_code_table(encode: Encoder, train: ImageSet, routed: list[int]) -> torch.Tensor:
-    """Each digit's routed code, from the first DIGIT_CODE_IMAGES of `train`: the table the explorer ships.
+    """Each class's routed code, from the first DIGIT_CODE_IMAGES of `train`: the table the explorer ships.
 
-    Returns (10, n_routed).
+    Returns (classes, n_routed), one row per class of `train`'s shape.
     """
     images = train.floats(slice(0, DIGIT_CODE_IMAGES))
     codes = torch.cat([encode(batch) for batch in images.split(2000)])
-    return digit_codes(codes, train.labels[:DIGIT_CODE_IMAGES], routed)
+    return digit_codes(codes, train.labels[:DIGIT_CODE_IMAGES], routed, train.shape.classes)
 
 
 def replace_routed(codes: torch.Tensor, routed: list[int], routed_codes: torch.Tensor) -> torch.Tensor:
@@ -104,20 +106,20 @@ def replace_routed(codes: torch.Tensor, routed: list[int], routed_codes: torch.T
 
 def restyle(encode: Encoder, decode: Decoder, images: torch.Tensor, routed: list[int],
             routed_codes: torch.Tensor, digit: int | None = None) -> torch.Tensor:
-    """Encode, replace the routed part, decode: each image's style with another routed code.  # (B, 784)
+    """Encode, replace the routed part, decode: each image's style with another routed code.  # (B, C·H·W)
 
     digit: the digit the new routed code stands for, for decoders that also take a label.
     """
     return decode(replace_routed(encode(images), routed, routed_codes), digit)
 
 
-def digit_codes(codes: torch.Tensor, labels: torch.Tensor, routed: list[int]) -> torch.Tensor:
-    """Mean routed part of the codes of each digit: the table `restyle` takes rows of.  # (10, n_routed)
+def digit_codes(codes: torch.Tensor, labels: torch.Tensor, routed: list[int], classes: int) -> torch.Tensor:
+    """Mean routed part of the codes of each class: the table `restyle` takes rows of.  # (classes, n_routed)
 
-    A digit with no example (a tiny slice) gets a row of NaN, which no caller should mistake for a code.
+    A class with no example (a tiny slice) gets a row of NaN, which no caller should mistake for a code.
     """
     part = codes[:, routed]  # (N, n_routed)
-    rows = [part[labels == k].mean(0) for k in range(NUM_CLASSES)]
+    rows = [part[labels == k].mean(0) for k in range(classes)]
     return torch.stack(rows)
 
 
@@ -128,10 +130,10 @@ def measure_style_labels(model: LatentModel, style: list[int], test: ImageSet) -
         return []
     from latentcraft.evaluation.metrics import encode_split
 
-    shown = ImageSet(test.images[:LABEL_IMAGES], test.labels[:LABEL_IMAGES], test.folder)
+    shown = test.subset(slice(0, LABEL_IMAGES))
     mu = encode_split(model, shown)[0]
     _, decode = code_functions(model)
-    return style_labels(decode, mu, shown.labels, style)
+    return style_labels(decode, mu, shown.labels, style, shape=model.shape)
 
 
 def style_entries(model: LatentModel, routed: list[int], style: list[int], test: ImageSet,
@@ -169,25 +171,26 @@ def style_probe_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, 
 @dataclass
 class StyleTransfer:
     accuracy: float  # share of (image, digit) pairs the reader reads as the digit asked for
-    per_digit: list[float]  # the same share per target digit 0..9
+    per_digit: list[float]  # the same share per target class 0..classes - 1
     own_digit_sq_error: float  # squared error / image between each image and its own digit re-rendered in its style
-    images: torch.Tensor  # (N, 10, 784) image i re-rendered as digit k, in [0, 1]
-    read: torch.Tensor  # (N, 10) the digit the reader saw in each
+    images: torch.Tensor  # (N, classes, C·H·W) image i re-rendered as class k, in [0, 1]
+    read: torch.Tensor  # (N, classes) the class the reader saw in each
 
 
 def style_transfer(encode: Encoder, decode: Decoder, images: torch.Tensor, labels: torch.Tensor,
                    routed: list[int], table: torch.Tensor, read: Reader) -> StyleTransfer:
-    """Re-render every image as every digit (rows of `table`) and let `read` say what it sees.
+    """Re-render every image as every class (rows of `table`) and let `read` say what it sees.
 
     own_digit_sq_error tells how much of the writing survives the swap: it is the
     reconstruction error when the routed part carries none of the style, and grows
     with the style the routed part held (for routed10, which has no style
     coordinates, every row of a column is the same prototype).
     """
-    rendered = torch.stack([restyle(encode, decode, images, routed, table[k], k) for k in range(NUM_CLASSES)], 1)
-    seen = read(rendered.reshape(-1, images.shape[1])).reshape(len(images), NUM_CLASSES)  # (N, 10)
-    hits = (seen == torch.arange(NUM_CLASSES)).float()  # (N, 10)
-    own = rendered[torch.arange(len(images)), labels]  # (N, 784)
+    classes = len(table)
+    rendered = torch.stack([restyle(encode, decode, images, routed, table[k], k) for k in range(classes)], 1)
+    seen = read(rendered.reshape(-1, images.shape[1])).reshape(len(images), classes)  # (N, classes)
+    hits = (seen == torch.arange(classes)).float()  # (N, classes)
+    own = rendered[torch.arange(len(images)), labels]  # (N, C·H·W)
     return StyleTransfer(
         accuracy=hits.mean().item(), per_digit=hits.mean(0).tolist(),
         own_digit_sq_error=(own - images).pow(2).sum(1).mean().item(), images=rendered, read=seen,
@@ -198,7 +201,8 @@ def evaluate_style(model: LatentModel, routed: list[int], style: list[int], fit:
                    judge: Reader) -> tuple[dict[str, float], dict[str, Any]]:
     """(metrics, eval.json "style" entry): the style probe and style transfer of a routed model.
 
-    fit: training images (probe fit, digit codes); test: the first TRANSFER_IMAGES are re-rendered.
+    fit: training images (probe fit, digit codes); test: the first TRANSFER_IMAGES are re-rendered
+    (fewer with more than 10 classes: TRANSFER_RENDERS renders in all).
     """
     from latentcraft.evaluation.metrics import encode_split
 
@@ -206,7 +210,7 @@ def evaluate_style(model: LatentModel, routed: list[int], style: list[int], fit:
     table = digit_code_table(encode, fit, routed)
     mu_fit, mu_test = encode_split(model, fit)[0], encode_split(model, test)[0]
     probe = style_probe_accuracy(mu_fit, fit.labels, mu_test, test.labels, style)
-    shown = slice(0, TRANSFER_IMAGES)
+    shown = slice(0, min(TRANSFER_IMAGES, max(1, TRANSFER_RENDERS // len(table))))
     transfer = style_transfer(encode, decode, test.floats(shown), test.labels[shown], routed, table, judge)
     metrics = {"style_transfer_accuracy": transfer.accuracy,
                "style_transfer_own_digit_sq_error": transfer.own_digit_sq_error}
