@@ -66,6 +66,7 @@ def test_routed_manifest_describes_the_model(routed_site):
     assert manifest["features"] == {"sliders": True, "drawing": True, "traversal": True, "plane": False}
     assert manifest["label_input"] is False and manifest["files"]["classifier"] is None
     assert manifest["image"] == {"height": IMAGE_SIDE, "width": IMAGE_SIDE, "channels": 1}
+    assert manifest["class_names"] == [str(k) for k in range(NUM_CLASSES)] and manifest["item"] == "digit"
     assert "routing" in manifest["techniques"]
     assert set(manifest["check"]["max_abs_error"]) == {"encoder", "decoder"}
     assert all(0 <= err <= 1e-4 for err in manifest["check"]["max_abs_error"].values())

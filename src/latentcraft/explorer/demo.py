@@ -6,7 +6,8 @@ the shipped folder carries the test digits its site shows (its site sample,
 export.SAMPLE_FILE), the site is exported from them once into the cache and
 served on 127.0.0.1, and nothing is fetched. `--train` trains a quick routed
 model instead (also cached, so the next demo starts at once); `--run-dir`
-shows any trained run, which reads its digits from the dataset.
+shows any trained run, which reads its test images from its data (MNIST or the
+user's own, of any recorded size, colour and class count).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from latentcraft.config.run_config import resolve_config
+from latentcraft.data.datasets import DATASETS
 from latentcraft.data.mnist import DataError, cache_root, locate
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_root, pretrained_run
 from latentcraft.training.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, RunError
@@ -67,9 +69,11 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
     shipped = run_dir.resolve().parent == pretrained_root().resolve()
     site = cache_root() / DEMO_SITES / run_dir.name if shipped else run_dir / SITE_SUBDIR
     if is_stale(site, run_dir):
-        # The site shows real test digits: fetch them now if asked to, unless the run carries its own.
-        if download and not (run_dir / SAMPLE_FILE).is_file():
-            config = resolve_config(config_file=run_dir / CONFIG_FILE)
+        # The site shows real test images: fetch them now if asked to, unless the run carries its own
+        # or reads data nothing can download (the user's own files, a generated set).
+        config = resolve_config(config_file=run_dir / CONFIG_FILE) if download else None
+        if config and not (run_dir / SAMPLE_FILE).is_file() and not config.data.path and \
+                config.data.dataset in DATASETS:
             try:
                 locate(config.data.dataset, data_dir, download=True)
             except DataError as err:

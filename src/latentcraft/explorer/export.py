@@ -3,7 +3,7 @@
 
 `export_site(run_dir, out_dir)` writes one model's site, in six steps:
 
-    data       up to 1,000 test digits (the run's site sample, if it has one) and their encoder means
+    data       up to 1,000 test images (the run's site sample, if it has one) and their encoder means
     graphs     encoder.onnx, decoder.onnx and any head graph, each checked against torch (onnx_graphs.py)
     binaries   digits.u8 labels.u8 means.f32, and regions.u8 for a 2-D model with a head (site_bundle.py)
     runtime    vendor/: the onnxruntime-web runtime, from npm, never a CDN
@@ -20,11 +20,14 @@ place (site_folder.py): a failed export changes nothing, and a folder that is
 not a site an export wrote is replaced only with `force=True`.
 
 A run folder may carry its site sample (`SAMPLE_FILE`, written by
-`write_site_sample`; every shipped model has one): the test digits its site
+`write_site_sample`; every shipped model has one): the test images its site
 shows and the technique entries measured from the data (digit codes from
 training images, style labels), tied to its weights by their SHA-256. Such a
 run always exports from its sample, so the site is the same on every machine
-and needs no dataset; any other run reads its digits from the dataset.
+and needs no dataset; any other run reads its images from its data.
+
+Image size, channels and classes are the run's own (`model.shape`, recorded
+when it trained): MNIST digits and a user's 32×32 RGB photos export alike.
 
 The names below are this package's export interface (the CLI, the server, setup scripts).
 """
@@ -43,10 +46,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.data.mnist import DataError, ImageSet
 from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.metrics import encode_split
+from latentcraft.explorer.images import item_noun
 from latentcraft.explorer.onnx_graphs import (
     CHECK_ATOL,
     CHECK_RTOL,
@@ -79,13 +82,13 @@ from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.style.readouts import training_codes_slice
 from latentcraft.training.checkpoint import WEIGHTS_FILE, RunError, atomic_write, load_model
 
-MAX_DIGITS = 1000  # test digits shipped with the site (784 bytes each)
+MAX_DIGITS = 1000  # test images shipped with the site (C·H·W bytes each: 784 for MNIST)
 MODELS_DIR = "models"  # a several-model site keeps each model in models/<name>/
 # What the root manifest repeats of each model.
-MODEL_SUMMARY_KEYS = ("kind", "latent_dim", "features", "metrics", "metrics_source", "metric_columns")
+MODEL_SUMMARY_KEYS = ("kind", "latent_dim", "image", "features", "metrics", "metrics_source", "metric_columns")
 
 
-SAMPLE_FILE = "site_sample.npz"  # in a run folder: the digits its site shows and what was measured from the data
+SAMPLE_FILE = "site_sample.npz"  # in a run folder: the images its site shows and what was measured from the data
 SAMPLE_FORMAT = 1  # bump when the sample's layout changes
 SAMPLE_REMEDY = ("write it again (scripts/build_pretrained.sh --sample-only RUN_DIR, with MNIST at hand), "
                  "or delete it to export from the dataset")
@@ -93,7 +96,7 @@ SAMPLE_REMEDY = ("write it again (scripts/build_pretrained.sh --sample-only RUN_
 
 @dataclass(frozen=True)
 class SiteSample:
-    """A run folder's site sample: the test digits its site shows and its precomputed technique entries."""
+    """A run folder's site sample: the test images its site shows and its precomputed technique entries."""
 
     test: ImageSet
     entries: dict[str, Any]
@@ -103,7 +106,7 @@ def _load_test(model: LatentModel, max_digits: int, data_dir: str | Path | None)
     try:
         return load_config_data(model.config, "test", data_dir, limit=max_digits)
     except DataError as err:
-        raise ExportError(f"the test digits the site shows could not be loaded: {err}") from None
+        raise ExportError(f"the test {item_noun(model.shape)}s the site shows could not be loaded: {err}") from None
 
 
 def _training_reader(model: LatentModel, test: ImageSet) -> Callable[[], ImageSet]:
@@ -111,7 +114,7 @@ def _training_reader(model: LatentModel, test: ImageSet) -> Callable[[], ImageSe
         try:
             return training_codes_slice(model, test)
         except DataError as err:
-            raise ExportError(f"the training digits that define each digit's code could not be loaded: {err}") from None
+            raise ExportError(f"the training images that define each class's code could not be loaded: {err}") from None
 
     return training
 
@@ -122,7 +125,8 @@ def _sha256(path: Path) -> str:
 
 def write_site_sample(run_dir: str | Path, data_dir: str | Path | None = None, max_digits: int = MAX_DIGITS) -> Path:
     """Write RUN_DIR/SAMPLE_FILE from the dataset, so the run exports with none: the first `max_digits`
-    test digits (uint8) and labels, and the technique entries measured as an export from the data would."""
+    test images (uint8 as the data holds them: (N, H, W) grey, (N, H, W, 3) RGB) and labels, and the
+    technique entries measured as an export from the data would."""
     run_dir = Path(run_dir)
     model = load_model(run_dir).float()
     test = _load_test(model, max_digits, data_dir)
@@ -156,22 +160,24 @@ def read_site_sample(run_dir: Path, model: LatentModel) -> SiteSample | None:
     problem = _sample_problem(images, labels, facts, model, run_dir)
     if problem:
         raise ExportError(f"{path} {problem}; {SAMPLE_REMEDY}")
-    test = ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+    test = ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), shape=model.shape)
     return SiteSample(test, facts["technique_entries"])
 
 
 def _sample_problem(images: np.ndarray, labels: np.ndarray, facts: Any, model: LatentModel,
                     run_dir: Path) -> str | None:
     """Why a site sample cannot stand in for the dataset; None if it can."""
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or not len(images):
-        return "holds no uint8 images, (N, H, W) or (N, C, H, W)"
-    if labels.dtype != np.uint8 or labels.shape != (len(images),) or labels.max() >= NUM_CLASSES:
-        return f"holds no label in 0..{NUM_CLASSES - 1} for each of its {len(images)} digits"
+    shape = model.shape
+    wanted = (shape.height, shape.width) if shape.grey else (shape.height, shape.width, shape.channels)
+    if images.dtype != np.uint8 or images.shape[1:] != wanted or not len(images):
+        return f"holds no uint8 images of the run's shape ({shape.describe()}: N × {' × '.join(map(str, wanted))})"
+    if labels.dtype != np.uint8 or labels.shape != (len(images),) or labels.max() >= shape.classes:
+        return f"holds no label in 0..{shape.classes - 1} for each of its {len(images)} images"
     if not isinstance(facts, dict) or facts.get("format") != SAMPLE_FORMAT or \
             not isinstance(facts.get("technique_entries"), dict):
         return f"is not a format-{SAMPLE_FORMAT} site sample"
     if facts.get("dataset") != model.config.data.dataset:
-        return f"holds {facts.get('dataset')} digits, but the run reads {model.config.data.dataset}"
+        return f"holds {facts.get('dataset')} images, but the run reads {model.config.data.dataset}"
     if facts.get("weights_sha256") != _sha256(run_dir / WEIGHTS_FILE):
         return f"was measured with other weights than those in {WEIGHTS_FILE}"
     missing = sorted({key for t in model.hooks() for key in t.absent_manifest} - set(facts["technique_entries"]))
@@ -184,12 +190,12 @@ def export_model(model: LatentModel, run_dir: Path, out_dir: Path, max_digits: i
                  data_dir: str | Path | None = None) -> dict:
     """Write one run's data, graphs and binaries into `out_dir`; returns its manifest (not yet written).
 
-    A run with a site sample shows its first `max_digits` digits and reads no dataset.
+    A run with a site sample shows its first `max_digits` images and reads no dataset.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     sample = read_site_sample(run_dir, model)
     if sample is not None:
-        test = ImageSet(sample.test.images[:max_digits], sample.test.labels[:max_digits])
+        test = sample.test.subset(slice(0, max_digits))
     else:
         test = _load_test(model, max_digits, data_dir)
     mu, _ = encode_split(model, test)

@@ -1,11 +1,14 @@
 """The explorer's ONNX graphs and their self-check against torch.
 
-    encoder.onnx   x (B, 784) in [0,1] -> mu, logvar (B, D)
-    decoder.onnx   z (B, D) [, label (B, 10) one-hot] -> image (B, 784) in [0,1]
+    encoder.onnx   x (B, C·H·W) in [0,1] -> mu, logvar (B, D)
+    decoder.onnx   z (B, D) [, label (B, K) one-hot] -> image (B, C·H·W) in [0,1]
                    (latent ReLU and sigmoid inside, so a slider vector decodes
                    exactly as the model decodes it)
-    <head>.onnx    z (B, D) -> class scores (B, 10), for each technique with a
+    <head>.onnx    z (B, D) -> class scores (B, K), for each technique with a
                    head graph (shaping.HeadGraph; the classifier head's is classifier.onnx)
+
+Images are flattened channel-first as the models read them (MNIST: 784 values)
+and K is the run's class count; both come from `model.shape`, the run's record.
 
 Every graph is run in onnxruntime on a batch of real inputs and compared with
 torch: each output must agree within CHECK_ATOL + CHECK_RTOL·|torch| (numpy's
@@ -24,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from latentcraft.data.constants import NUM_CLASSES
 from latentcraft.errors import LatentcraftError
 from latentcraft.evaluation.readouts import central_range
 from latentcraft.model.vae import LatentModel
@@ -43,7 +45,7 @@ class ExportError(LatentcraftError, RuntimeError):
 
 
 class EncoderGraph(nn.Module):
-    """x (B, 784) -> μ, log σ² (B, D), exactly `LatentModel.encode`."""
+    """x (B, C·H·W) -> μ, log σ² (B, D), exactly `LatentModel.encode`."""
 
     def __init__(self, model: LatentModel):
         super().__init__()
@@ -59,20 +61,20 @@ def techniques_of(model: LatentModel) -> list[Technique]:
 
 
 def label_table(model: LatentModel) -> torch.Tensor | None:
-    """What the techniques append to z for each label, as a (10, k) table; None if nothing.
+    """What the techniques append to z for each of the run's K labels, as a (K, k) table; None if nothing.
 
     A conditional decoder's extra inputs depend on the label alone, so
     `one_hot(y) @ table` reproduces them exactly inside the graph with a plain
     MatMul, whatever encoding of the label a technique chooses.
     """
-    labels = torch.arange(NUM_CLASSES)
-    inputs = [t.decoder_inputs(labels, NUM_CLASSES) for t in techniques_of(model)]
+    labels = torch.arange(model.shape.classes)
+    inputs = [t.decoder_inputs(labels, len(labels)) for t in techniques_of(model)]
     parts = [p.float() for p in inputs if p is not None]
-    return torch.cat(parts, dim=1) if parts else None  # (10, k)
+    return torch.cat(parts, dim=1) if parts else None  # (K, k)
 
 
 class DecoderGraph(nn.Module):
-    """z (B, D) [, one-hot label (B, 10)] -> image (B, 784) in [0, 1], latent ReLU included."""
+    """z (B, D) [, one-hot label (B, K)] -> image (B, C·H·W) in [0, 1], latent ReLU included."""
 
     def __init__(self, model: LatentModel, table: torch.Tensor | None):
         super().__init__()
@@ -89,7 +91,7 @@ class DecoderGraph(nn.Module):
 
 
 class PredictionGraph(nn.Module):
-    """μ (B, D) -> class scores (B, 10): a technique's `predict`, which reads μ itself (not the ReLU'd
+    """μ (B, D) -> class scores (B, K): a technique's `predict`, which reads μ itself (not the ReLU'd
     code), so the plane's points and decision regions are in μ coordinates."""
 
     def __init__(self, technique: Technique):
@@ -154,13 +156,15 @@ def check_graph(path: Path, reference: Callable[..., tuple[torch.Tensor, ...]], 
     return worst
 
 
-def check_inputs(images: torch.Tensor, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Self-check inputs: real digits (B, 784), codes (their μ and codes from across the data range), a label each."""
+def check_inputs(images: torch.Tensor, mu: torch.Tensor,
+                 classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Self-check inputs: real images (B, C·H·W), codes (their μ and codes from across the data range), and a
+    label each, cycling through the `classes` so the graph's label table is checked row by row."""
     x = images[:CHECK_BATCH]
     low, high = (torch.from_numpy(np.asarray(v, dtype=np.float32)) for v in central_range(mu.numpy(), axis=0))
     uniform = torch.rand(CHECK_BATCH // 2, mu.shape[1], generator=torch.Generator().manual_seed(0))
     z = torch.cat([mu[: CHECK_BATCH // 2], low + uniform * (high - low)])
-    return x, z, torch.arange(len(z)) % NUM_CLASSES
+    return x, z, torch.arange(len(z)) % classes
 
 
 def export_encoder(model: LatentModel, out_dir: Path, x: torch.Tensor) -> float:
@@ -174,7 +178,7 @@ def export_decoder(model: LatentModel, out_dir: Path, z: torch.Tensor, y: torch.
     if table is None:
         onnx_export(decoder, (z,), out_dir / DECODER_FILE, ["z"], ["image"])
     else:
-        one_hot = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
+        one_hot = torch.nn.functional.one_hot(y, model.shape.classes).float()  # (B, K)
         feeds["label"] = one_hot.numpy()
         onnx_export(decoder, (z, one_hot), out_dir / DECODER_FILE, ["z", "label"], ["image"])
 
@@ -198,9 +202,12 @@ def export_head(technique: Technique, out_dir: Path, z: torch.Tensor) -> float:
 def export_graphs(model: LatentModel, out_dir: Path, images: torch.Tensor, mu: torch.Tensor) -> dict[str, float]:
     """Write and check every graph of `model`; returns the max |onnxruntime - torch| per graph.
 
-    images: real digits (N, 784) and mu: their codes (N, D), the self-check's inputs.
+    images: real images (N, C·H·W) and mu: their codes (N, D), the self-check's inputs.
     """
-    x, z, y = check_inputs(images, mu)
+    if images.shape[1] != model.shape.features:
+        raise ExportError(f"the self-check images have {images.shape[1]} values each, but the model reads "
+                          f"{model.shape.describe()} images ({model.shape.features} values)")
+    x, z, y = check_inputs(images, mu, model.shape.classes)
     errors = {"encoder": export_encoder(model, out_dir, x), "decoder": export_decoder(model, out_dir, z, y)}
     for technique in techniques_of(model):
         if technique.head_graph is not None:

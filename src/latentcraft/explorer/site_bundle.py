@@ -1,7 +1,7 @@
 """The static explorer site around the graphs: data files, manifest, pages and the onnxruntime-web runtime.
 
     manifest.json                what the pages need to know about the model
-    digits.u8 labels.u8 means.f32   test digits, their labels and encoder means
+    digits.u8 labels.u8 means.f32   test images (digits or not), their labels and encoder means
     regions.u8                   decision-region raster of a head graph, for 2-D models
     *.html                       the pages: web/chrome.html around each web/pages/<name>.html
     pages/*.js lib/*.js style.css   the pages' scripts, the modules they share, the stylesheet (web/)
@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from latentcraft.data.constants import CLASS_NAMES
 from latentcraft.data.mnist import ImageSet
 from latentcraft.evaluation.readouts import REGION_RESOLUTION, central_range, decision_regions
 from latentcraft.evaluation.registry import PREDICTIONS, format_value, metric_label
+from latentcraft.explorer.images import channel_first_pixels, dataset_name, drawable, drawing_fit, item_noun
 from latentcraft.explorer.onnx_graphs import (
     CHECK_ATOL,
     CHECK_RTOL,
@@ -50,7 +50,7 @@ from latentcraft.training.checkpoint import EVAL_FILE, SUMMARY_FILE, read_eval, 
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 2  # bump when the pages need a different manifest layout (2: "image", "label_input", "pages")
-DIGITS_FILE = "digits.u8"  # (N, height * width * channels) uint8 pixels, row-major
+DIGITS_FILE = "digits.u8"  # (N, channels * height * width) uint8 pixels, channel-first as the models read them
 LABELS_FILE = "labels.u8"  # (N,) uint8 labels
 MEANS_FILE = "means.f32"  # (N, D) float32 little-endian encoder means
 REGIONS_FILE = "regions.u8"  # (R, R) uint8 argmax of a head, row 0 = top of the plane
@@ -143,7 +143,8 @@ class SitePage:
     link: str | None  # the navigation's text for it; None: not in the navigation
     feature: str | None = None  # the model's "features" flag the page needs (None: every model)
     models: int = 1  # how many models the site must hold
-    about: str = ""  # what it does, for the overview's list of pages
+    about: str = ""  # what it does, for the overview's list of pages ("digit" becomes the model's noun there)
+    about_drawing: str = ""  # what it adds for a model with a drawing pad
     unavailable: str = ""  # why a model may lack it, for that list
     root: str = ""  # prefix of its links to site files: "/" for a page served at any address
 
@@ -156,7 +157,7 @@ class SitePage:
 PAGES = (
     SitePage("index", "Overview"),
     SitePage("sliders", "Sliders", "sliders",
-             about="one slider per latent coordinate, random test digits, draw your own"),
+             about="one slider per latent coordinate, random test digits", about_drawing=", draw your own"),
     SitePage("plane", "Plane", "plane", about="hover the 2-D latent plane to decode any point",
              unavailable="needs a 2-D latent"),
     SitePage("traversal", "Traversal", "traversal", about="sweep one coordinate of an encoded digit across its range"),
@@ -175,7 +176,7 @@ def web_files() -> Traversable:
 def page_entries(pages: Iterable[SitePage] = PAGES) -> list[dict[str, Any]]:
     """The navigable pages, as the manifest gives them to the overview and the navigation."""
     return [{"file": p.file, "link": p.link, "feature": p.feature, "models": p.models, "about": p.about,
-             "unavailable": p.unavailable} for p in pages if p.link is not None]
+             "about_drawing": p.about_drawing, "unavailable": p.unavailable} for p in pages if p.link is not None]
 
 
 def navigation(page: SitePage, pages: Iterable[SitePage]) -> str:
@@ -240,15 +241,9 @@ def copy_pages(out_dir: Path, web: Traversable | None = None, pages: Iterable[Si
 # ---- what the pages show ------------------------------------------------------------------------
 
 
-def image_shape(test: ImageSet) -> dict[str, int]:
-    """The shape of the images the model reads, as the pages draw them: (N, H, W) or (N, C, H, W) pixels."""
-    shape = test.images.shape
-    return {"height": int(shape[-2]), "width": int(shape[-1]), "channels": int(shape[1]) if len(shape) == 4 else 1}
-
-
 def write_digits(out_dir: Path, test: ImageSet, mu: np.ndarray) -> None:
-    """The test digits, their labels and their encoder means as raw little-endian arrays."""
-    (out_dir / DIGITS_FILE).write_bytes(test.images.reshape(len(test), -1).numpy().astype(np.uint8).tobytes())
+    """The test images, their labels and their encoder means as raw little-endian arrays."""
+    (out_dir / DIGITS_FILE).write_bytes(channel_first_pixels(test).tobytes())
     (out_dir / LABELS_FILE).write_bytes(test.labels.numpy().astype(np.uint8).tobytes())
     (out_dir / MEANS_FILE).write_bytes(mu.astype("<f4").tobytes())
 
@@ -262,7 +257,7 @@ def model_kind(model: LatentModel) -> str:
 
 def coordinate_labels(model: LatentModel) -> list[str]:
     """What each latent coordinate means (e.g. the class that owns it); "z<i>" where no technique says."""
-    names = CLASS_NAMES[model.config.data.dataset]
+    names = list(model.shape.class_names)
     for technique in model.hooks():
         labels = technique.coordinate_labels(names)
         if labels is not None:
@@ -338,7 +333,7 @@ def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], Im
                    precomputed: dict[str, Any] | None = None) -> dict[str, Any]:
     """One model's manifest; the site adds where the runtime and pages are (`site_entries`).
 
-    test: the digits the site shows; training: reads the training slice, for a technique that needs it;
+    test: the images the site shows; training: reads the training slice, for a technique that needs it;
     precomputed: the technique entries measured earlier (see `technique_entries`), so no data is read.
     """
     config = model.config
@@ -348,9 +343,11 @@ def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], Im
         "name": config.name,
         "description": config.description,
         "kind": model_kind(model),
-        "dataset": config.data.dataset,
-        "class_names": CLASS_NAMES[config.data.dataset],
-        "image": image_shape(test),
+        "dataset": dataset_name(config),
+        "class_names": list(model.shape.class_names),
+        "image": {"height": model.shape.height, "width": model.shape.width, "channels": model.shape.channels},
+        "item": item_noun(model.shape),
+        "drawing_fit": drawing_fit(model.shape),
         "latent_dim": config.model.latent_dim,
         "relu_latent": config.model.relu_latent,
         "deterministic": config.model.deterministic,
@@ -369,7 +366,7 @@ def build_manifest(model: LatentModel, test: ImageSet, training: Callable[[], Im
         "prior_grid": {"range": PRIOR_RANGE, "steps": PRIOR_GRID_STEPS} if not config.model.deterministic else None,
         "features": {
             "sliders": True,
-            "drawing": config.data.dataset == "mnist",
+            "drawing": drawable(config, model.shape),
             "traversal": True,
             "plane": config.model.latent_dim == 2,
         },

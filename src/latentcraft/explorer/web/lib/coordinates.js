@@ -2,6 +2,7 @@
 // range and the group it belongs to ("digit" coordinates owned by a class, free "style"
 // coordinates, or plain "latent" ones). Pages lay out controls from these groups, so a
 // model with new kinds of coordinates needs a manifest entry, not a page change.
+import { words } from './page.js';
 
 // [{ name, title, coordinates: [{ index, label, owner, min, max, step }] }]
 export function coordinateGroups(manifest) {
@@ -12,9 +13,10 @@ export function coordinateGroups(manifest) {
   }
   const all = manifest.coordinate_labels.map((_, k) => coordinate(manifest, k));
   if (!manifest.routes) return [{ name: 'latent', title: 'Latent coordinates', coordinates: all }];
+  const { cls, Cls } = words(manifest);
   const groups = [
-    { name: 'digit', title: 'Digit coordinates (routed: each owned by one digit)', coordinates: all.filter((c) => c.owner !== null) },
-    { name: 'style', title: 'Style coordinates (free: shared by every digit)', coordinates: all.filter((c) => c.owner === null) },
+    { name: 'digit', title: `${Cls} coordinates (routed: each owned by one ${cls})`, coordinates: all.filter((c) => c.owner !== null) },
+    { name: 'style', title: `Style coordinates (free: shared by every ${cls})`, coordinates: all.filter((c) => c.owner === null) },
   ];
   return groups.filter((group) => group.coordinates.length);
 }
@@ -22,17 +24,17 @@ export function coordinateGroups(manifest) {
 function coordinate(manifest, k) {
   const owner = ownerOf(manifest, k);
   const measured = manifest.style_labels?.find((s) => s.coordinate === k);
-  const name = owner !== null ? `digit ${manifest.class_names[owner]}`
+  const name = owner !== null ? `${words(manifest).cls} ${manifest.class_names[owner]}`
     : measured ? `style: ${measured.label}` : (manifest.routes ? 'free' : '');
-  const detail = measured ? effectsText(measured.effects) : '';
+  const detail = measured ? effectsText(measured.effects, words(manifest).cls) : '';
   return { index: k, owner, label: name ? `z${k} · ${name}` : `z${k}`, detail, ...manifest.sliders[k] };
 }
 
 // A style label's measurements, for the slider's tooltip (style_labels.py says how they are taken).
-function effectsText(effects) {
+function effectsText(effects, cls) {
   const parts = Object.entries(effects).map(([property, value]) => `${property} ${value > 0 ? '+' : ''}${value.toFixed(2)}`);
   return `moving this coordinate from 2 std below to 2 std above its median changes ${parts.join(', ')}`
-    + ' (in within-digit standard deviations)';
+    + ` (in within-${cls} standard deviations)`;
 }
 
 // The class whose route holds coordinate k, or null (free coordinate or no routing).

@@ -60,7 +60,9 @@ export class Model {
       if (this.manifest.label_input) {
         const classes = this.manifest.class_names.length;
         const oneHot = new Float32Array(n * classes);
-        for (let i = 0; i < n; i++) oneHot[i * classes + ((labels && labels[i]) || 0)] = 1;
+        // A label this model lacks (another model's class, in a compare view) decodes as class 0.
+        const valid = (k) => (Number.isInteger(k) && k >= 0 && k < classes ? k : 0);
+        for (let i = 0; i < n; i++) oneHot[i * classes + valid(labels && labels[i])] = 1;
         feeds.label = new ort.Tensor('float32', oneHot, [n, classes]);
       }
       const out = await this.decoder.run(feeds);

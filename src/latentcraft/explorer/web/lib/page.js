@@ -6,6 +6,51 @@
 // Ten distinguishable colours (Tableau 10), one per class, for scatters, legends and bars.
 export const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
   '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+// Class k's colour as #rrggbb: Tableau 10 for the first ten, then hues a golden angle apart,
+// so a run of up to 100 classes never repeats a colour in its first ten.
+export function classColour(k) {
+  if (k < CLASS_COLOURS.length) return CLASS_COLOURS[k];
+  const hue = (k * 137.508) % 360, light = k % 2 ? 0.42 : 0.6;
+  const f = (n) => {
+    const a = (n + hue / 30) % 12, c = 0.65 * Math.min(light, 1 - light);
+    return Math.round(255 * (light - c * Math.max(-1, Math.min(a - 3, 9 - a, 1)))).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
+}
+
+// The words pages use for the model's data: an example is a "digit" for digit classes
+// (the manifest's "item"), else an "image"; a class is a "digit" or a "class".
+export function words(manifest) {
+  const item = manifest.item || 'digit';  // sites exported before "item" existed held digits
+  const cls = item === 'digit' ? 'digit' : 'class';
+  return { item, cls, Item: capital(item), Cls: capital(cls) };
+}
+
+const capital = (text) => text[0].toUpperCase() + text.slice(1);
+
+// Text written for digits with `noun` in their place: "a digit" -> "an image", "digits" -> "classes".
+export function swap(text, noun) {
+  const plural = noun.endsWith('s') ? `${noun}es` : `${noun}s`;
+  const article = /^[aeiou]/.test(noun) ? 'an' : 'a';
+  return text.replace(/\b(a )?([dD])igit(s?)\b/g, (_, a, d, s) => {
+    const word = s ? plural : noun;
+    return (a ? `${article} ` : '') + (d === 'D' ? capital(word) : word);
+  });
+}
+
+// "all ten digits" for MNIST's classes, else "all 4 classes".
+export function allClassesText(manifest) {
+  const { cls } = words(manifest);
+  const count = manifest.class_names.length;
+  return `all ${count === 10 ? 'ten' : count} ${cls === 'digit' ? 'digits' : 'classes'}`;
+}
+
+// The image shape in words: "32×32 RGB" or "28×28 grey".
+export function shapeText({ width, height, channels }) {
+  return `${width}×${height} ${channels === 1 ? 'grey' : 'RGB'}`;
+}
+
 export const MANIFEST_FILE = 'manifest.json';
 const MANIFEST_FORMAT = 2;  // the manifest layout these pages read
 const EXPORT_HINT = 're-run `latentcraft export RUN_DIR --out SITE_DIR` to rewrite the site';
@@ -67,7 +112,23 @@ export async function readManifest() {
   state.manifest = manifest;
   showNavigation(manifest);
   fitDigitCanvases(manifest.image);
+  nameItems(manifest);
   return manifest;
+}
+
+// Static page text written for digits ("Random digit", "Draw a digit") names this model's
+// data instead: leaf elements marked data-item speak of an example, data-cls of a class.
+export function nameItems(manifest) {
+  const { item, cls } = words(manifest);
+  if (item === 'digit') return;
+  for (const [attribute, noun] of [['data-item', item], ['data-cls', cls]]) {
+    for (const node of document.querySelectorAll(`[${attribute}]`)) {
+      if (!node.children.length) node.textContent = swap(node.textContent, noun);
+      for (const name of ['aria-label', 'title']) {
+        if (node.hasAttribute(name)) node.setAttribute(name, swap(node.getAttribute(name), noun));
+      }
+    }
+  }
 }
 
 // The site's root manifest: a model's own, or the list of a several-model site.
@@ -183,12 +244,16 @@ export async function loadDigits(manifest) {
 }
 
 // One image's pixels drawn at the image's own resolution: set every digit canvas of the
-// page (class "digit") to it, and make new ones with digitCanvas.
+// page (class "digit") to it, and make new ones with digitCanvas. The canvases keep their
+// fixed square CSS box (nothing moves when images change) and the stylesheet scales the
+// image into it whole, nearest-neighbour (object-fit: contain; image-rendering: pixelated),
+// so a small image comes out large and crisp and an oblong one is letterboxed, not stretched.
 export function fitDigitCanvases(image) {
   for (const canvas of document.querySelectorAll('canvas.digit')) {
     canvas.width = image.width;
     canvas.height = image.height;
   }
+  document.documentElement.classList.toggle('oblong', image.width !== image.height);
 }
 
 // A canvas for `columns` x `rows` images side by side.

@@ -1,10 +1,20 @@
-// MNIST-style preprocessing of a drawing: crop to the ink, scale into 20x20 keeping
+// MNIST-style preprocessing of a drawing: crop to the ink, scale into the fit box keeping
 // the aspect ratio (box-filter anti-aliasing), centre by centre of mass in the model's
-// image (the manifest's "image": 28x28 for MNIST). A line-by-line mirror of
+// image (the manifest's "image": 28x28 for MNIST). For MNIST a line-by-line mirror of
 // latentcraft/data/preprocess.py, which is the reference: the browser test checks both
-// give the same digit for the same ink.
-const FIT_SIDE = 20;  // preprocess.py's FIT_SIDE: part of the recipe, not of the image shape
+// give the same digit for the same ink. The fit box is the manifest's "drawing_fit": 20x20
+// for MNIST, the same share of each side of other images (site_bundle.drawing_fit).
+const FIT_SIDE = 20;  // preprocess.py's FIT_SIDE: the box of a site exported before "drawing_fit"
 const INK_THRESHOLD = 0;
+
+// What the pad's note says happens to a drawing (`noun`: "Digit", "Image").
+export function drawingNote(manifest, noun) {
+  const [h, w] = manifest.drawing_fit || [FIT_SIDE, FIT_SIDE];
+  const { height, width } = manifest.image;
+  const into = h === FIT_SIDE && w === FIT_SIDE ? `${w}×${h}` : `${w}×${h} of the model's ${width}×${height} images`;
+  return `Drawn ${noun.toLowerCase()}s are preprocessed as MNIST was made: cropped to the ink, scaled into ${into}, `
+    + 'centred by centre of mass.';
+}
 
 // (target x source) overlap weights, row-major: target pixel o averages source [o r, (o + 1) r).
 function areaWeights(source, target) {
@@ -23,9 +33,9 @@ function areaWeights(source, target) {
 const roundHalfUp = (v) => Math.floor(v + 0.5);
 
 // ink: Float64Array/Float32Array (height * width) in [0, 1], 1 = full stroke; image: the
-// manifest's image shape. Returns a Float32Array (image.height * image.width), or null when
-// there is no ink.
-export function preprocessDrawing(ink, width, height, image) {
+// manifest's image shape; fit: its drawing_fit. Returns a Float32Array (image.height *
+// image.width), or null when there is no ink.
+export function preprocessDrawing(ink, width, height, image, fit = null) {
   let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -39,7 +49,8 @@ export function preprocessDrawing(ink, width, height, image) {
   }
   if (bottom < 0) return null;
   const h = bottom - top + 1, w = right - left + 1;
-  const scale = FIT_SIDE / Math.max(h, w);
+  const [fitH, fitW] = fit || [FIT_SIDE, FIT_SIDE];
+  const scale = Math.min(fitH / h, fitW / w);
   const outH = Math.max(1, roundHalfUp(h * scale)), outW = Math.max(1, roundHalfUp(w * scale));
   const wy = areaWeights(h, outH), wx = areaWeights(w, outW);
 

@@ -1,7 +1,8 @@
 // Compare page: two models of a several-model site side by side. A test digit or a drawing
 // is encoded by each model and decoded from its own code; a slider move makes both decode
-// the left model's vector (coordinates matched by name, coordinates.js mapVector).
-import { readSite, openModel, showNavigation, fitDigitCanvases, loadDigits, drawDigit, digitCanvas, showError, markReady, state, el } from '../lib/page.js';
+// the left model's vector (coordinates matched by name, coordinates.js mapVector). Both
+// models read the same input, so they must have been trained on images of one shape.
+import { readSite, openModel, showNavigation, fitDigitCanvases, nameItems, loadDigits, drawDigit, digitCanvas, showError, markReady, state, el, words, shapeText } from '../lib/page.js';
 import { loadModel } from '../lib/model.js';
 import { mapVector } from '../lib/coordinates.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
@@ -24,7 +25,7 @@ async function openSide(root, name, column) {
   column.replaceChildren(el('h2', { text: `${manifest.name} (${manifest.kind}, ${manifest.latent_dim}-D)` }),
     el('figure', {}, output, caption), reading);
   reading.hidden = model.predictionSource === null;
-  const bar = new ScoreBar(reading, manifest.class_names);
+  const bar = new ScoreBar(reading, manifest.class_names, words(manifest).cls);
   return {
     manifest, model, code: new Float32Array(manifest.latent_dim), decoded: null,
     async show(code, text, label) {
@@ -49,7 +50,11 @@ async function main() {
   const names = root.models.map((m) => m.name);
   const hash = readHash();
   const pick = (key, fallback) => (names.includes(hash[key]) ? hash[key] : fallback);
-  for (const [id, value] of [['model-a', pick('a', names[0])], ['model-b', pick('b', names[1])]]) {
+  const left = pick('a', names[0]);
+  // By default the right model is the next one that reads the same images as the left.
+  const image = (name) => JSON.stringify(root.models.find((m) => m.name === name).image ?? null);
+  const partner = names.find((name) => name !== left && image(name) === image(left)) ?? names.find((name) => name !== left);
+  for (const [id, value] of [['model-a', left], ['model-b', pick('b', partner)]]) {
     $(id).append(...names.map((name) => el('option', { value: name, text: name })));
     $(id).value = value;
     // Other models, other coordinates: start their comparison afresh.
@@ -61,6 +66,15 @@ async function main() {
   const [a, b] = await Promise.all([openSide(root, $('model-a').value, $('column-a')), openSide(root, $('model-b').value, $('column-b'))]);
   showNavigation(a.manifest);
   fitDigitCanvases(a.manifest.image);  // the input: the left model's shape (both read it)
+  nameItems(a.manifest);
+  const same = (key) => a.manifest.image[key] === b.manifest.image[key];
+  if (!['height', 'width', 'channels'].every(same)) {
+    throw new Error(`${a.manifest.name} reads ${shapeText(a.manifest.image)} images but ${b.manifest.name} `
+      + `${shapeText(b.manifest.image)} ones, so they cannot read one input: pick two models trained on the same images.`);
+  }
+  const { item } = words(a.manifest);
+  $('mode').textContent = `Press Random ${item}${a.manifest.features.drawing ? ' or draw one' : ''}: each model encodes it `
+    + 'and decodes its own code. Move a slider: both decode the left model\'s vector (coordinates matched by name).';
   copyLinkButton($('controls'));
   const digits = await loadDigits(a.manifest);  // the same test digits as the right model's when both use one dataset
   const vector = new Float32Array(a.manifest.latent_dim);
@@ -106,7 +120,7 @@ async function main() {
     state.lastInput = pixels;
     await update();
   }
-  const showDigit = (i) => showInput(digits.image(i), `test digit #${i} (label ${a.manifest.class_names[digits.labels[i]]})`,
+  const showDigit = (i) => showInput(digits.image(i), `test ${item} #${i} (label ${a.manifest.class_names[digits.labels[i]]})`,
     { kind: 'digit', index: i });
   state.showDigit = showDigit;
 
@@ -115,7 +129,7 @@ async function main() {
   if (a.manifest.features.drawing) {
     $('draw').hidden = false;
     pad = new DrawPad($('pad'), (ink, width, height) => {
-      const pixels = preprocessDrawing(ink, width, height, a.manifest.image);
+      const pixels = preprocessDrawing(ink, width, height, a.manifest.image, a.manifest.drawing_fit);
       const done = pixels ? showInput(pixels, 'your drawing', { kind: 'drawing' }) : Promise.resolve();
       done.then(() => { state.drawCount = (state.drawCount || 0) + 1; inkDone?.(); }, showError);
     });

@@ -2,7 +2,7 @@
 // supports. Reads only the manifest (no model loading), so it opens instantly. The pages
 // and the metrics to show come from the manifest ("pages", "metric_columns"), so
 // nothing here names a page or a metric.
-import { readManifest, showError, markReady, el, hasPage } from '../lib/page.js';
+import { readManifest, showError, markReady, el, hasPage, words, shapeText, swap } from '../lib/page.js';
 
 // One sentence from facts the export read from the run (not the preset's prose).
 function about(m) {
@@ -14,6 +14,14 @@ function about(m) {
   }
   return parts.join(' ');
 }
+
+// Class names for the facts: the first LISTED_CLASSES, then how many more.
+const LISTED_CLASSES = 12;
+const listed = (names) => names.slice(0, LISTED_CLASSES).join(', ')
+  + (names.length > LISTED_CLASSES ? `, … (${names.length - LISTED_CLASSES} more)` : '');
+
+// What a page does, in this model's words, its drawing clause only where the model has a pad.
+const aboutPage = (page, m) => swap(page.about, words(m).item) + (m.features.drawing ? page.about_drawing || '' : '');
 
 // The pages of one model (those a model's features decide), as opposed to the site's.
 const modelPages = (m) => m.pages.filter((p) => p.feature);
@@ -32,7 +40,7 @@ function showModels(m) {
   document.getElementById('models').append(el('thead', {}, header), el('tbody', {}, ...rows));
   const compare = document.getElementById('compare-link');
   for (const page of m.pages.filter((p) => p.models > 1 && hasPage(m, p))) {
-    compare.append(el('a', { href: page.file, text: page.link }), ` — ${page.about}.`);
+    compare.append(el('a', { href: page.file, text: page.link }), ` — ${aboutPage(page, m)}.`);
   }
   document.getElementById('models-panel').hidden = false;
   document.getElementById('pages-title').textContent = `Pages for ${m.name}`;
@@ -57,20 +65,22 @@ async function main() {
   if (m.models) showModels(m);
   for (const page of modelPages(m)) {
     const li = el('li');
-    if (m.features[page.feature]) li.append(el('a', { href: linkTo(page, m, m.name), text: page.link }), ` — ${page.about}`);
+    if (m.features[page.feature]) li.append(el('a', { href: linkTo(page, m, m.name), text: page.link }), ` — ${aboutPage(page, m)}`);
     else li.append(el('span', { text: `${page.link} — not for this model${page.unavailable ? ` (${page.unavailable})` : ''}` }));
     document.getElementById('pages').append(li);
   }
   const techniques = Object.keys(m.techniques);
+  const { item, cls } = words(m);
   const rows = [
     ['name', m.name], ['about', about(m)],
+    ['images', `${shapeText(m.image)}, ${m.class_names.length} classes: ${listed(m.class_names)}`],
     ['techniques', techniques.length ? techniques.join(', ') : 'none'],
     ['ReLU on the code', m.relu_latent ? 'yes' : 'no'],
-    ['decoder takes a label', m.label_input ? 'yes (pick the digit)' : 'no'],
+    ['decoder takes a label', m.label_input ? `yes (pick the ${cls})` : 'no'],
     ['classifier head', m.classifier ? 'yes' : 'no'],
     ['drawing', m.features.drawing ? 'yes' : 'no'],
     ['coordinate owners', m.routes ? m.coordinate_labels.map((o, k) => `z${k}:${o}`).join(' ') : 'no routing'],
-    ['test digits shipped', String(m.digits)],
+    [`test ${item}s shipped`, String(m.digits)],
     ['runtime', m.runtime.version ? `onnxruntime-web ${m.runtime.version}` : 'onnxruntime-web'],
   ];
   for (const [key, value] of rows) document.getElementById('facts').append(el('dt', { text: key }), el('dd', { text: value }));

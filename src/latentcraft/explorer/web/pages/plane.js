@@ -2,7 +2,7 @@
 // hover or drag to decode a point (the decode stays in view beside or above the plot),
 // a digit picker and the all-ten view for decoders that take a label, a highlighted class,
 // the head's decision regions and reading, and the prior-sample grid.
-import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, digitCanvas, CLASS_COLOURS } from '../lib/page.js';
+import { readManifest, openModel, loadDigits, drawDigit, showError, markReady, setStatus, state, el, fetchBytes, corruptFile, modelFile, digitCanvas, classColour, words, allClassesText } from '../lib/page.js';
 import { loadModel, liveDecoder } from '../lib/model.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
 import { ScoreBar, showPrediction } from '../lib/scorebar.js';
@@ -30,6 +30,7 @@ async function main() {
   const axes = planeAxes(plane, manifest.plane.extent);
   const names = manifest.class_names;
   const image = manifest.image;
+  const { cls } = words(manifest);
   let label = 0;  // the label a decoder that takes one is given
   let point = [0, 0];
   copyLinkButton($('controls'));
@@ -48,9 +49,12 @@ async function main() {
       }
     }
     const pixels = await model.decode(codes, new Array(steps * steps).fill(label));
-    const canvas = digitCanvas(image, {}, steps, steps);
+    // Square tiles, as the grid's points are square in the plane: an oblong image sits centred in its tile.
+    const tile = Math.max(image.width, image.height);
+    const [dx, dy] = [Math.floor((tile - image.width) / 2), Math.floor((tile - image.height) / 2)];
+    const canvas = el('canvas', { width: tile * steps, height: tile * steps });
     for (let i = 0; i < steps * steps; i++) {
-      drawDigit(canvas, image, pixels, (i % steps) * image.width, Math.floor(i / steps) * image.height, 1, i * image.size);
+      drawDigit(canvas, image, pixels, (i % steps) * tile + dx, Math.floor(i / steps) * tile + dy, 1, i * image.size);
     }
     return { canvas, label };
   }
@@ -72,7 +76,7 @@ async function main() {
         const mine = chosen === null || digits.labels[i] === chosen;
         if (mine !== (pass === 1)) continue;
         ctx.globalAlpha = mine ? 1 : FADED_ALPHA;
-        ctx.fillStyle = CLASS_COLOURS[digits.labels[i]];
+        ctx.fillStyle = classColour(digits.labels[i]);
         const [px, py] = axes.toPixel(digits.means[2 * i], digits.means[2 * i + 1]);
         ctx.beginPath(); ctx.arc(px, py, chosen !== null && mine ? POINT_RADIUS * 1.4 : POINT_RADIUS, 0, 2 * Math.PI); ctx.fill();
       }
@@ -83,7 +87,7 @@ async function main() {
 
   // ---- decoding (and, with a head, reading) the chosen point
   const tens = [];
-  const reading = model.predictionSource === 'head' ? new ScoreBar($('reading'), names) : null;
+  const reading = model.predictionSource === 'head' ? new ScoreBar($('reading'), names, cls) : null;
   $('reading').hidden = !reading;
   const decode = liveDecoder(model, (pixels) => {
     const all = manifest.label_input && $('tens').checked;
@@ -169,16 +173,18 @@ async function main() {
   });
 
   // ---- legend and controls
-  names.forEach((name, k) => $('legend').append(el('span', { style: `--c: ${CLASS_COLOURS[k]}`, text: name })));
+  names.forEach((name, k) => $('legend').append(el('span', { style: `--c: ${classColour(k)}`, text: name })));
   const redraw = () => decodePoint(point).catch(showError);
   if (manifest.label_input) {
     names.forEach((name, k) => $('label').append(el('option', { value: k, text: name })));
     $('label-picker').hidden = false;
     $('tens-toggle').hidden = false;
+    $('tens-text').textContent = allClassesText(manifest);
+    $('tens-title').textContent = `${allClassesText(manifest).replace(/^a/, 'A')} in this style`;
     $('label').addEventListener('change', () => { label = Number($('label').value); updateGrid().then(redraw, showError); });
     $('tens').addEventListener('change', () => { $('tens-panel').hidden = !$('tens').checked; redraw(); });
     for (const name of names) {
-      const canvas = digitCanvas(image, { class: 'digit small', 'aria-label': `digit ${name}` });
+      const canvas = digitCanvas(image, { class: 'digit small', 'aria-label': `${cls} ${name}` });
       tens.push(canvas);
       $('tens-grid').append(canvas);
     }
@@ -221,7 +227,7 @@ async function regionImage(manifest, { file: name, resolution: n }) {
   const ctx = canvas.getContext('2d');
   const image = ctx.createImageData(n, n);
   raw.forEach((k, p) => {
-    const c = CLASS_COLOURS[k] || '#000000';
+    const c = classColour(k);
     image.data.set([parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16), 255], 4 * p);
   });
   ctx.putImageData(image, 0, 0);

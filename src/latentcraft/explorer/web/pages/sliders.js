@@ -2,12 +2,12 @@
 // decoding, random test digits and free-hand drawing, two readings (what the input was
 // read as, and what the decoded image reads as now: re-encoded and read the same way),
 // and the whole view in the URL so a copied link reproduces it.
-import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el } from '../lib/page.js';
+import { readManifest, loadDigits, drawDigit, formatVector, showError, markReady, state, el, words } from '../lib/page.js';
 import { loadModel, liveDecoder } from '../lib/model.js';
 import { restyleDigit, canRestyle } from '../lib/coordinates.js';
 import { SliderPanel } from '../lib/sliderpanel.js';
 import { readHash, readNumbers, readInteger, writeHash, numbersText, copyLinkButton } from '../lib/urlstate.js';
-import { preprocessDrawing } from '../lib/preprocess.js';
+import { preprocessDrawing, drawingNote } from '../lib/preprocess.js';
 import { DrawPad } from '../lib/drawpad.js';
 import { ScoreBar, showPrediction } from '../lib/scorebar.js';
 
@@ -18,16 +18,17 @@ async function main() {
   const model = await loadModel(manifest, { encoder: true, classifier: Boolean(manifest.files.classifier) });
   const digits = await loadDigits(manifest);
   const names = manifest.class_names;
+  const { item, cls, Item } = words(manifest);
   const vector = new Float32Array(model.latent);
   let label = 0;  // the label a decoder that takes one is given
   let input = null;  // what the input panel shows: { kind: 'digit', index } | { kind: 'drawing' }, and its mu
   let picked = null;  // the digit last chosen under "same style, another digit"
   let restoring = true;
 
-  const inputHint = `input: press Random digit${manifest.features.drawing ? ' or draw one' : ''}`;
+  const inputHint = `input: press Random ${item}${manifest.features.drawing ? ' or draw one' : ''}`;
   $('input-caption').textContent = inputHint;
-  const scoreBar = new ScoreBar($('reading'), names);
-  const decodedBar = new ScoreBar($('decoded-reading'), names);
+  const scoreBar = new ScoreBar($('reading'), names, cls);
+  const decodedBar = new ScoreBar($('decoded-reading'), names, cls);
   $('readings').hidden = model.predictionSource === null;
   copyLinkButton($('controls'));
   reserveVectorLines();
@@ -84,7 +85,7 @@ async function main() {
     const { mu } = await model.encode(pixels);
     const prediction = await model.predict(mu);
     state.lastMu = mu;
-    showInputReading(prediction, source.kind === 'digit' ? `Test digit #${source.index} was read as` : 'Your drawing was read as');
+    showInputReading(prediction, source.kind === 'digit' ? `Test ${item} #${source.index} was read as` : 'Your drawing was read as');
     input = { ...source, mu: Float32Array.from(mu) };
     vector.set(mu);
     picked = null;
@@ -109,7 +110,7 @@ async function main() {
     showInputReading(null, 'The input was read as');
   }
 
-  const digitCaption = (i) => `test digit #${i} (label ${names[digits.labels[i]]})`;
+  const digitCaption = (i) => `test ${item} #${i} (label ${names[digits.labels[i]]})`;
   async function showDigit(i) {
     state.lastDigit = i;
     if (manifest.label_input) setLabel(digits.labels[i]);
@@ -141,7 +142,8 @@ async function main() {
   }
   if (manifest.digit_codes) {
     $('swap').hidden = false;
-    if (!manifest.style_labels?.length) $('swap-caption').textContent = 'Another digit (no style coordinates: its typical code):';
+    if (!manifest.style_labels?.length) $('swap-caption').textContent = `Another ${cls} (no style coordinates: its typical code):`;
+    $('swap-buttons').classList.toggle('words', names.some((name) => name.length > 2));  // names, not digits: wrap
     names.forEach((name, k) => {
       const button = el('button', { type: 'button', 'aria-pressed': 'false', title: `re-render as a ${name} in this style` }, name);
       if (!canRestyle(manifest, k)) button.disabled = true;  // no training image of this digit defined its code
@@ -155,6 +157,7 @@ async function main() {
   let pad = { text: '' };
   if (manifest.features.drawing) {
     $('draw-panel').hidden = false;
+    $('draw-note').textContent = drawingNote(manifest, Item);
     pad = new DrawPad($('pad'), (ink, width, height) => onInk(ink, width, height).catch(showError));
     $('clear').addEventListener('click', () => {
       pad.clear();
@@ -164,7 +167,7 @@ async function main() {
   }
   let inkDone = null;
   async function onInk(ink, width, height) {
-    const pixels = preprocessDrawing(ink, width, height, manifest.image);
+    const pixels = preprocessDrawing(ink, width, height, manifest.image, manifest.drawing_fit);
     state.lastInk = ink;
     state.inkShape = [height, width];
     state.lastPreprocessed = pixels;

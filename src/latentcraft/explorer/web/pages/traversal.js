@@ -1,7 +1,7 @@
-// Traversal page: encode one test digit, sweep one coordinate (or every one, a row
+// Traversal page: encode one test image, sweep one coordinate (or every one, a row
 // each) across its slider range and decode every step. Rows are labelled with the
-// coordinate and the digit that owns it, columns with the values.
-import { readManifest, loadDigits, drawDigit, showError, markReady, shortNumber, state, el, digitCanvas } from '../lib/page.js';
+// coordinate and the class that owns it, columns with the values.
+import { readManifest, loadDigits, drawDigit, showError, markReady, shortNumber, state, el, digitCanvas, words } from '../lib/page.js';
 import { loadModel } from '../lib/model.js';
 import { coordinateGroups } from '../lib/coordinates.js';
 import { readHash, readInteger, writeHash, copyLinkButton } from '../lib/urlstate.js';
@@ -14,10 +14,11 @@ async function main() {
   const manifest = await readManifest();
   const model = await loadModel(manifest, { encoder: true });
   const digits = await loadDigits(manifest);
+  const { item, cls } = words(manifest);
   const coordinates = coordinateGroups(manifest).flatMap((group) => group.coordinates).sort((a, b) => a.index - b.index);
   copyLinkButton($('controls'));
   $('index').max = String(digits.count - 1);
-  if (manifest.routes) $('coordinate').append(el('option', { value: OWN, text: 'the digit\'s own coordinate' }));
+  if (manifest.routes) $('coordinate').append(el('option', { value: OWN, text: `the ${cls}'s own coordinate` }));
   for (const c of coordinates) $('coordinate').append(el('option', { value: c.index, text: c.label }));
   $('coordinate').append(el('option', { value: 'all', text: 'all coordinates (one row each)' }));
 
@@ -37,7 +38,7 @@ async function main() {
     const label = digits.labels[i];
     const image = digits.image(i);
     drawDigit($('input'), manifest.image, image);
-    $('caption').textContent = `test digit #${i}, label ${manifest.class_names[label]}`;
+    $('caption').textContent = `test ${item} #${i}, label ${manifest.class_names[label]}`;
     const rows = rowsFor($('coordinate').value, label);
     const { mu } = await model.encode(image);
     const codes = new Float32Array(rows.length * STEPS * model.latent);
