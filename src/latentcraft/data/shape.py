@@ -12,7 +12,7 @@ tensor in [0, 1], so a grey 28 × 28 image is the familiar (B, 784).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from latentcraft.data.constants import CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES
 
@@ -44,7 +44,7 @@ class ImageShape:
     def chw(self) -> tuple[int, int, int]:
         return self.channels, self.height, self.width
 
-    def images(self, flat):  # type: ignore[no-untyped-def]  # torch or numpy, whichever comes in
+    def images(self, flat: Any) -> Any:  # torch or numpy, whichever comes in
         """Flattened (N, C·H·W) values as displayable images: (N, H, W) grey or (N, H, W, 3) colour."""
         if self.grey:
             return flat.reshape(-1, self.height, self.width)
