@@ -112,7 +112,8 @@ CASES = [
     (["evaluate", "RUN", "--fit-limit", "0"], 2, "argument --fit-limit: must be at least 1"),
     (["evaluate", "RUN", "--test-limit", "999999999999"], 2, "argument --test-limit: must be at most"),
     (["report", "RUN", "--fit-limit", "x"], 2, "argument --fit-limit: 'x' is not a whole number"),
-    (["plot", "RUN", "--label", "99"], 2, "argument --label: invalid choice"),
+    (["plot", "RUN", "--label", "99"], 2, "--label 99: this run has 10 classes, 0..9"),
+    (["plot", "RUN", "--label", "100"], 2, "argument --label: must be at most 99"),
     (["plot", "RUN", "--range", "nan", "3"], 2, "'nan' is not a finite number"),
     (["plot", "RUN", "--grid-range", "1", "2", "3"], 2, "--grid-range takes LOW HIGH"),
     (["serve", "RUN", "--port", "70000"], 2, "argument --port: '70000' is not a port number"),
@@ -122,6 +123,16 @@ CASES = [
     (["demo", "--epochs", "3"], 2, "--epochs applies to --train only"),
     (["demo", "--run-dir", ""], 2, "argument --run-dir: is empty"),
     (["presets", "extra"], 2, "unrecognized arguments: extra (see latentcraft presets --help)"),
+    # data a command cannot use: one line naming the file or folder, exit 1 (--data with --dataset: a usage error)
+    (["train", "--data", "FILE", "--run-dir", "out"], 1, "deeper/FILE: is a file but not an .npz archive"),
+    (["train", "--data", "missing", "--run-dir", "out"], 1, "deeper/missing: does not exist"),
+    (["train", "--data", "DIR", "--dataset", "blobs"], 2, "--data and --dataset: give one"),
+    (["data", "--data", "DIR"], 1, "deeper/DIR: holds no class folders"),
+    (["sweep", "--data", "DIR", "--out", "out", "--sequential"], 1, "deeper/DIR: holds no class folders"),
+    (["plot", "RUN", "--data", "FILE"], 1, "deeper/FILE: is a file but not an .npz archive"),
+    (["evaluate", "RUN", "--data", "DIR"], 1, "deeper/DIR: holds no class folders"),
+    (["export", "RUN", "--data", "DIR"], 1, "deeper/DIR: holds no class folders"),
+    (["demo", "--data", "DIR"], 2, "--data applies to --run-dir only"),
     # unknown options point to the command's own help
     *[([*command, "--bogus"], 2, f"(see latentcraft {command[0]} --help)")
       for command in (["train"], ["sweep"], ["config"], ["data"], ["evaluate", "RUN"], ["plot", "RUN"],

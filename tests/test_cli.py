@@ -48,7 +48,7 @@ def test_argparse_usage_errors_are_one_line_and_exit_2(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["plot", "run", "--label", "99"], "argument --label: invalid choice: 99"),
+    (["plot", "run", "--label", "100"], "argument --label: must be at most 99, got 100"),
     (["plot", "run", "--range", "nan", "3"], "argument --range: 'nan' is not a finite number"),
     (["evaluate", "run", "--samples", "-1"], "argument --samples: must be at least 0, got -1"),
     (["sweep", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),

@@ -296,6 +296,26 @@ def test_sweep_on_a_ray_head_node_matches_the_sequential_run(ray_head, sequentia
         json.loads((seq_dir / seq_summary["settings"][0]["runs"][0]["run_dir"] / "config.json").read_text())
 
 
+def test_a_ray_worker_trains_on_own_data_from_the_object_store_not_its_path(ray_head, tmp_path):
+    from latentcraft.data.synthetic import colour_blobs, save_npz
+
+    data = tmp_path / "blobs.npz"
+    save_npz(data, colour_blobs(120, 32, 4, seed=0), colour_blobs(40, 32, 4, seed=1))
+    config = resolve_config(None, None, ["train.epochs=1", "train.epoch_images=0", "model.encoder_hidden=[16]",
+                                         "model.decoder_hidden=[16]", f"data.path={json.dumps(str(data))}"])
+
+    class DeletesTheData(Log):  # the driver logs once it has read the data, before any trial starts
+        def __call__(self, line: str) -> None:
+            super().__call__(line)
+            data.unlink(missing_ok=True)
+
+    summary = sweep_run.run_sweep(sweep_definition.define_sweep(config, [], 1), tmp_path / "sweep", executor="ray",
+                                  address=ray_head, log=DeletesTheData())
+    assert not summary["failed"], summary["failed"]
+    run = load_model(tmp_path / "sweep" / summary["settings"][0]["runs"][0]["run_dir"])
+    assert run.shape.chw == (3, 32, 32) and run.shape.classes == 4
+
+
 def test_unreachable_address_fails_fast_naming_it(tmp_path):
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     started = time.monotonic()

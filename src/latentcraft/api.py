@@ -5,14 +5,17 @@
     summary = latentcraft.train("routed10", "runs/routed10", overrides={"train.epochs": 3})
     model = latentcraft.load("runs/routed10")        # a TrainedModel (trained.py), eval mode, on the CPU
     mu = model.encode(images)                         # (B, D) encoder means
-    pictures = model.decode(mu)                       # (B, 28, 28) in [0, 1]
+    pictures = model.decode(mu)                       # (B, 28, 28) in [0, 1]; (B, H, W, 3) for colour data
+    latentcraft.train("routed10", "runs/mine", overrides={"data.path": "my_images/"})  # your own labelled images
     metrics = latentcraft.evaluate("runs/routed10")   # the numbers of `latentcraft evaluate`
     latentcraft.export("runs/routed10", "site")       # the browser explorer
     latentcraft.sweep("routed10", "sweeps/lr", seeds=3, grid={"train.lr": [1e-3, 3e-3]})
 
 A config is given as a preset name, a TOML/JSON file, a dict of config fields
 (as in config.json) or a `Config`; `overrides` maps dotted keys to values on
-top of it ({"train.epochs": 1, "model.latent_dim": 16}).
+top of it ({"train.epochs": 1, "model.latent_dim": 16}). A relative data.path
+is made absolute, as on the command line. `evaluate` and `export` take
+`data=PATH` to read a run's data from elsewhere (same shape and classes).
 
 Errors, each a one-line message naming what is wrong:
   ArgumentError  (latentcraft.errors; a UsageError, so also a ValueError) for
@@ -24,6 +27,9 @@ Errors, each a one-line message naming what is wrong:
   ConfigError    for what `--set`, `--preset` and `--grid` refuse on the
                  command line: an unknown preset, an unknown or invalid config
                  key or value (NaN included), an unknown grid key or metric;
+  DatasetError   for your own data (data.path, data=) that cannot be used, or
+                 that differs from a run's image shape or classes: the
+                 message names the file, class or array;
   DataError, RunError, ... for work that fails (missing data, a damaged or
                  locked run folder), as the commands report them.
 All of them are LatentcraftError. A refused call writes nothing: every
@@ -161,12 +167,15 @@ def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -
     """A preset name, a .toml/.json file, a dict of fields or a Config, with dotted `overrides` applied."""
     from latentcraft.config.run_config import Config
     from latentcraft.config.sources import apply_override
+    from latentcraft.sweeps.definition import absolute_path
 
     checked = _checked_overrides(overrides)  # before reading any file: a wrong type is the caller's slip
     raw = _config_fields(source)
     for path, value in checked:
         apply_override(raw, path, value)
-    return Config.from_dict(raw)
+    config = Config.from_dict(raw)
+    config.data.path = absolute_path(config.data.path)  # as resolve_config does: the run names its data wherever read
+    return config
 
 
 # ---- the five verbs -------------------------------------------------------------------------
@@ -180,6 +189,7 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
     (by train.select_metric) in run_dir; the summary is the best seed's, with the
     per-seed record under "seeds" (re-running such a folder always resumes it).
     """
+    from latentcraft.data.source import read_own_data
     from latentcraft.sweeps.seeds import train_seeds
     from latentcraft.training.checkpoint import read_summary
     from latentcraft.training.trainer import train as train_run
@@ -189,6 +199,8 @@ def train(config: ConfigSource, run_dir: str | Path, overrides: dict[str, Any] |
     resume, progress = check_flag(resume, "resume"), check_flag(progress, "progress")
     resolved = make_config(config, overrides)
     _check_seed_span(resolved, seeds)
+    if resolved.data.path:
+        read_own_data(resolved)  # a DatasetError before the run folder is made; training reuses what it read
     if seeds == 1:
         return train_run(resolved, folder, resume=resume, progress=progress)
     record = train_seeds(resolved, folder, seeds, progress=progress)
@@ -205,16 +217,18 @@ def load(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
 
 
 def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None, test_limit: int | None = None,
-             data_dir: str | None = None, device: str = "cpu", progress: bool = True) -> dict[str, float]:
+             data_dir: str | None = None, device: str = "cpu", progress: bool = True,
+             data: str | Path | None = None) -> dict[str, float]:
     """Every metric of `latentcraft evaluate` by name; the full record (confusion matrix, DCI
     importances, selectivity) is written to run_dir/eval.json as the command does.
 
     samples: importance samples for log p(x) (0 = skip; a deterministic model has
     none to estimate); fit_limit: training images fitting the probes and DCI
-    trees (None = the command's default, 10,000); test_limit: None = the run's own.
+    trees (None = the command's default, 10,000); test_limit: None = the run's own;
+    data: read the run's data from this path instead (it must have the run's image shape and classes).
     """
     from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run
-    from latentcraft.trained import check_device
+    from latentcraft.trained import check_device, runs_read_data_at
     from latentcraft.training.checkpoint import load_config
 
     folder = check_path(run_dir, "run_dir")
@@ -222,26 +236,29 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     fit_limit = check_optional_count(fit_limit, "fit_limit", 1)
     test_limit = check_optional_count(test_limit, "test_limit", 1)
     data_dir = check_optional_path(data_dir, "data_dir")
+    data_path = check_optional_path(data, "data")
     where = check_device(device, "device")
     progress = check_flag(progress, "progress")
     if samples and load_config(folder).model.deterministic:  # evaluate_run would skip them without a word
         raise ArgumentError("samples: this model is deterministic (model.deterministic = true), so it has no "
                             "log-likelihood to estimate; use samples=0")
-    record = evaluate_run(folder, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
-                          data_dir, progress=progress, device=str(where))
+    with runs_read_data_at(data_path, [folder]):
+        record = evaluate_run(folder, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
+                              data_dir, progress=progress, device=str(where))
     return record["metrics"]
 
 
 def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_dir: str | None = None,
-           force: bool = False) -> dict[str, Any]:
+           force: bool = False, data: str | Path | None = None) -> dict[str, Any]:
     """Build the browser explorer for the run(s) in `out` (as `latentcraft export`); returns its manifest.
 
     One folder gives a one-model site; several (a list or tuple) give one site
     with a model picker and a compare view (the root manifest is returned). The
     site replaces `out` only once complete; a non-empty `out` that is not a site
-    an export wrote is refused unless `force`.
+    an export wrote is refused unless `force`. data: as for `evaluate`.
     """
     from latentcraft.explorer.export import export_site, export_sites
+    from latentcraft.trained import runs_read_data_at
 
     if isinstance(run_dirs, (str, os.PathLike)):
         runs = [check_path(run_dirs, "run_dirs")]
@@ -253,16 +270,18 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     if not runs:
         raise ArgumentError("run_dirs: no run folder given; pass one or a list of several")
     target = check_path(out, "out")
-    data = check_optional_path(data_dir, "data_dir")
+    folder = check_optional_path(data_dir, "data_dir")
+    data_path = check_optional_path(data, "data")
     force = check_flag(force, "force")
-    if len(runs) == 1:
-        return export_site(runs[0], target, data_dir=data, force=force)
-    return export_sites(list(runs), target, data_dir=data, force=force)
+    with runs_read_data_at(data_path, runs):
+        if len(runs) == 1:
+            return export_site(runs[0], target, data_dir=folder, force=force)
+        return export_sites(list(runs), target, data_dir=folder, force=force)
 
 
 def _grid_axes(grid: Any) -> list[tuple[str, list[Any]]]:
     """(key, values) per axis of a grid dict, every key as --grid resolves it and every value JSON-like."""
-    from latentcraft.sweeps.definition import resolve_key
+    from latentcraft.sweeps.definition import absolute_path, resolve_key
 
     if grid is None:
         return []
@@ -272,10 +291,12 @@ def _grid_axes(grid: Any) -> list[tuple[str, list[Any]]]:
     for key, values in grid.items():
         if not isinstance(key, str) or not key.strip():
             raise ArgumentError(f"grid: keys must be config paths such as 'train.lr', got {shown(key)}")
-        resolve_key(key.strip())  # an unknown or ambiguous key: the ConfigError --grid gives
+        full = resolve_key(key.strip())  # an unknown or ambiguous key: the ConfigError --grid gives
         if not isinstance(values, (list, tuple)) or not values:
             raise ArgumentError(f"grid[{key!r}]: expected a non-empty list of values to try, got {shown(values)}")
         values = json_copy(list(values), f"grid[{key!r}]")
+        if full == "data.path":  # as --grid makes them, so the two spellings are one sweep
+            values = [absolute_path(value) for value in values]
         for i, value in enumerate(values):
             if any(value == earlier for earlier in values[:i]):  # ==, so 1 and 1.0 are one setting
                 raise ArgumentError(f"grid[{key!r}]: values must be distinct, {shown(value)} is given twice")
@@ -295,7 +316,7 @@ def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
     cluster's HOST:PORT (needs Ray).
     """
     from latentcraft.sweeps.definition import define_sweep, parse_grid
-    from latentcraft.sweeps.execution import RAY_HINT, ray_available, run_sweep
+    from latentcraft.sweeps.execution import RAY_HINT, check_own_data, ray_available, run_sweep, unfinished
     from latentcraft.sweeps.summary import sweep_metric
 
     folder = check_path(out, "out", folder=True)
@@ -323,4 +344,5 @@ def sweep(config: ConfigSource, out: str | Path, seeds: int = 1,
         if parse_grid(text).values != values:  # a string the --grid text cannot carry (quotes and commas)
             raise ArgumentError(f"grid[{key!r}]: these values cannot be written as a grid axis: {shown(values)}")
     definition = define_sweep(resolved, texts, seeds)
+    check_own_data(unfinished(definition.trials(), folder))  # before the sweep folder is made
     return run_sweep(definition, folder, metrics, select_metric, executor, address, progress)

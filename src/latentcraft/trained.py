@@ -1,33 +1,40 @@
 """A trained model for use from Python: images in, codes and images out.
 
-`latentcraft.load(run_dir)` returns a `TrainedModel`. It takes images the way
-they usually come: (B, 784), (B, 28, 28) or (B, 1, 28, 28), as uint8 pixels
-(0–255) or floats in [0, 1], torch tensors or numpy arrays (or nested lists);
-it returns encoder means μ (B, D) and images (B, 28, 28) in [0, 1], on the
-model's device. Everything runs in eval mode without gradients. The
-underlying `LatentModel` is `.model`, for anything else (its forward pass,
-its techniques).
+`latentcraft.load(run_dir)` returns a `TrainedModel`. It takes images of the
+run's own shape (`.shape`: MNIST's 28 × 28 grey, or the size, channels and
+classes the run recorded from its data) the way they usually come: flattened
+(B, C·H·W), (B, H, W) or (B, 1, H, W) for grey, (B, 3, H, W) or (B, H, W, 3)
+for colour, as uint8 pixels (0–255) or floats in [0, 1], torch tensors or
+numpy arrays (or nested lists). It returns encoder means μ (B, D) and images
+(B, H, W) grey or (B, H, W, 3) colour in [0, 1], on the model's device.
+Everything runs in eval mode without gradients. The underlying `LatentModel`
+is `.model`, for anything else (its forward pass, its techniques).
 
 Every argument is checked first, and a wrong one is an ArgumentError naming
-it (api.py's module docstring lists the rules): NaN or infinite pixels or
-codes, codes of the wrong width, labels out of 0..9, of the wrong count, or
-given to a model whose decoder takes none.
+it and the shape expected (api.py's module docstring lists the rules): NaN or
+infinite pixels or codes, codes of the wrong width, labels outside
+0..classes−1, of the wrong count, or given to a model whose decoder takes none.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
+from latentcraft.config.sections import RunSpec
+from latentcraft.data.shape import MNIST_SHAPE, ImageShape, image_shape
+from latentcraft.data.source import load_config_data
 from latentcraft.errors import ArgumentError, ConfigError, check_flag, shown
 from latentcraft.model.vae import LatentModel
 from latentcraft.training.devices import module_device, resolve_device
 
-_IMAGE_SHAPES = ((IMAGE_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (1, IMAGE_SIDE, IMAGE_SIDE))  # accepted after B
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
@@ -61,11 +68,27 @@ def _check_finite(x: torch.Tensor, name: str) -> None:
         raise ArgumentError(f"{name}: must hold finite numbers, got NaN or infinity (or a value beyond float32)")
 
 
-def as_pixels(images: Any) -> torch.Tensor:
-    """Images in any accepted layout and dtype -> (B, 784) float32 in [0, 1]."""
+def image_layouts(shape: ImageShape) -> list[tuple[int, ...]]:
+    """The layouts an image batch may take after its batch dimension, channel-first ones first."""
+    c, h, w = shape.chw
+    if shape.grey:
+        return [(shape.features,), (h, w), (1, h, w), (h, w, 1)]
+    return [(shape.features,), (c, h, w), (h, w, c)]
+
+
+def layouts_text(shape: ImageShape) -> str:
+    """'(B, 784), (B, 28, 28) or (B, 1, 28, 28)': the accepted batch shapes, as messages quote them."""
+    texts = [f"(B, {', '.join(map(str, layout))})" for layout in image_layouts(shape)[:3]]
+    return f"{', '.join(texts[:-1])} or {texts[-1]}"
+
+
+def as_pixels(images: Any, shape: ImageShape = MNIST_SHAPE) -> torch.Tensor:
+    """Images of `shape` in any accepted layout and dtype -> (B, C·H·W) float32 in [0, 1], channel-first."""
     x = as_tensor(images, "images")
-    if x.dim() < 2 or tuple(x.shape[1:]) not in _IMAGE_SHAPES:
-        raise ArgumentError(f"images: expected shape (B, 784), (B, 28, 28) or (B, 1, 28, 28), got {tuple(x.shape)}")
+    if x.dim() < 2 or tuple(x.shape[1:]) not in image_layouts(shape):
+        colour = "grey" if shape.grey else "RGB"
+        raise ArgumentError(f"images: expected shape {layouts_text(shape)}, got {tuple(x.shape)}; this model reads "
+                            f"{shape.width}×{shape.height} {colour} images")
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     elif x.is_floating_point():
@@ -76,7 +99,57 @@ def as_pixels(images: Any) -> torch.Tensor:
                                 f"{x.max().item():g}; divide by 255 or pass uint8")
     else:
         raise ArgumentError(f"images: expected uint8 or floating-point pixels, got {x.dtype}")
-    return x.reshape(len(x), IMAGE_PIXELS)
+    if x.dim() == 4 and x.shape[-1] == shape.channels and x.shape[1] != shape.channels:
+        x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W), the models' layout
+    return x.reshape(len(x), shape.features)
+
+
+def read_data_at(config: RunSpec, path: str | os.PathLike[str]) -> RunSpec:
+    """`config`, changed in place to read its data from `path` (a saved run folder is untouched).
+
+    Its image shape and class names are set as recorded (a run from before own data recorded none: MNIST's
+    28 × 28 grey digits), so data.source refuses data unlike what the model was trained on.
+    """
+    shape = image_shape(config)
+    config.data.path = str(Path(path).expanduser().resolve())
+    config.data.image_shape = [shape.height, shape.width, shape.channels]
+    config.data.class_names = list(shape.class_names)
+    return config
+
+
+def use_data_at(model: LatentModel, path: str | os.PathLike[str]) -> LatentModel:
+    """`model`, reading its data from `path` from now on (see read_data_at)."""
+    read_data_at(model.config, path)
+    return model
+
+
+@contextmanager
+def runs_read_data_at(path: str | os.PathLike[str] | None, run_dirs: Iterable[str | Path] = ()) -> Iterator[None]:
+    """Inside, every run folder that evaluate, export and report load reads its data from `path` (None: as
+    recorded). Each of `run_dirs` is checked first: data unlike a run's is refused before any work.
+
+    Those commands load runs through checkpoint.load_model and take no data argument; this wraps that loader
+    (export imports it by name) for the block only, rather than editing a saved run's config.json.
+    """
+    if path is None:
+        yield
+        return
+    from latentcraft.explorer import export
+    from latentcraft.training import checkpoint
+
+    for run_dir in run_dirs:
+        if (Path(run_dir) / checkpoint.CONFIG_FILE).is_file():  # a sweep folder in a report has none
+            load_config_data(read_data_at(checkpoint.load_config(Path(run_dir)), path), "test", limit=1)
+    load = checkpoint.load_model
+
+    def load_reading_path(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
+        return use_data_at(load(run_dir, device), path)
+
+    checkpoint.load_model = export.load_model = load_reading_path
+    try:
+        yield
+    finally:
+        checkpoint.load_model = export.load_model = load
 
 
 class TrainedModel:
@@ -91,6 +164,11 @@ class TrainedModel:
     @property
     def config(self):
         return self.model.config
+
+    @property
+    def shape(self) -> ImageShape:
+        """The images this model reads and writes: height, width, channels and class names (from its run)."""
+        return self.model.shape
 
     @property
     def latent_dim(self) -> int:
@@ -114,15 +192,17 @@ class TrainedModel:
         """One label per code for a conditional decoder; a label for any other decoder would be ignored, so refused."""
         if labels is None:
             if self.takes_labels:
-                raise ArgumentError("labels: this model has a conditional decoder (conditional.enabled): "
-                                    "decode needs a label per code (an int 0..9 for all, or one per code)")
+                raise ArgumentError("labels: this model has a conditional decoder (conditional.enabled): decode "
+                                    f"needs a label per code (an int 0..{self.shape.classes - 1} for all, or one "
+                                    "per code)")
             return None
+        classes = self.shape.classes
         if not self.takes_labels:
             raise ArgumentError("labels: this model's decoder takes no label (it has no conditional decoder); "
                                 "leave labels out")
         if isinstance(labels, (bool, np.bool_)) or not isinstance(
                 labels, (numbers.Integral, torch.Tensor, np.ndarray, list, tuple)):
-            raise ArgumentError(f"labels: expected an int 0..{NUM_CLASSES - 1} for every code, or one per code "
+            raise ArgumentError(f"labels: expected an int 0..{classes - 1} for every code, or one per code "
                                 f"(a list, tensor or array), got {type(labels).__name__} {shown(labels)}")
         if isinstance(labels, numbers.Integral):
             y = torch.full((count,), int(labels), dtype=torch.long)
@@ -134,25 +214,26 @@ class TrainedModel:
             y = y.long().expand(count) if y.dim() == 0 else y.long()
             if tuple(y.shape) != (count,):
                 raise ArgumentError(f"labels: expected {count} labels (one per code), got shape {tuple(y.shape)}")
-        if y.numel() and (y.min() < 0 or y.max() >= NUM_CLASSES):
-            bad = y[(y < 0) | (y >= NUM_CLASSES)][0].item()
-            raise ArgumentError(f"labels: must be digits 0..{NUM_CLASSES - 1}, got {bad}")
+        if y.numel() and (y.min() < 0 or y.max() >= classes):
+            bad = y[(y < 0) | (y >= classes)][0].item()
+            raise ArgumentError(f"labels: must be class indices 0..{classes - 1} "
+                                f"({', '.join(self.shape.class_names[:3])}, ...), got {bad}")
         return y.to(self.device)
 
     @torch.no_grad()
     def encode(self, images: Any, with_logvar: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Encoder means μ (B, D); with_logvar=True also returns log σ² (zeros for a deterministic model)."""
         with_logvar = check_flag(with_logvar, "with_logvar")
-        mu, logvar = self.model.encode(as_pixels(images).to(self.device))
+        mu, logvar = self.model.encode(as_pixels(images, self.shape).to(self.device))
         return (mu, logvar) if with_logvar else mu
 
     @torch.no_grad()
     def decode(self, codes: Any, labels: int | Any | None = None) -> torch.Tensor:
-        """μ-space codes (B, D) -> images (B, 28, 28) in [0, 1].
+        """μ-space codes (B, D) -> images (B, H, W) grey or (B, H, W, 3) colour, in [0, 1].
 
         The model's latent activation (ReLU for routed models) is applied first, as
         in training, so traversing a coordinate of μ shows what the decoder sees.
-        labels (an int 0..9 for all, or one per code) feed a conditional decoder,
+        labels (a class index for all, or one per code) feed a conditional decoder,
         and only one: see `takes_labels`.
         """
         z = as_tensor(codes, "codes")
@@ -164,13 +245,13 @@ class TrainedModel:
         _check_finite(z, "codes")
         y = self._labels(labels, len(z))
         logits = self.model.decode(self.model.latent_activation(z.to(self.device)), y)
-        return torch.sigmoid(logits).view(-1, IMAGE_SIDE, IMAGE_SIDE)
+        return self.shape.images(torch.sigmoid(logits)).contiguous()  # (B, H, W) or (B, H, W, 3)
 
     def reconstruct(self, images: Any, labels: int | Any | None = None) -> torch.Tensor:
-        """Images decoded from their own μ: (B, 28, 28) in [0, 1]."""
+        """Images decoded from their own μ, shaped as decode returns them."""
         return self.decode(self.encode(images), labels)
 
     def __repr__(self) -> str:
         techniques = ", ".join(self.model.techniques) or "none"
-        return (f"TrainedModel({self.config.name!r}, latent_dim={self.latent_dim}, techniques: {techniques}, "
-                f"device={self.device})")
+        return (f"TrainedModel({self.config.name!r}, {self.shape.describe()}, latent_dim={self.latent_dim}, "
+                f"techniques: {techniques}, device={self.device})")

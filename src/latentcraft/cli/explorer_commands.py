@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from latentcraft.cli.options import at_least, check_out_folder, path_text, port
+from latentcraft.cli.options import RUN_DATA_HELP, RUNS_DATA_HELP, at_least, check_out_folder, path_text, port
 from latentcraft.config.sections import MAX_EPOCHS
 from latentcraft.errors import UsageError
 
@@ -27,6 +27,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="folder with the IDX files (else the run's config, $LATENTCRAFT_DATA_DIR, the cache, "
                    "OS packages)")
+    p.add_argument("--data", metavar="PATH", type=path_text, help=RUNS_DATA_HELP)
     p.add_argument("--force", action="store_true", help="replace SITE_DIR even if it is not a site latentcraft "
                    "exported (everything in it is deleted); without it such a non-empty folder is refused")
 
@@ -35,16 +36,18 @@ def run_export(args: argparse.Namespace) -> None:
     from latentcraft.explorer.export import export_site, export_sites
     from latentcraft.explorer.serve import SITE_SUBDIR
     from latentcraft.explorer.site_bundle import MANIFEST_FILE
+    from latentcraft.trained import runs_read_data_at
 
     if len(args.run_dirs) > 1 and not args.out:
         raise UsageError("several runs make one site: say where with --out SITE_DIR")
     out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
     check_out_folder("--out", out)
-    if len(args.run_dirs) == 1:
-        models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force)]
-    else:
-        root = export_sites(args.run_dirs, out, data_dir=args.data_dir, force=args.force)
-        models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
+    with runs_read_data_at(args.data, args.run_dirs):
+        if len(args.run_dirs) == 1:
+            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force)]
+        else:
+            root = export_sites(args.run_dirs, out, data_dir=args.data_dir, force=args.force)
+            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
     for manifest in models:
         pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
         print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "
@@ -90,6 +93,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
     p.add_argument("--download", action="store_true", help="download MNIST if it is not found (checksummed)")
+    p.add_argument("--data", metavar="PATH", type=path_text, help=f"with --run-dir: {RUN_DATA_HELP}")
     p.add_argument("--no-serve", action="store_true", help="export only, then print the site folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -97,9 +101,12 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> None:
     from latentcraft.explorer.demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
     from latentcraft.explorer.serve import make_server, serve_forever
+    from latentcraft.trained import runs_read_data_at
 
     if args.epochs is not None and not args.train:
         raise UsageError("--epochs applies to --train only")
+    if args.data and not args.run_dir:
+        raise UsageError("--data applies to --run-dir only: it says where that run's data lives now")
     overrides = []
     if args.data_dir:
         overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
@@ -107,7 +114,8 @@ def run_demo(args: argparse.Namespace) -> None:
         overrides.append("data.download=true")
     run_dir = demo_run(Path(args.run_dir) if args.run_dir else None, args.train, args.epochs or DEMO_EPOCHS,
                        overrides, progress=not args.no_progress)
-    site = demo_site(run_dir, args.data_dir, args.download)
+    with runs_read_data_at(args.data, [run_dir]):  # used only if the site is missing or older than the weights
+        site = demo_site(run_dir, args.data_dir, args.download)
     if args.no_serve:
         print(f"site folder: {site}")
         return

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from latentcraft.cli.explorer_commands import add_demo, add_export, add_serve, run_demo, run_export, run_serve
 from latentcraft.cli.options import (
+    RUN_DATA_HELP,
+    RUNS_DATA_HELP,
     add_config_options,
+    add_data_options,
     at_least,
     check_out_folder,
     finite,
@@ -28,9 +31,8 @@ from latentcraft.cli.setup_commands import add_config, add_data, add_presets, ru
 from latentcraft.cli.sweep_command import MAX_SEEDS, add_sweep, run_sweep_command
 from latentcraft.config.run_config import resolve_config
 from latentcraft.config.sections import MAX_IMAGES
-from latentcraft.data.constants import NUM_CLASSES
-from latentcraft.data.datasets import DATASETS
-from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, ConfigError, UsageError, run_command
+from latentcraft.data.formats.labelled_images import MAX_CLASSES
+from latentcraft.errors import DEBUG_ENV, USAGE_ERROR, ConfigError, LatentcraftError, UsageError, run_command
 
 MAX_SAMPLES = 100_000  # --samples: importance samples per image
 
@@ -48,7 +50,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", metavar="DIR", type=path_text, help="output folder (default: runs/<config name>)")
     p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, the cache, OS packages)")
-    p.add_argument("--dataset", choices=list(DATASETS), help="dataset to train on (default: mnist)")
+    add_data_options(p, "train on")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found (checksummed)")
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set train.seed=N (first seed with --seeds)")
@@ -81,12 +83,15 @@ def _train_config(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> None:
+    from latentcraft.data.source import read_own_data
     from latentcraft.sweeps.seeds import train_seeds
     from latentcraft.training.trainer import train
 
     config = _train_config(args)
     run_dir = Path(args.run_dir or Path("runs") / config.name)
     check_out_folder("--run-dir", run_dir)
+    if config.data.path:
+        read_own_data(config)  # refused before the run folder is made; the trainer reuses what it read
     progress = not args.no_progress
     if args.seeds > 1:  # a sweep over seeds (re-running resumes it), the best copied to run_dir
         record = train_seeds(config, run_dir, args.seeds, args.select_metric, progress)
@@ -118,17 +123,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-limit", type=at_least(1, MAX_IMAGES), metavar="N",
                    help="evaluate on the first N test images (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR", type=path_text, help="folder with the IDX files")
+    p.add_argument("--data", metavar="PATH", type=path_text, help=RUN_DATA_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run, format_table
+    from latentcraft.trained import runs_read_data_at
 
     try:
-        record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
-                              progress=not args.no_progress)
-    except ConfigError:
-        raise  # a usage error (exit 2), such as a --test-limit too small to hold every class
+        with runs_read_data_at(args.data, [args.run_dir]):
+            record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
+                                  progress=not args.no_progress)
+    except LatentcraftError:
+        raise  # one line with its own exit code: a usage error such as a --test-limit too small, data refused
     except ValueError as err:
         raise SystemExit(f"latentcraft evaluate: error: {err}") from None
     print(format_table(record))
@@ -141,7 +149,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         help="write the figures of a trained run (PNG, and the interpolation GIF for routed models)",
         description="Reconstructions, a traversal row, traversal grids for two test images, unit-vector decodes; "
         "for 2-D latents the scatter, decoded grid and (with a classifier head) decision regions; for routed "
-        "models the 0->9 interpolation GIF and the style-transfer grid (each test image's style, every digit).",
+        "models the class-to-class interpolation GIF and the style-transfer grid (each test image's style, every "
+        "class). Images are shown at the run's size, colour images in colour, classes by the run's names.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="a trained run folder")
     p.add_argument("--out", metavar="DIR", type=path_text, help="output folder (default: RUN_DIR/figures)")
@@ -155,19 +164,26 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                    help="scale of e_k in the unit-vector decodes (default: 2)")
     p.add_argument("--grid-range", nargs="+", metavar="LOW HIGH | data", default=["-3", "3"],
                    help="2-D decoded grid range, or 'data' for the test means' 1-99%% range (default: -3 3)")
-    p.add_argument("--label", type=int, choices=range(NUM_CLASSES), metavar="K", default=0,
-                   help="label (0-9) for a conditional decoder where no image gives one")
+    p.add_argument("--label", type=at_least(0, MAX_CLASSES - 1), metavar="K", default=0,
+                   help="class index (0 to the run's classes - 1) for a conditional decoder where no image gives one")
     p.add_argument("--data-dir", metavar="DIR", type=path_text, help="folder with the IDX files")
+    p.add_argument("--data", metavar="PATH", type=path_text, help=RUN_DATA_HELP)
 
 
 def _run_plot(args: argparse.Namespace) -> None:
     from latentcraft.data.source import load_config_data
     from latentcraft.reporting.plots import PlotOptions, make_figures
+    from latentcraft.trained import use_data_at
     from latentcraft.training.checkpoint import load_model
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
     check_out_folder("--out", out)
     model = load_model(args.run_dir)
+    if args.label >= model.shape.classes:
+        raise UsageError(f"--label {args.label}: this run has {model.shape.classes} classes, "
+                         f"0..{model.shape.classes - 1}")
+    if args.data:
+        use_data_at(model, args.data)
     test = load_config_data(model.config, "test", args.data_dir)
     grid: tuple[float, float] | None = None  # 'data': the test means' range
     if args.grid_range != ["data"]:
@@ -182,6 +198,8 @@ def _run_plot(args: argparse.Namespace) -> None:
                           high=args.range[1], unit_value=args.unit_value, grid_range=grid, label=args.label)
     try:
         written = make_figures(model, test, out, options)
+    except LatentcraftError:
+        raise
     except ValueError as err:
         raise SystemExit(f"latentcraft plot: error: {err}") from None
     for path in written:
@@ -204,17 +222,20 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
                    help="importance samples for runs evaluated now (default: skip log p(x))")
     p.add_argument("--fit-limit", type=at_least(1, MAX_IMAGES), default=10_000, metavar="N",
                    help="training images fitting probes and DCI trees, for runs evaluated now (default: 10000)")
+    p.add_argument("--data", metavar="PATH", type=path_text, help=RUNS_DATA_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _run_report(args: argparse.Namespace) -> None:
     from latentcraft.reporting.report import write_report
+    from latentcraft.trained import runs_read_data_at
 
     try:
-        html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
-                                          progress=not args.no_progress)
-    except UsageError:
-        raise  # a usage error (exit 2), such as an --out the report cannot be written to
+        with runs_read_data_at(args.data, args.run_dirs):  # for the runs evaluated or plotted now
+            html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
+                                              progress=not args.no_progress)
+    except LatentcraftError:
+        raise  # one line with its own exit code: an --out the report cannot be written to, data refused
     except ValueError as err:
         raise SystemExit(f"latentcraft report: error: {err}") from None
     print(f"wrote {html_path} and {md_path}")

@@ -1,5 +1,5 @@
-"""What several commands' options share: --preset/--config/--set, the shortcut flags, and
-argparse types that refuse bad numbers and empty paths with a one-line usage error."""
+"""What several commands' options share: --preset/--config/--set, --data and --dataset, the shortcut flags,
+and argparse types that refuse bad numbers and empty paths with a one-line usage error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from latentcraft.config.sources import check_once, preset_names
+from latentcraft.data.datasets import DATASETS
+from latentcraft.data.procedural import PROCEDURAL
 from latentcraft.errors import UsageError
+
+DATASET_CHOICES = [*DATASETS, *PROCEDURAL]  # MNIST-format files found on disk, then the generated sets
+DATA_HELP = ("your own labelled images: a folder of class folders, one with train/ and test/, an .npz or a "
+             "Hugging Face save_to_disk folder (data.path; check it first with `latentcraft data --data PATH`)")
+RUN_DATA_HELP = ("read the run's data from PATH instead of where it was trained from (data.path, for this command "
+                 "only); it must have the image shape and classes the run was trained on")
+RUNS_DATA_HELP = ("read every run's data from PATH instead of where it was trained from (data.path, for this "
+                  "command only); it must have the image shape and classes each run was trained on")
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
@@ -22,13 +32,23 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                    help="override one field, e.g. --set train.epochs=5 --set model.latent_dim=16 (repeatable)")
 
 
+def add_data_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--data and --dataset for a command that builds a config; `what` ends "dataset to ...": train on, check."""
+    p.add_argument("--data", metavar="PATH", type=path_text, help=DATA_HELP)
+    p.add_argument("--dataset", choices=DATASET_CHOICES,
+                   help=f"built-in dataset to {what} when --data is not given (default: mnist; shapes and blobs are "
+                   "generated, with known factors)")
+
+
 # Flags that are short for one --set each; a command offers some of them.
 SHORTCUTS = {"epochs": "train.epochs", "seed": "train.seed", "data_dir": "data.data_dir", "dataset": "data.dataset",
-             "device": "train.device"}
+             "data": "data.path", "device": "train.device"}
 
 
 def shortcut_overrides(args: argparse.Namespace) -> list[str]:
     """The --set texts, then one per shortcut flag given (--epochs 5 -> train.epochs=5); a key set twice is refused."""
+    if getattr(args, "data", None) is not None and getattr(args, "dataset", None) is not None:
+        raise UsageError("--data and --dataset: give one; --data reads your own files, --dataset a built-in set")
     overrides = list(args.overrides)
     shown = [f"--set {text}" for text in overrides]  # what the user typed, for the message of a key set twice
     for flag, key in SHORTCUTS.items():

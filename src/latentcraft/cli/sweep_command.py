@@ -7,6 +7,7 @@ from pathlib import Path
 
 from latentcraft.cli.options import (
     add_config_options,
+    add_data_options,
     at_least,
     check_out_folder,
     finite_at_least,
@@ -27,7 +28,9 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         "folder under OUT/trials/. Writes OUT/sweep.json (the definition), OUT/sweep_summary.json and a Markdown "
         "table OUT/sweep_summary.md. Re-running the same command skips finished trials and resumes interrupted "
         "ones. Trials run on a local Ray instance (or --address HOST:PORT of a cluster started with "
-        "`ray start --head`); without Ray, or with --sequential, one after another in this process.",
+        "`ray start --head`); without Ray, or with --sequential, one after another in this process. With --data, "
+        "the data is checked once before any trial starts; on a cluster, small data travels to the workers "
+        "through Ray's object store, larger data must sit at the same absolute path on every node.",
     )
     add_config_options(p)
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
@@ -39,6 +42,7 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="folder with the IDX files (else $LATENTCRAFT_DATA_DIR, ...)")
+    add_data_options(p, "sweep on")
     p.add_argument("--out", metavar="DIR", type=path_text, help="sweep folder (default: sweeps/<config name>)")
     p.add_argument("--metrics", metavar="M1,M2",
                    help="metrics to summarise, of those training logs: recon_bce, recon_sq, loss, kl, elbo and each "
@@ -76,7 +80,7 @@ def _metric_names(text: str | None) -> list[str] | None:
 def run_sweep_command(args: argparse.Namespace) -> None:
     from latentcraft.config.run_config import resolve_config
     from latentcraft.sweeps.definition import define_sweep
-    from latentcraft.sweeps.execution import NODE_WAIT_S, run_sweep
+    from latentcraft.sweeps.execution import NODE_WAIT_S, check_own_data, run_sweep, unfinished
     from latentcraft.sweeps.summary import TABLE_FILE, markdown_table
     from latentcraft.training.checkpoint import RunError
 
@@ -85,6 +89,7 @@ def run_sweep_command(args: argparse.Namespace) -> None:
     out = Path(args.out or Path("sweeps") / config.name)
     check_out_folder("--out", out)
     metrics = _metric_names(args.metrics)
+    check_own_data(unfinished(definition.trials(), out))  # refused before the sweep folder is made
     summary = run_sweep(definition, out, metrics, args.select_metric, "sequential" if args.sequential else "auto",
                         args.address, not args.no_progress,
                         node_wait=NODE_WAIT_S if args.node_wait is None else args.node_wait)

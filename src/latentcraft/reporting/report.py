@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from latentcraft.data.shape import image_shape
 from latentcraft.data.source import load_config_data
 from latentcraft.errors import UsageError
 from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run, read_eval
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label
 from latentcraft.sweeps.definition import is_sweep_dir
 from latentcraft.sweeps.summary import markdown_table, read_sweep_summary, stat_cells, table_notes
-from latentcraft.training.checkpoint import WEIGHTS_FILE, load_model
+from latentcraft.training import checkpoint as ckpt
+from latentcraft.training.checkpoint import WEIGHTS_FILE
 
 FIGURES_DIR = "figures"
 FIGURE_SUFFIXES = {".png": "image/png", ".gif": "image/gif"}
@@ -44,6 +46,7 @@ class RunMaterial:
     title: str  # column header: config name and folder
     record: dict[str, Any]  # eval.json
     figures: list[Path]  # image files to show
+    data: str = ""  # what it was trained on: the dataset or data.path, image size, colour and classes
 
 
 @dataclass
@@ -76,7 +79,8 @@ def load_run(
 ) -> RunMaterial:
     """Everything the report needs from one run folder, evaluating and plotting what is missing."""
     # A late import: matplotlib is slow to import.
-    from latentcraft.reporting.plots import make_figures, plot_dci_importance
+    from latentcraft.reporting.charts import plot_dci_importance
+    from latentcraft.reporting.plots import make_figures
 
     run_dir = Path(run_dir)
     record = read_eval(run_dir)
@@ -84,16 +88,18 @@ def load_run(
         record = evaluate_run(run_dir, samples=samples, fit_limit=fit_limit, progress=progress)
     folder = figures_dir(run_dir)
     if not list_figures(folder):
-        model = load_model(run_dir)
+        model = ckpt.load_model(run_dir)  # through the module: `report --data` swaps the loader (trained.py)
         make_figures(model, load_config_data(model.config, "test"), folder)
     if "dci" in record and not (folder / DCI_FIGURE).is_file():
         plot_dci_importance(record["dci"]["importance"], folder / DCI_FIGURE, record["name"])
-    return RunMaterial(run_dir, f"{record['name']} ({run_dir.name})", record, list_figures(folder))
+    config = ckpt.load_config(run_dir)
+    data = f"{config.data.path or config.data.dataset}: {image_shape(config).describe()}"
+    return RunMaterial(run_dir, f"{record['name']} ({run_dir.name})", record, list_figures(folder), data)
 
 
 def load_sweep(sweep_dir: str | Path, figure_dir: str | Path) -> SweepMaterial:
     """A sweep folder's summary, with its spread figures drawn into figure_dir."""
-    from latentcraft.reporting.plots import plot_spread  # late import: matplotlib is slow to import
+    from latentcraft.reporting.charts import plot_spread  # late import: matplotlib is slow to import
 
     sweep_dir = Path(sweep_dir)
     summary = read_sweep_summary(sweep_dir)
@@ -175,7 +181,7 @@ def _runs_html(runs: list[RunMaterial]) -> list[str]:
     parts = [
         '<p class="note">Metrics on each run\'s test split (eval.json). Best value per row is highlighted '
         "(↑ higher is better, ↓ lower). DCI follows Eastwood &amp; Williams (ICLR 2018) with gradient-boosted "
-        "trees, the 10 classes as one-vs-rest factors, fitted on training codes and scored on test codes; "
+        "trees, the classes as one-vs-rest factors, fitted on training codes and scored on test codes; "
         "the shortcut rows are the write-up's single-factor formula, fitted and scored on the same test codes.</p>",
         "<h2>Metrics</h2>", f"<table><tr><th>metric</th>{head}</tr>",
     ]
@@ -186,11 +192,11 @@ def _runs_html(runs: list[RunMaterial]) -> list[str]:
         )
         parts.append(f"<tr><td>{e(metric_label(name))} {_direction(name)}</td>{cells}</tr>")
     parts.append("</table>")
-    parts.append("<h2>Runs</h2><table><tr><th>run</th><th>folder</th><th>techniques</th><th>latent</th>"
-                 "<th>test images</th></tr>")
+    parts.append("<h2>Runs</h2><table><tr><th>run</th><th>folder</th><th>data</th><th>techniques</th>"
+                 "<th>latent</th><th>test images</th></tr>")
     for r in runs:
         rec = r.record
-        parts.append(f"<tr><td>{e(r.title)}</td><td>{e(str(r.run_dir))}</td>"
+        parts.append(f"<tr><td>{e(r.title)}</td><td>{e(str(r.run_dir))}</td><td>{e(r.data)}</td>"
                      f"<td>{e(', '.join(rec.get('techniques', [])) or 'none')}</td>"
                      f"<td>{rec.get('latent_dim', '')}</td><td>{rec.get('n_test', '')}</td></tr>")
     parts.append("</table>")
@@ -253,7 +259,7 @@ def _runs_markdown(runs: list[RunMaterial], relative_to: Path) -> list[str]:
         lines.append(f"| {metric_label(name)} {_direction(name)} | {cells} |")
     lines += ["", "## Figures", ""]
     for r in runs:
-        lines += [f"### {r.title}", ""]
+        lines += [f"### {r.title}", ""] + ([f"Data: {r.data}", ""] if r.data else [])
         lines += [f"![{path.stem}]({_link(path, relative_to)})" for path in r.figures]
         lines.append("")
     return lines

@@ -125,12 +125,19 @@ def parse_grid(text: str) -> GridAxis:
     if "" in texts:
         raise ConfigError(f"--grid {key}={raw}: value {texts.index('') + 1} is empty; remove the extra comma")
     values = [parse_value(v) for v in texts]
+    if full == "data.path":  # absolute, as resolve_config makes a base config's: workers elsewhere read the same data
+        values = [absolute_path(v) for v in values]
     for i, value in enumerate(values):
         # 1e-3 and 0.001 (or 1 and 1.0) are the same setting: both would train the same trials twice.
         if value in values[:i]:
             raise ConfigError(f"--grid {key}={raw}: {texts[i]} repeats {texts[values.index(value)]}; "
                               "list each value once")
     return GridAxis(full, values)
+
+
+def absolute_path(value: Any) -> Any:
+    """A data.path value made absolute (anything else, such as null, as it is: Config.from_dict judges it)."""
+    return str(Path(value).expanduser().resolve()) if isinstance(value, str) and value.strip() else value
 
 
 def format_setting(value: Any) -> str:

@@ -11,9 +11,16 @@ never stops the others.
 Each trial uses train.threads torch threads (1 when 0) under every executor, so
 the numbers match between Ray and the fallback. On a multi-node cluster the
 sweep folder must sit on a filesystem every node sees at the same path, and
-latentcraft and the dataset must be installed on every node. A trial whose node
+latentcraft and MNIST must be installed on every node. A trial whose node
 dies is rerun by Ray and resumes from its last epoch checkpoint; a cluster left
 with no node that can run a trial ends the sweep after NODE_WAIT_S, not never.
+
+Your own data (data.path, always absolute) is read once by the driver before
+any trial starts, so a missing or refused dataset is one error, not a failure
+per trial. On Ray, data up to SHIP_LIMIT_BYTES travels to the workers through
+Ray's object store and no node reads the path; larger data is read by each
+worker from that absolute path, which must then be on a filesystem every node
+sees (the driver says so in its log).
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ NODE_LOSS_RETRIES = 3
 # pending forever; after this the unfinished trials are recorded as failed, their checkpoints kept.
 NODE_WAIT_S = 300.0
 POLL_S = 5.0  # how often the Ray loop looks at the cluster while no trial finishes
+# Own data (data.path) up to this many pixel bytes, all splits and settings together, goes to Ray workers through
+# the object store, which holds 30% of a node's memory by default; beyond it workers read the path themselves.
+SHIP_LIMIT_BYTES = 256 * 2**20
 
 
 # ---- one trial (runs in a Ray worker or in this process) ---------------------------------
@@ -90,6 +100,50 @@ def trial_threads(config: dict[str, Any]) -> int:
     return config["train"]["threads"] or 1
 
 
+def data_key(config: dict[str, Any]) -> str:
+    """Trials with equal keys train on identical data: the data section, and the seed only when labels are hidden."""
+    data = config["data"]
+    hidden = data["labelled_fraction"] < 1 or data["labels_per_class"]
+    return json.dumps([data, config["train"]["seed"] if hidden else None], sort_keys=True)
+
+
+def unfinished(trials: list[Trial], sweep_dir: Path) -> list[Trial]:
+    """The trials whose run folder under `sweep_dir` has no summary yet: those a (re-)run trains."""
+    return [t for t in trials if not (sweep_dir / t.run_dir / ckpt.SUMMARY_FILE).is_file()]
+
+
+def check_own_data(trials: list[Trial]) -> None:
+    """Read every data.path the trials name, here and now: a DatasetError before any trial starts."""
+    from latentcraft.data.source import read_own_data
+
+    for config in {json.dumps(t.config["data"], sort_keys=True): t.config for t in trials}.values():
+        if config["data"]["path"]:
+            read_own_data(Config.from_dict(config))  # cached: the sequential trials reuse what it read
+
+
+def own_data_for_workers(trials: list[Trial], log: Callable[[str], None],
+                         limit: int = SHIP_LIMIT_BYTES) -> dict[str, Any]:
+    """data_key -> the (train, test) ImageSets a Ray worker trains on, for trials whose own data (data.path) fits
+    within `limit` bytes in all; a path left out is named in the log, as workers will read it themselves."""
+    from latentcraft.training.trainer import load_data
+
+    shipped: dict[str, Any] = {}
+    total, too_large = 0, set()
+    for trial in trials:
+        key, path = data_key(trial.config), trial.config["data"]["path"]
+        if not path or key in shipped or path in too_large:
+            continue
+        data = load_data(Config.from_dict(trial.config))
+        size = sum(part.images.numel() * part.images.element_size() for part in data)
+        if total + size > limit:
+            too_large.add(path)
+            log(f"{path}: {size / 2**20:.0f} MB of images, too much for Ray's object store here; each worker reads "
+                "it from this path, which must be on a filesystem every node sees")
+            continue
+        shipped[key], total = data, total + size
+    return shipped
+
+
 def _passed_env() -> dict[str, str]:
     # Workers started by `ray start` may not share this shell's environment; pass the data location.
     from latentcraft.data.mnist import DATA_DIR_ENV
@@ -122,9 +176,7 @@ def run_sequential(sweep_dir: Path, trials: list[Trial], on_result: OnResult, pr
     try:
         for trial in trials:
             config = Config.from_dict(trial.config)
-            # The data depend on the data section, and on the seed only when labels are hidden.
-            hidden = config.data.labelled_fraction < 1 or config.data.labels_per_class
-            key = json.dumps([trial.config["data"], config.train.seed if hidden else None])
+            key = data_key(trial.config)
             if key not in cache:
                 cache.clear()
                 try:
@@ -161,8 +213,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, address: str | None = None,
-               threads: int = 1, log: Callable[[str], None] = print, node_wait: float = NODE_WAIT_S) -> None:
-    """Each trial is a Ray task asking for `threads` CPUs, so Ray never runs more trials than cores."""
+               threads: int = 1, log: Callable[[str], None] = print, node_wait: float = NODE_WAIT_S,
+               shipped: dict[str, Any] | None = None) -> None:
+    """Each trial is a Ray task asking for `threads` CPUs, so Ray never runs more trials than cores.
+
+    shipped: data_key -> data (own_data_for_workers), put once in the object store for every trial that reads it.
+    """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
     if address:
         _check_reachable(address)
@@ -191,7 +247,11 @@ def run_on_ray(sweep_dir: Path, trials: list[Trial], on_result: OnResult, addres
     try:
         task = ray.remote(num_cpus=threads, max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)(run_trial)
         env = _passed_env()
-        pending = {task.remote(t.config, str(sweep_dir / t.run_dir), threads, False, env): t for t in trials}
+        refs = {key: ray.put(data) for key, data in (shipped or {}).items()}  # a worker gets the arrays, not a path
+        pending = {}
+        for t in trials:
+            data = refs.get(data_key(t.config))  # None: the worker reads the data itself
+            pending[task.remote(t.config, str(sweep_dir / t.run_dir), threads, False, env, data)] = t
         try:
             _collect(pending, on_result, _NodeWatch(threads, node_wait, address, log))
         except KeyboardInterrupt:
@@ -298,16 +358,15 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
     prepare_sweep_dir(sweep_dir, definition)
     trials = definition.trials()
 
-    results: dict[str, dict[str, Any]] = {}
-    todo = []
-    for t in trials:
-        folder = sweep_dir / t.run_dir
-        if (folder / ckpt.SUMMARY_FILE).is_file():
-            results[t.run_dir] = {"status": "done", "final": ckpt.read_summary(folder)["final"], "skipped": True}
-        else:
-            todo.append(t)
+    todo = unfinished(trials, sweep_dir)
+    waiting = {t.run_dir for t in todo}
+    results: dict[str, dict[str, Any]] = {
+        t.run_dir: {"status": "done", "final": ckpt.read_summary(sweep_dir / t.run_dir)["final"], "skipped": True}
+        for t in trials if t.run_dir not in waiting}
     resumed = sum(1 for t in todo if (sweep_dir / t.run_dir).exists())
     executor = _choose_executor(executor, address, log)
+    check_own_data(todo)
+    shipped = own_data_for_workers(todo, log) if todo and executor == "ray" else {}
 
     labels = {t.run_dir: definition.label(definition.settings()[t.setting]) for t in trials}
     log(f"sweep {sweep_dir}: {len(trials)} trials, {len(trials) - len(todo)} finished earlier, "
@@ -322,7 +381,7 @@ def run_sweep(definition: SweepDefinition, sweep_dir: str | Path, metrics: list[
         log(f"[{count[0]}/{len(trials)}] {labels[trial.run_dir]} seed {trial.seed}: {what} ({result['seconds']:.0f} s)")
 
     if todo and executor == "ray":
-        run_on_ray(sweep_dir, todo, on_result, address, trial_threads(definition.base), log, node_wait)
+        run_on_ray(sweep_dir, todo, on_result, address, trial_threads(definition.base), log, node_wait, shipped)
     elif todo:
         run_sequential(sweep_dir, todo, on_result, progress, threads)
 

@@ -9,6 +9,8 @@ folder gets tensorboard/ with, per epoch (the step is the epoch number):
     images/unit_vectors                        UNIT_VALUE·e_k decoded after the latent activation,
                                                for the first MAX_UNIT_VECTORS coordinates
 
+Pictures are the run's own images (`model.shape`): any size, colour in colour.
+
 Watch it with `tensorboard --logdir RUN_DIR` (or a sweep folder: one run per
 trial). A resumed run appends to the same folder; epochs logged after its last
 checkpoint are purged, so every step appears once. The trainer sees only
@@ -25,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latentcraft.config.run_config import Config
-from latentcraft.data.constants import IMAGE_SIDE
 from latentcraft.data.mnist import ImageSet
+from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.errors import ConfigError
 from latentcraft.training.devices import module_device
 
@@ -38,6 +40,7 @@ RECON_IMAGES = 8  # test images shown with their reconstructions (the first ones
 MAX_UNIT_VECTORS = 16  # unit vectors decoded (coordinates 0..15 of wider latents)
 UNIT_VALUE = 2.0  # scale of e_k, as in `latentcraft plot`
 UNIT_LABEL = 0  # label a conditional decoder gets for the unit vectors, as in `latentcraft plot`
+MIN_TILE_PIXELS = 28  # smaller images are enlarged by a whole factor to at least this many pixels a side
 INSTALL_HINT = "pip install 'latentcraft[tensorboard]'"
 
 
@@ -65,25 +68,31 @@ def scalar_tag(key: str) -> str:
     return key
 
 
-def image_grid(rows: torch.Tensor) -> torch.Tensor:
-    """(R, C, 784) images -> one (1, R*28, C*28) picture, row-major."""
+def image_grid(rows: torch.Tensor, shape: ImageShape = MNIST_SHAPE) -> torch.Tensor:
+    """(R, C, C·H·W) flattened channel-first images -> one (channels, R*H, C*W) picture, row-major (CHW, as
+    SummaryWriter.add_image takes it)."""
     r, c = rows.shape[:2]
-    tiles = rows.reshape(r, c, IMAGE_SIDE, IMAGE_SIDE)
-    return tiles.permute(0, 2, 1, 3).reshape(1, r * IMAGE_SIDE, c * IMAGE_SIDE)
+    channels, height, width = shape.chw
+    tiles = rows.reshape(r, c, channels, height, width)
+    scale = -(-MIN_TILE_PIXELS // max(height, width))  # whole pixels, so small images stay sharp
+    if scale > 1:
+        tiles = tiles.repeat_interleave(scale, dim=3).repeat_interleave(scale, dim=4)
+        height, width = height * scale, width * scale
+    return tiles.permute(2, 0, 3, 1, 4).reshape(channels, r * height, c * width)
 
 
 @torch.no_grad()
 def reconstruction_grid(model: LatentModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Originals above their reconstructions from μ, as one picture.  # (1, 56, B*28)"""
+    """Originals above their reconstructions from μ, as one picture.  # (C, 2H, B*W)"""
     model.eval()
     device = module_device(model)
-    recon = model.reconstruct(x.to(device), y.to(device)).float().cpu()  # (B, 784)
-    return image_grid(torch.stack([x, recon]))
+    recon = model.reconstruct(x.to(device), y.to(device)).float().cpu()  # (B, C·H·W)
+    return image_grid(torch.stack([x, recon]), model.shape)
 
 
 @torch.no_grad()
 def unit_vector_grid(model: LatentModel) -> torch.Tensor:
-    """UNIT_VALUE·e_k for the first MAX_UNIT_VECTORS coordinates, decoded in one row.  # (1, 28, K*28)"""
+    """UNIT_VALUE·e_k for the first MAX_UNIT_VECTORS coordinates, decoded in one row.  # (C, H, K*W)"""
     model.eval()
     device = module_device(model)
     latent = model.config.model.latent_dim
@@ -91,7 +100,7 @@ def unit_vector_grid(model: LatentModel) -> torch.Tensor:
     codes = UNIT_VALUE * torch.eye(count, latent, device=device)  # (K, D)
     labels = torch.full((count,), UNIT_LABEL, dtype=torch.long, device=device)
     images = torch.sigmoid(model.decode(model.latent_activation(codes), labels)).float().cpu()
-    return image_grid(images[None])
+    return image_grid(images[None], model.shape)
 
 
 class TensorBoardTracker(Tracker):
