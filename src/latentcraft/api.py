@@ -228,7 +228,7 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     data: read the run's data from this path instead (it must have the run's image shape and classes).
     """
     from latentcraft.evaluation.evaluate import DEFAULT_FIT_LIMIT, evaluate_run
-    from latentcraft.trained import check_device, runs_read_data_at
+    from latentcraft.trained import check_device
     from latentcraft.training.checkpoint import load_config
 
     folder = check_path(run_dir, "run_dir")
@@ -242,9 +242,8 @@ def evaluate(run_dir: str | Path, samples: int = 0, fit_limit: int | None = None
     if samples and load_config(folder).model.deterministic:  # evaluate_run would skip them without a word
         raise ArgumentError("samples: this model is deterministic (model.deterministic = true), so it has no "
                             "log-likelihood to estimate; use samples=0")
-    with runs_read_data_at(data_path, [folder]):
-        record = evaluate_run(folder, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
-                              data_dir, progress=progress, device=str(where))
+    record = evaluate_run(folder, samples, DEFAULT_FIT_LIMIT if fit_limit is None else fit_limit, test_limit,
+                          data_dir, progress=progress, device=str(where), data_path=data_path)
     return record["metrics"]
 
 
@@ -258,7 +257,6 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     an export wrote is refused unless `force`. data: as for `evaluate`.
     """
     from latentcraft.explorer.export import export_site, export_sites
-    from latentcraft.trained import runs_read_data_at
 
     if isinstance(run_dirs, (str, os.PathLike)):
         runs = [check_path(run_dirs, "run_dirs")]
@@ -273,10 +271,9 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
     folder = check_optional_path(data_dir, "data_dir")
     data_path = check_optional_path(data, "data")
     force = check_flag(force, "force")
-    with runs_read_data_at(data_path, runs):
-        if len(runs) == 1:
-            return export_site(runs[0], target, data_dir=folder, force=force)
-        return export_sites(list(runs), target, data_dir=folder, force=force)
+    if len(runs) == 1:
+        return export_site(runs[0], target, data_dir=folder, force=force, data_path=data_path)
+    return export_sites(list(runs), target, data_dir=folder, force=force, data_path=data_path)
 
 
 def _grid_axes(grid: Any) -> list[tuple[str, list[Any]]]:

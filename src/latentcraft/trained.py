@@ -19,18 +19,12 @@ infinite pixels or codes, codes of the wrong width, labels outside
 from __future__ import annotations
 
 import numbers
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from latentcraft.config.sections import RunSpec
-from latentcraft.data.shape import MNIST_SHAPE, ImageShape, image_shape
-from latentcraft.data.source import load_config_data
+from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.errors import ArgumentError, ConfigError, check_flag, shown
 from latentcraft.model.vae import LatentModel
 from latentcraft.training.devices import module_device, resolve_device
@@ -102,54 +96,6 @@ def as_pixels(images: Any, shape: ImageShape = MNIST_SHAPE) -> torch.Tensor:
     if x.dim() == 4 and x.shape[-1] == shape.channels and x.shape[1] != shape.channels:
         x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W), the models' layout
     return x.reshape(len(x), shape.features)
-
-
-def read_data_at(config: RunSpec, path: str | os.PathLike[str]) -> RunSpec:
-    """`config`, changed in place to read its data from `path` (a saved run folder is untouched).
-
-    Its image shape and class names are set as recorded (a run from before own data recorded none: MNIST's
-    28 × 28 grey digits), so data.source refuses data unlike what the model was trained on.
-    """
-    shape = image_shape(config)
-    config.data.path = str(Path(path).expanduser().resolve())
-    config.data.image_shape = [shape.height, shape.width, shape.channels]
-    config.data.class_names = list(shape.class_names)
-    return config
-
-
-def use_data_at(model: LatentModel, path: str | os.PathLike[str]) -> LatentModel:
-    """`model`, reading its data from `path` from now on (see read_data_at)."""
-    read_data_at(model.config, path)
-    return model
-
-
-@contextmanager
-def runs_read_data_at(path: str | os.PathLike[str] | None, run_dirs: Iterable[str | Path] = ()) -> Iterator[None]:
-    """Inside, every run folder that evaluate, export and report load reads its data from `path` (None: as
-    recorded). Each of `run_dirs` is checked first: data unlike a run's is refused before any work.
-
-    Those commands load runs through checkpoint.load_model and take no data argument; this wraps that loader
-    (export imports it by name) for the block only, rather than editing a saved run's config.json.
-    """
-    if path is None:
-        yield
-        return
-    from latentcraft.explorer import export
-    from latentcraft.training import checkpoint
-
-    for run_dir in run_dirs:
-        if (Path(run_dir) / checkpoint.CONFIG_FILE).is_file():  # a sweep folder in a report has none
-            load_config_data(read_data_at(checkpoint.load_config(Path(run_dir)), path), "test", limit=1)
-    load = checkpoint.load_model
-
-    def load_reading_path(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
-        return use_data_at(load(run_dir, device), path)
-
-    checkpoint.load_model = export.load_model = load_reading_path
-    try:
-        yield
-    finally:
-        checkpoint.load_model = export.load_model = load
 
 
 class TrainedModel:

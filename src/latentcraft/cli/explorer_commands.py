@@ -36,18 +36,16 @@ def run_export(args: argparse.Namespace) -> None:
     from latentcraft.explorer.export import export_site, export_sites
     from latentcraft.explorer.serve import SITE_SUBDIR
     from latentcraft.explorer.site_bundle import MANIFEST_FILE
-    from latentcraft.trained import runs_read_data_at
 
     if len(args.run_dirs) > 1 and not args.out:
         raise UsageError("several runs make one site: say where with --out SITE_DIR")
     out = Path(args.out or Path(args.run_dirs[0]) / SITE_SUBDIR)
     check_out_folder("--out", out)
-    with runs_read_data_at(args.data, args.run_dirs):
-        if len(args.run_dirs) == 1:
-            models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force)]
-        else:
-            root = export_sites(args.run_dirs, out, data_dir=args.data_dir, force=args.force)
-            models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
+    if len(args.run_dirs) == 1:
+        models = [export_site(args.run_dirs[0], out, data_dir=args.data_dir, force=args.force, data_path=args.data)]
+    else:
+        root = export_sites(args.run_dirs, out, data_dir=args.data_dir, force=args.force, data_path=args.data)
+        models = [json.loads((out / m["dir"] / MANIFEST_FILE).read_text()) for m in root["models"]]
     for manifest in models:
         pages = [f for f, on in manifest["features"].items() if on and f in ("sliders", "plane", "traversal")]
         print(f"exported {manifest['name']}: {manifest['kind']} model, {manifest['latent_dim']} latent coordinates; "
@@ -101,7 +99,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> None:
     from latentcraft.explorer.demo import DEMO_EPOCHS, DEMO_PAGE, demo_run, demo_site
     from latentcraft.explorer.serve import make_server, serve_forever
-    from latentcraft.trained import runs_read_data_at
+    from latentcraft.explorer.site_bundle import MANIFEST_FILE
 
     if args.epochs is not None and not args.train:
         raise UsageError("--epochs applies to --train only")
@@ -114,11 +112,12 @@ def run_demo(args: argparse.Namespace) -> None:
         overrides.append("data.download=true")
     run_dir = demo_run(Path(args.run_dir) if args.run_dir else None, args.train, args.epochs or DEMO_EPOCHS,
                        overrides, progress=not args.no_progress)
-    with runs_read_data_at(args.data, [run_dir]):  # used only if the site is missing or older than the weights
-        site = demo_site(run_dir, args.data_dir, args.download)
+    site = demo_site(run_dir, args.data_dir, args.download, args.data)
     if args.no_serve:
         print(f"site folder: {site}")
         return
     server = make_server(site, args.port, quiet=True)
-    print("Move the sliders, press 'Random digit', or draw a digit on the black pad.")
+    manifest = json.loads((site / MANIFEST_FILE).read_text())
+    drawing = " or draw on the black pad" if manifest["features"].get("drawing") else ""
+    print(f"Move the sliders, press 'Random {manifest.get('item', 'digit')}'{drawing}.")
     serve_forever(server, DEMO_PAGE)

@@ -129,12 +129,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run, format_table
-    from latentcraft.trained import runs_read_data_at
 
     try:
-        with runs_read_data_at(args.data, [args.run_dir]):
-            record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
-                                  progress=not args.no_progress)
+        record = evaluate_run(args.run_dir, args.samples, args.fit_limit, args.test_limit, args.data_dir,
+                              progress=not args.no_progress, data_path=args.data)
     except LatentcraftError:
         raise  # one line with its own exit code: a usage error such as a --test-limit too small, data refused
     except ValueError as err:
@@ -173,17 +171,14 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 def _run_plot(args: argparse.Namespace) -> None:
     from latentcraft.data.source import load_config_data
     from latentcraft.reporting.plots import PlotOptions, make_figures
-    from latentcraft.trained import use_data_at
     from latentcraft.training.checkpoint import load_model
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
     check_out_folder("--out", out)
-    model = load_model(args.run_dir)
+    model = load_model(args.run_dir, data_path=args.data)
     if args.label >= model.shape.classes:
         raise UsageError(f"--label {args.label}: this run has {model.shape.classes} classes, "
                          f"0..{model.shape.classes - 1}")
-    if args.data:
-        use_data_at(model, args.data)
     test = load_config_data(model.config, "test", args.data_dir)
     grid: tuple[float, float] | None = None  # 'data': the test means' range
     if args.grid_range != ["data"]:
@@ -228,12 +223,10 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def _run_report(args: argparse.Namespace) -> None:
     from latentcraft.reporting.report import write_report
-    from latentcraft.trained import runs_read_data_at
 
     try:
-        with runs_read_data_at(args.data, args.run_dirs):  # for the runs evaluated or plotted now
-            html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
-                                              progress=not args.no_progress)
+        html_path, md_path = write_report(args.run_dirs, args.out, args.samples, args.fit_limit,
+                                          progress=not args.no_progress, data_path=args.data)
     except LatentcraftError:
         raise  # one line with its own exit code: an --out the report cannot be written to, data refused
     except ValueError as err:

@@ -10,6 +10,7 @@ that no longer matches them, naming what changed.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,18 @@ def load_config_data(config: RunSpec, split: str, data_dir: str | Path | None = 
     if d.image_shape or d.class_names:
         _check_matches(config, images)
     return images.subset(slice(0, limit)) if limit else images
+
+
+def relocate(config: RunSpec, path: str | os.PathLike[str]) -> RunSpec:
+    """`config`, changed in place to read its data from `path` (a run whose data moved; its folder is untouched),
+    checked at once: data unlike what the run recorded (a run from before own data recorded nothing: MNIST's
+    28 × 28 grey digits) is refused before any work."""
+    shape = image_shape(config)
+    config.data.path = str(Path(path).expanduser().resolve())
+    config.data.image_shape = [shape.height, shape.width, shape.channels]
+    config.data.class_names = list(shape.class_names)
+    load_config_data(config, "test", limit=1)
+    return config
 
 
 def read_own_data(config: RunSpec) -> LabelledImages:

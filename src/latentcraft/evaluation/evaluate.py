@@ -81,17 +81,19 @@ class _Stages:
 def evaluate_run(
     run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, test_limit: int | None = None,
     data_dir: str | None = None, progress: bool = True, seed: int = 0, write: bool = True, device: str = "cpu",
+    data_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model in `run_dir`; returns (and by default writes) the eval.json record.
 
     samples: k for the importance-sampled log-likelihood (0 = skip it).
     test_limit: None = the run's own data.test_limit (0 = all 10,000).
     device: where the model runs ("cpu", "auto", "cuda", ...), whatever it was trained on.
+    data_path: where the run's own data lives now, if it moved (checked against its shape and classes first).
     """
     run_dir = Path(run_dir)
     # First, before any work: weights that config.json no longer describes are refused here, and an
     # existing eval.json is replaced only at the end, atomically, by a record computed in full.
-    model = ckpt.load_model(run_dir, device)
+    model = ckpt.load_model(run_dir, device, data_path)
     config = model.config
     stages = _Stages(progress)
     test = load_config_data(config, "test", data_dir, test_limit)

@@ -56,8 +56,10 @@ def demo_run(run_dir: Path | None = None, train: bool = False, epochs: int = DEM
     return run_dir
 
 
-def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False) -> Path:
-    """The exported site of `run_dir`, exported first when missing or older than the weights.
+def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False,
+              data_path: str | Path | None = None) -> Path:
+    """The exported site of `run_dir`, exported first when missing or older than the weights
+    (reading the run's own data from `data_path` if it moved).
 
     A shipped model's site goes to the cache (the package may be read-only),
     any other run's to its own site/ folder, as `latentcraft serve` does.
@@ -79,5 +81,5 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
             except DataError as err:
                 raise ExportError(str(err)) from None
         print(f"exporting {run_dir} to {site} ...", flush=True)
-        export_site(run_dir, site, data_dir=data_dir)
+        export_site(run_dir, site, data_dir=data_dir, data_path=data_path)
     return site

@@ -209,14 +209,15 @@ def export_model(model: LatentModel, run_dir: Path, out_dir: Path, max_digits: i
 
 
 def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_DIGITS,
-                data_dir: str | Path | None = None, force: bool = False) -> dict:
+                data_dir: str | Path | None = None, force: bool = False, data_path: str | Path | None = None) -> dict:
     """Export the run in `run_dir` as a static explorer site in `out_dir`; returns the manifest.
 
     force: replace `out_dir` even if it is not a site an export wrote (its contents are deleted).
+    data_path: where the run's own data lives now, if it moved.
     """
     run_dir = Path(run_dir)
     target = site_target(out_dir, [run_dir], force)
-    model = load_model(run_dir).float()
+    model = load_model(run_dir, data_path=data_path).float()
     with building_site(target) as build:
         manifest = export_model(model, run_dir, build, max_digits, data_dir)
         manifest.update(site_entries(build))
@@ -225,15 +226,16 @@ def export_site(run_dir: str | Path, out_dir: str | Path, max_digits: int = MAX_
 
 
 def export_sites(run_dirs: list[str | Path], out_dir: str | Path, max_digits: int = MAX_DIGITS,
-                 data_dir: str | Path | None = None, force: bool = False) -> dict:
+                 data_dir: str | Path | None = None, force: bool = False, data_path: str | Path | None = None) -> dict:
     """Export several runs as one site with a model picker and a compare view; returns the root manifest.
 
     Models are named by their configs, with -2, -3, ... for a name already taken.
-    force: as for `export_site`.
+    force, data_path: as for `export_site` (one data_path serves runs trained on the same data).
     """
     run_dirs = [Path(run_dir) for run_dir in run_dirs]
     target = site_target(out_dir, run_dirs, force)
-    models = [load_model(run_dir).float() for run_dir in run_dirs]  # every run is checked before anything is built
+    # Every run (and its data) is checked before anything is built.
+    models = [load_model(run_dir, data_path=data_path).float() for run_dir in run_dirs]
     entries: list[dict] = []
     with building_site(target) as build:
         for run_dir, model in zip(run_dirs, models):

@@ -75,9 +75,11 @@ def list_figures(folder: Path) -> list[Path]:
 
 
 def load_run(
-    run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, progress: bool = True
+    run_dir: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT, progress: bool = True,
+    data_path: str | Path | None = None,
 ) -> RunMaterial:
-    """Everything the report needs from one run folder, evaluating and plotting what is missing."""
+    """Everything the report needs from one run folder, evaluating and plotting what is missing
+    (reading the run's data from `data_path` if it moved)."""
     # A late import: matplotlib is slow to import.
     from latentcraft.reporting.charts import plot_dci_importance
     from latentcraft.reporting.plots import make_figures
@@ -85,10 +87,10 @@ def load_run(
     run_dir = Path(run_dir)
     record = read_eval(run_dir)
     if record is None:
-        record = evaluate_run(run_dir, samples=samples, fit_limit=fit_limit, progress=progress)
+        record = evaluate_run(run_dir, samples=samples, fit_limit=fit_limit, progress=progress, data_path=data_path)
     folder = figures_dir(run_dir)
     if not list_figures(folder):
-        model = ckpt.load_model(run_dir)  # through the module: `report --data` swaps the loader (trained.py)
+        model = ckpt.load_model(run_dir, data_path=data_path)
         make_figures(model, load_config_data(model.config, "test"), folder)
     if "dci" in record and not (folder / DCI_FIGURE).is_file():
         plot_dci_importance(record["dci"]["importance"], folder / DCI_FIGURE, record["name"])
@@ -293,13 +295,13 @@ def check_report_out(out: str | Path) -> Path:
 
 def write_report(
     run_dirs: list[str | Path], out: str | Path, samples: int = 0, fit_limit: int = DEFAULT_FIT_LIMIT,
-    progress: bool = True,
+    progress: bool = True, data_path: str | Path | None = None,
 ) -> tuple[Path, Path]:
     """Write the HTML report to `out` and its Markdown twin beside it (same name, .md); returns both paths."""
     if not run_dirs:
         raise ValueError("report needs at least one run folder")
     out = check_report_out(out)
-    runs = [load_run(d, samples, fit_limit, progress) for d in run_dirs if not shows_as_sweep(d)]
+    runs = [load_run(d, samples, fit_limit, progress, data_path) for d in run_dirs if not shows_as_sweep(d)]
     # A sweep's figures go beside the report, in <report name>_sweeps/<sweep folder name>/.
     sweeps = [load_sweep(d, out.parent / f"{out.stem}_sweeps" / Path(d).resolve().name)
               for d in run_dirs if shows_as_sweep(d)]

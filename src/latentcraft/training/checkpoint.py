@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from latentcraft.config.run_config import Config
 from latentcraft.config.sections import RunSpec
+from latentcraft.data.source import relocate
 from latentcraft.errors import ConfigError, LatentcraftError
 from latentcraft.model.vae import LatentModel
 from latentcraft.techniques.registry import build_model, upgrade_legacy_weights
@@ -42,7 +43,7 @@ BOUND_CONFIG_KEY = "latentcraft.config"  # weights metadata: JSON of the bound c
 # labels, where the data is, how evaluation and logging run, and what `train --resume` may change
 # (epochs, rate, precision: trainer.py's rule). Every other field is bound to the weights.
 UNBOUND_FIELDS = frozenset({
-    "name", "description", "data.data_dir", "data.download", "data.test_limit", "train.epochs", "train.lr",
+    "name", "description", "data.data_dir", "data.path", "data.download", "data.test_limit", "train.epochs", "train.lr",
     "train.precision", "train.threads", "train.device", "train.tensorboard", "train.eval_batch_size",
     "train.select_metric",
 })
@@ -211,11 +212,13 @@ def check_bound_config(config: RunSpec, run_dir: Path) -> None:
         )
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LatentModel:
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
+               data_path: str | Path | None = None) -> LatentModel:
     """Rebuild a trained model from a run folder, in eval mode, on `device` (whatever it was trained on).
 
     Weights that do not match config.json are refused: other tensor names or shapes, or (for
     weights that record it) a bound config field that has changed since they were saved.
+    data_path: where the run's data lives now, if it moved (checked against the run's shape and classes).
     """
     run_dir = Path(run_dir)
     config = load_config(run_dir)
@@ -223,6 +226,8 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Laten
     tensors = _load_tensors(run_dir / WEIGHTS_FILE)
     check_bound_config(config, run_dir)  # first: a changed field says more than the tensor shapes it changed
     _load_weights(model, tensors, run_dir / WEIGHTS_FILE)
+    if data_path is not None:
+        relocate(model.config, data_path)
     return model.to(resolve_device(device)).eval()
 
 
