@@ -30,7 +30,9 @@ import torch
 from torch.utils.benchmark import Timer
 
 from latentcraft.config.run_config import resolve_config
-from latentcraft.data.mnist import ImageSet, augment, load_split
+from latentcraft.data.batches import augment
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 from latentcraft.evaluation.metrics import evaluate_split
 from latentcraft.techniques.registry import build_model
 from latentcraft.training import checkpoint as ckpt

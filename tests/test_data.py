@@ -9,16 +9,13 @@ import pytest
 import torch
 
 from latentcraft.config.run_config import resolve_config
+from latentcraft.data.batches import augment, batch_indices, hide_labels
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
 from latentcraft.data.datasets import DATASETS
 from latentcraft.data.mnist import (
     DATA_DIR_ENV,
     DataError,
-    augment,
-    batch_indices,
     fetch,
-    hide_labels,
-    load_config_data,
     load_split,
     locate,
     parse_idx,
@@ -26,6 +23,7 @@ from latentcraft.data.mnist import (
     verify,
     write_idx,
 )
+from latentcraft.data.source import load_config_data
 
 # Label counts of the original MNIST files (shared/data/mnist/README.md).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

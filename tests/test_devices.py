@@ -14,7 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from latentcraft.cli.main import main
 from latentcraft.config.run_config import Config, resolve_config
-from latentcraft.data.mnist import ImageSet, augment
+from latentcraft.data.batches import augment
+from latentcraft.data.images import ImageSet
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import evaluate_split
 from latentcraft.techniques.registry import build_model

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from latentcraft.config.run_config import resolve_config
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.data.source import load_config_data
 from latentcraft.data.synthetic import colour_blobs, save_npz, shapes

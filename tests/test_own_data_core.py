@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from latentcraft.config.run_config import Config, record_data, resolve_config
+from latentcraft.data.batches import batch_indices
 from latentcraft.data.formats.labelled_images import DatasetError
-from latentcraft.data.mnist import batch_indices
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape, image_shape
 from latentcraft.data.source import load_config_data
 from latentcraft.data.synthetic import colour_blobs, save_npz

@@ -5,7 +5,7 @@ import torch
 
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.preprocess import preprocess_drawing
 from latentcraft.data.strokes import dilate, erode
 from latentcraft.evaluation.registry import registered

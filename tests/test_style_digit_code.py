@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from latentcraft.config.run_config import Config, resolve_config
+from latentcraft.data.batches import hide_labels, mix_in_labelled
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES, UNLABELLED
-from latentcraft.data.mnist import hide_labels, load_split, mix_in_labelled
+from latentcraft.data.mnist import load_split
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import evaluate_split, importance_log_likelihood
 from latentcraft.explorer import export as explorer

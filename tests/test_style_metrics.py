@@ -5,7 +5,8 @@ import torch
 
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, NUM_CLASSES
-from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 from latentcraft.techniques.registry import build_model
 from latentcraft.techniques.style.readouts import (
     NO_STYLE,

@@ -10,7 +10,8 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from latentcraft.config.run_config import Config, resolve_config
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, UNLABELLED
-from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 from latentcraft.errors import ConfigError
 from latentcraft.model.objective import gaussian_kl
 from latentcraft.model.vae import LatentModel

@@ -4,6 +4,7 @@
 (`from latentcraft.data import load_split`).
 """
 
-from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 
 __all__ = ["ImageSet", "load_split"]

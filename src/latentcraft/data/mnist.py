@@ -1,8 +1,7 @@
-"""Datasets: IDX reading, locating/downloading, in-memory batches (the known datasets: datasets.py).
+"""MNIST-format datasets (MNIST, Fashion-MNIST): IDX files, where to find them, download and checksums.
 
-The whole dataset lives in memory as a uint8 tensor (60,000 x 28 x 28 is 47 MB);
-batches are drawn by index with no per-sample Python, converted to float and
-optionally augmented on the fly as one tensor operation.
+The datasets it knows, with their files and checksums, are in datasets.py; a split
+is read into an ImageSet (images.py).
 """
 
 from __future__ import annotations
@@ -15,19 +14,15 @@ import shutil
 import tempfile
 import urllib.request
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from latentcraft.data.constants import IMAGE_SIDE, NUM_CLASSES, UNLABELLED
+from latentcraft.data.constants import IMAGE_SIDE, NUM_CLASSES
 from latentcraft.data.datasets import DATASETS
-from latentcraft.data.shape import MNIST_SHAPE, ImageShape
-from latentcraft.data.strokes import dilate, erode
+from latentcraft.data.images import ImageSet
 from latentcraft.errors import LatentcraftError
-from latentcraft.training.devices import to_device
 
 DATA_DIR_ENV = "LATENTCRAFT_DATA_DIR"
 
@@ -214,40 +209,6 @@ def verify(dataset: str, folder: Path) -> None:
 # ---- in-memory splits -----------------------------------------------------------
 
 
-@dataclass
-class ImageSet:
-    images: torch.Tensor  # uint8, (N, H, W) grey or (N, H, W, 3) colour; MNIST: (N, 28, 28)
-    labels: torch.Tensor  # (N,) int64, UNLABELLED where hidden
-    folder: Path | None = None  # where it was read from, so a read-out can find the other split; None: in memory
-    shape: ImageShape = MNIST_SHAPE  # height, width, channels and class names
-    factors: torch.Tensor | None = None  # (N, F) ground-truth factors, when the data carries them
-    factor_names: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def floats(self, index: torch.Tensor | slice = slice(None), device: torch.device | str = "cpu") -> torch.Tensor:
-        """Images at `index` as (B, C·H·W) floats in [0, 1], channel-first, on `device` (MNIST: (B, 784)).
-
-        The uint8 pixels cross to the device and become floats there: a quarter of the bytes.
-        """
-        images = to_device(self.images[index], device)
-        if images.dim() == 4:  # (B, H, W, C) -> (B, C, H, W): the models' channel-first layout
-            images = images.permute(0, 3, 1, 2)
-        return images.reshape(-1, self.shape.features).float().div_(255.0)
-
-    def batch(
-        self, index: torch.Tensor | slice, device: torch.device | str = "cpu"
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, C·H·W) as floats in [0, 1] and labels (B,) at `index`, on `device`."""
-        return self.floats(index, device), to_device(self.labels[index], device)
-
-    def subset(self, index: torch.Tensor | slice) -> ImageSet:
-        """The images, labels and factors at `index`, same shape and source."""
-        factors = None if self.factors is None else self.factors[index]
-        return ImageSet(self.images[index], self.labels[index], self.folder, self.shape, factors, self.factor_names)
-
-
 def load_split(
     dataset: str, split: str, data_dir: str | Path | None = None, download: bool = False, limit: int = 0
 ) -> ImageSet:
@@ -272,70 +233,3 @@ def load_split(
     if limit:
         images, labels = images[:limit], labels[:limit]
     return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), folder)
-
-
-def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int, per_class: int = 0) -> torch.Tensor:
-    """Keep a seeded random `labelled_fraction` of the labels, or `per_class` of each class; the rest UNLABELLED."""
-    if labelled_fraction >= 1.0 and not per_class:
-        return labels
-    generator = torch.Generator().manual_seed(seed + 7919)
-    if per_class:
-        order = torch.randperm(len(labels), generator=generator)
-        keep = torch.zeros(len(labels), dtype=torch.bool)
-        for k in labels.unique():
-            keep[order[labels[order] == k][:per_class]] = True
-    else:
-        keep = torch.rand(len(labels), generator=generator) < labelled_fraction
-    return torch.where(keep, labels, torch.full_like(labels, UNLABELLED))
-
-
-def mix_in_labelled(batches: list[torch.Tensor], labels: torch.Tensor, share: float,
-                    generator: torch.Generator) -> list[torch.Tensor]:
-    """Each batch with its first `share` replaced by labelled examples drawn with replacement.
-
-    With few labels a plain shuffle shows a labelled example about once per epoch; semi-supervised
-    training instead keeps a fixed labelled share in every batch. Unchanged if nothing or everything is labelled.
-    """
-    labelled = (labels != UNLABELLED).nonzero().squeeze(1)
-    if not share or len(labelled) in (0, len(labels)):
-        return batches
-    mixed = []
-    for batch in batches:
-        count = math.ceil(share * len(batch))
-        drawn = labelled[torch.randint(len(labelled), (count,), generator=generator)]
-        mixed.append(torch.cat([drawn, batch[count:]]))
-    return mixed
-
-
-def batch_indices(n: int, batch_size: int, generator: torch.Generator, passes: int = 1) -> list[torch.Tensor]:
-    """A shuffled epoch as index tensors, `passes` shuffles of the n examples back to back; the last short batch
-    is kept."""
-    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(passes)])
-    return list(order.split(batch_size))
-
-
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float, max_degrees: float,
-            stroke: float = 0.0, shape: ImageShape = MNIST_SHAPE) -> torch.Tensor:
-    """Random shift and rotation of a (B, C·H·W) batch, as one affine resampling; then, for a `stroke`
-    share of the images, strokes one pixel thicker or thinner (half each), as pens and drawings differ.
-
-    The draws come from the CPU `generator` whatever x's device: a seed means the same augmentation everywhere.
-    """
-    batch = x.shape[0]
-    channels, height, width = shape.chw
-    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)
-    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / width across and 2 / height down.
-    shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * max_shift * 2 / torch.tensor([width, height])
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta.to(x.device), [batch, channels, height, width], align_corners=False)  # (B, H, W, 2)
-    images = F.grid_sample(x.view(batch, channels, height, width), grid, align_corners=False, padding_mode="zeros")
-    if stroke:
-        draw = torch.rand(batch, generator=generator).to(x.device)  # (B,)
-        thicker = (draw < stroke / 2).view(-1, 1, 1, 1)
-        thinner = ((draw >= stroke / 2) & (draw < stroke)).view(-1, 1, 1, 1)
-        planes = images.reshape(batch * channels, height, width)
-        thick = dilate(planes).view_as(images)
-        thin = erode(planes).view_as(images)
-        images = torch.where(thicker, thick, torch.where(thinner, thin, images))
-    return images.reshape(batch, shape.features)

@@ -19,7 +19,8 @@ import torch
 
 from latentcraft.data.formats.detect import read_dataset
 from latentcraft.data.formats.labelled_images import DatasetError, LabelledImages
-from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 from latentcraft.data.procedural import PROCEDURAL, generate
 from latentcraft.data.shape import ImageShape, image_shape
 

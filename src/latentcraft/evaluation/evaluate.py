@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from latentcraft.config.sections import RunSpec
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import image_shape
 from latentcraft.data.source import load_config_data
 from latentcraft.errors import ConfigError

@@ -37,7 +37,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from latentcraft.config.sections import RunSpec
-from latentcraft.data.mnist import ImageSet, augment, batch_indices, cache_root, load_split
+from latentcraft.data.batches import augment, batch_indices
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import cache_root, load_split
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.data.source import load_config_data
 from latentcraft.training.checkpoint import atomic_write, write_json

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.evaluation.registry import PREDICTIONS, higher_is_better
 from latentcraft.model.objective import evaluation_nll
 from latentcraft.training.devices import module_device

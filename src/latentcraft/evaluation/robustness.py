@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from latentcraft.config.sections import RunSpec
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.preprocess import preprocess_drawing
 from latentcraft.data.procedural import PROCEDURAL
 from latentcraft.data.shape import MNIST_SHAPE

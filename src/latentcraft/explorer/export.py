@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentcraft.data.mnist import DataError, ImageSet
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import DataError
 from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.metrics import encode_split
 from latentcraft.explorer.images import item_noun

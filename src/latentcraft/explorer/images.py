@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentcraft.data.constants import IMAGE_SIDE
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.preprocess import FIT_SIDE
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.evaluation.readouts import REGION_RESOLUTION, central_range, decision_regions
 from latentcraft.evaluation.registry import PREDICTIONS, format_value, metric_label
 from latentcraft.explorer.images import channel_first_pixels, dataset_name, drawable, drawing_fit, item_noun

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from latentcraft.config.sections import RunSpec
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import image_shape
 from latentcraft.model.bodies import BODIES
 from latentcraft.model.objective import make_objective

@@ -28,7 +28,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import ImageShape
 from latentcraft.evaluation.metrics import encode_split
 from latentcraft.evaluation.readouts import central_range, decision_regions

@@ -10,7 +10,7 @@ import torch
 from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
 from latentcraft.config.strict import check_at_least, check_at_most, check_coordinates
 from latentcraft.data.constants import IMAGE_PIXELS, IMAGE_SIDE
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.techniques.anchor_templates import (

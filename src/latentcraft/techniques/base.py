@@ -40,7 +40,7 @@ from torch import nn
 
 from latentcraft.config.sections import RunSpec, TechniqueSettings
 from latentcraft.data.constants import UNLABELLED
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.evaluation.registry import Metric, register, register_prediction
 from latentcraft.evaluation.robustness import register_robustness
 from latentcraft.model.vae import LatentModel, ModelOutput

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from latentcraft.config.sections import MAX_LAYER_SIZE, RunSpec, TechniqueSettings
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.registry import PREDICTION, TRAINING, Metric

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from latentcraft.config.sections import MAX_EPOCHS, MAX_LAYER_SIZE, RunSpec, TechniqueSettings
 from latentcraft.config.strict import check_at_least, check_at_most, check_choice, check_within
 from latentcraft.data.constants import NUM_CLASSES, UNLABELLED
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import classes_known, image_shape
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.metrics import confusion_matrix

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.model.vae import LatentModel
 from latentcraft.reporting.plots import image_grid_figure

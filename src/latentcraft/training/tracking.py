@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latentcraft.config.run_config import Config
-from latentcraft.data.mnist import ImageSet
+from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.errors import ConfigError
 from latentcraft.training.devices import module_device

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from latentcraft.config.run_config import Config, record_data
 from latentcraft.config.sources import differences
-from latentcraft.data.mnist import ImageSet, augment, batch_indices, hide_labels, mix_in_labelled
+from latentcraft.data.batches import augment, batch_indices, hide_labels, mix_in_labelled
+from latentcraft.data.images import ImageSet
 from latentcraft.data.source import load_config_data
 from latentcraft.errors import LatentcraftError
 from latentcraft.evaluation.metrics import evaluate_split

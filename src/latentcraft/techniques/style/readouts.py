@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from latentcraft.data.mnist import ImageSet, load_split
+from latentcraft.data.images import ImageSet
+from latentcraft.data.mnist import load_split
 from latentcraft.data.source import load_config_data
 from latentcraft.evaluation.registry import Metric
 from latentcraft.techniques.style.labels import LABEL_IMAGES, StyleLabel, labels_record, style_labels
