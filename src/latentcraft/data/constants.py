@@ -1,4 +1,4 @@
-"""Fixed facts of the image data every part of latentcraft shares."""
+"""Facts of MNIST-format data (28 × 28 grey, 10 classes); a run of other data takes its shape from data/shape.py."""
 
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28 x 28
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784, the flattened image size
