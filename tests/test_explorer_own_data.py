@@ -46,6 +46,7 @@ def own(tmp_path_factory):
     images, labels, names = write_blobs(data)
     run, site = folder / "run", folder / "site"
     assert main(["train", "--preset", "routed10", "--set", f"data.path={data}", *TINY, "--run-dir", str(run)]) == 0
+    assert main(["evaluate", str(run), "--no-progress"]) == 0  # the whole chain: train, evaluate, export, page
     assert main(["export", str(run), "--out", str(site)]) == 0
     server = serve(site)
     yield data, images, labels, names, run, site, server
@@ -58,7 +59,9 @@ def channel_first(images):
 
 
 def test_the_site_carries_the_runs_shape_classes_and_images(own):
-    _, images, labels, names, _, site, _ = own
+    _, images, labels, names, run, site, _ = own
+    record = json.loads((run / ckpt.EVAL_FILE).read_text())
+    assert record["n_test"] == len(images) and record["confusion_matrix"] and len(record["confusion_matrix"]) == 4
     manifest = json.loads((site / explorer.MANIFEST_FILE).read_text())
     assert manifest["image"] == {"height": HEIGHT, "width": WIDTH, "channels": CHANNELS}
     assert manifest["class_names"] == names and manifest["coordinate_labels"] == names
