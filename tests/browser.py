@@ -110,6 +110,18 @@ def canvas_pixels(page, selector):
                    f"(document.querySelector('{selector}'))")
 
 
+def move_slider(page, coordinate, presses):
+    """Press ArrowRight `presses` times on slider z<coordinate>; the vector the page then decoded (settled)."""
+    count = page.js("window.lc.decodeCount")
+    page.page.focus(f"#z{coordinate}")
+    for _ in range(presses):
+        page.page.keyboard.press("ArrowRight")
+    page.wait(f"window.lc.decodeCount > {count} && "
+              f"Math.abs(window.lc.lastVector[{coordinate}] - document.querySelector('#z{coordinate}').value) < 1e-6")
+    page.page.wait_for_timeout(100)  # let queued decodes settle
+    return np.array(page.js("Array.from(window.lc.lastVector)"), np.float32)
+
+
 def draw_stroke(page, points):
     """A mouse stroke through `points`, in CSS pixels from the pad's top-left corner."""
     box = page.page.locator("#pad").bounding_box()

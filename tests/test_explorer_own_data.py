@@ -19,7 +19,7 @@ from latentcraft.explorer.serve import SITE_SUBDIR, url_for
 from latentcraft.techniques.registry import build_model
 from latentcraft.training import checkpoint as ckpt
 
-from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve
+from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, move_slider, ort_session, serve
 
 HEIGHT, WIDTH, CHANNELS = 32, 24, 3  # not square: a page or file that swaps height and width cannot pass
 CLASSES = 4
@@ -143,14 +143,7 @@ def test_the_page_reads_and_draws_colour_images_as_onnxruntime_and_names_the_cla
     assert float(style[0][:-2]) >= 140 and float(style[1][:-2]) >= 140 and style[2:] == ["contain", "pixelated"]
 
     # A slider move decodes as onnxruntime does.
-    count = page.js("window.lc.decodeCount")
-    page.page.focus("#z2")
-    for _ in range(5):
-        page.page.keyboard.press("ArrowRight")
-    page.wait(f"window.lc.decodeCount > {count} && "
-              "Math.abs(window.lc.lastVector[2] - document.querySelector('#z2').value) < 1e-6")
-    page.page.wait_for_timeout(100)  # let queued decodes settle
-    vector = np.array(page.js("Array.from(window.lc.lastVector)"), np.float32)
+    vector = move_slider(page, 2, 5)
     (want,) = ort_session(site, explorer.DECODER_FILE).run(None, {"z": vector[None]})
     np.testing.assert_allclose(page.js("Array.from(window.lc.lastDecoded)"), want[0], atol=BROWSER_TOLERANCE)
 

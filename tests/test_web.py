@@ -8,7 +8,7 @@ from latentcraft.data.preprocess import preprocess_drawing
 from latentcraft.explorer import export as explorer
 from latentcraft.explorer.serve import url_for
 
-from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, ort_session, serve, site_digits
+from browser import BROWSER_TOLERANCE, Page, canvas_pixels, draw_stroke, move_slider, ort_session, serve, site_digits
 
 
 def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser):
@@ -29,14 +29,7 @@ def test_sliders_random_digit_and_live_decode_match_onnxruntime(routed, browser)
 
     # Moving a slider (keyboard) re-decodes, changes the canvas, and matches onnxruntime for that vector.
     before = canvas_pixels(page, "#output")
-    count = page.js("window.lc.decodeCount")
-    page.page.focus("#z3")
-    for _ in range(15):
-        page.page.keyboard.press("ArrowRight")
-    page.wait(f"window.lc.decodeCount > {count} && "
-              "Math.abs(window.lc.lastVector[3] - document.querySelector('#z3').value) < 1e-6")
-    page.page.wait_for_timeout(100)  # let queued decodes settle
-    vector = np.array(page.js("Array.from(window.lc.lastVector)"), np.float32)
+    vector = move_slider(page, 3, 15)
     decoded = np.array(page.js("Array.from(window.lc.lastDecoded)"), np.float32)
     (want,) = ort_session(site, explorer.DECODER_FILE).run(None, {"z": vector[None]})
     np.testing.assert_allclose(decoded, want[0], atol=BROWSER_TOLERANCE)
