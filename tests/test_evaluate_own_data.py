@@ -12,14 +12,14 @@ from PIL import Image
 from latentcraft.config.run_config import resolve_config
 from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
-from latentcraft.data.source import load_config_data
+from latentcraft.data.source import load_config_data, mnist_format
 from latentcraft.data.synthetic import colour_blobs, save_npz, shapes
 from latentcraft.evaluation import judge as judge_module
 from latentcraft.evaluation.evaluate import EVAL_FILE, evaluate_run, format_table, handwritten_digits
 from latentcraft.evaluation.factors import MAX_DISCRETE_VALUES, continuous_factors, factor_scores
 from latentcraft.evaluation.judge import INFO_FILE, DigitJudge, JudgeRecipe, ensure_judge, trusted
 from latentcraft.evaluation.registry import registered
-from latentcraft.evaluation.robustness import TRANSFORMS, applicable, mnist_format, shift, transformed_sets
+from latentcraft.evaluation.robustness import TRANSFORMS, applicable, shift, transformed_sets
 from latentcraft.techniques import routing_figures
 from latentcraft.training.checkpoint import load_model
 from latentcraft.training.trainer import train

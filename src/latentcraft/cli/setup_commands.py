@@ -82,12 +82,16 @@ def _own_data_report(config: Config) -> str:
 
     d = config.data
     assert d.path is not None
-    found = problems(d.path, d.test_fraction, d.split_seed, d.image_column, d.label_column)
-    if len(found) > 1:  # an image folder lists every bad file at once; the error line repeats the first
-        print(f"{len(found)} problems stop this data from being used:", *(f"  - {line}" for line in found), sep="\n")
-    if found:
-        raise DatasetError(found[0] + (f" (and {len(found) - 1} more, listed above)" if len(found) > 1 else ""))
-    images = read_own_data(config)
+    try:
+        images = read_own_data(config)
+    except DatasetError as refused:
+        # The reader stops at the first problem; list them all (an image folder's every bad file) before failing.
+        found = problems(d.path, d.test_fraction, d.split_seed, d.image_column, d.label_column) or [str(refused)]
+        if len(found) > 1:  # the error line repeats the first
+            print(f"{len(found)} problems stop this data from being used:", *(f"  - {line}" for line in found),
+                  sep="\n")
+        raise DatasetError(found[0] + (f" (and {len(found) - 1} more, listed above)" if len(found) > 1 else "")) \
+            from None
     return f"{describe(images)}\n\nok: train on it with  latentcraft train --data {d.path}"
 
 

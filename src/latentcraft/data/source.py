@@ -40,7 +40,7 @@ def load_config_data(config: RunSpec, split: str, data_dir: str | Path | None = 
         limit = d.train_limit if split == "train" else d.test_limit
     if d.path:
         images = _own_split(config, split)
-    elif d.dataset in PROCEDURAL:
+    elif not mnist_format(config):
         images = _generated_split(d.dataset, split)
     else:
         images = load_split(d.dataset, split, data_dir or d.data_dir, d.download)
@@ -48,6 +48,12 @@ def load_config_data(config: RunSpec, split: str, data_dir: str | Path | None = 
     if d.image_shape or d.class_names:
         _check_matches(config, images)
     return images.subset(slice(0, limit)) if limit else images
+
+
+def mnist_format(config: RunSpec) -> bool:
+    """Whether a run's data is an MNIST-format IDX dataset (28x28 grey, MNIST's drawing conventions, files on
+    disk); your own data (data.path) and the generated sets are not, whatever their size."""
+    return not config.data.path and config.data.dataset not in PROCEDURAL
 
 
 def relocate(config: RunSpec, path: str | os.PathLike[str]) -> RunSpec:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from latentcraft.config.sections import RunSpec
 from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import image_shape
-from latentcraft.data.source import load_config_data
+from latentcraft.data.source import load_config_data, mnist_format
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.dci import dci, dci_shortcut, one_vs_rest
 from latentcraft.evaluation.factors import factor_scores
@@ -39,7 +39,7 @@ from latentcraft.evaluation.handwriting import handwriting_metrics
 from latentcraft.evaluation.judge import TRUSTED_ACCURACY, LazyJudge, trusted
 from latentcraft.evaluation.metrics import encode_split, evaluate_split, importance_log_likelihood, probe_accuracies
 from latentcraft.evaluation.registry import METRICS, format_value, metric_label
-from latentcraft.evaluation.robustness import mnist_format, robustness_table, technique_classifier, transformed_sets
+from latentcraft.evaluation.robustness import robustness_table, technique_classifier, transformed_sets
 from latentcraft.techniques.registry import TECHNIQUES
 from latentcraft.training import checkpoint as ckpt
 

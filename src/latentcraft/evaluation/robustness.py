@@ -30,10 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentcraft.config.sections import RunSpec
 from latentcraft.data.images import ImageSet
 from latentcraft.data.preprocess import preprocess_drawing
-from latentcraft.data.procedural import PROCEDURAL
 from latentcraft.data.shape import MNIST_SHAPE
 from latentcraft.data.strokes import STROKE_KERNEL, dilate, erode
 from latentcraft.evaluation.registry import PREDICTION, Metric, register
@@ -165,10 +163,3 @@ def technique_classifier(model, technique, batch_size: int = 2000) -> Classifier
 
     return classify
 
-
-def mnist_format(config: RunSpec) -> bool:
-    """Whether a run's data is an MNIST-format IDX dataset (28x28 grey, MNIST's drawing conventions).
-
-    Your own data (data.path) and the generated sets are not, whatever their size.
-    """
-    return not config.data.path and config.data.dataset not in PROCEDURAL

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from latentcraft.config.run_config import resolve_config
-from latentcraft.data.datasets import DATASETS
 from latentcraft.data.mnist import DataError, cache_root, locate
+from latentcraft.data.source import mnist_format
 from latentcraft.explorer.pretrained import DEFAULT_MODEL, pretrained_root, pretrained_run
 from latentcraft.training.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, RunError
 
@@ -74,8 +74,7 @@ def demo_site(run_dir: Path, data_dir: str | None = None, download: bool = False
         # The site shows real test images: fetch them now if asked to, unless the run carries its own
         # or reads data nothing can download (the user's own files, a generated set).
         config = resolve_config(config_file=run_dir / CONFIG_FILE) if download else None
-        if config and not (run_dir / SAMPLE_FILE).is_file() and not config.data.path and \
-                config.data.dataset in DATASETS:
+        if config and not (run_dir / SAMPLE_FILE).is_file() and mnist_format(config):
             try:
                 locate(config.data.dataset, data_dir, download=True)
             except DataError as err:
