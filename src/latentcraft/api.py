@@ -167,7 +167,7 @@ def make_config(source: ConfigSource, overrides: dict[str, Any] | None = None) -
     """A preset name, a .toml/.json file, a dict of fields or a Config, with dotted `overrides` applied."""
     from latentcraft.config.run_config import Config
     from latentcraft.config.sources import apply_override
-    from latentcraft.sweeps.definition import absolute_path
+    from latentcraft.data.source import absolute_path
 
     checked = _checked_overrides(overrides)  # before reading any file: a wrong type is the caller's slip
     raw = _config_fields(source)
@@ -278,7 +278,8 @@ def export(run_dirs: str | Path | Iterable[str | Path], out: str | Path, data_di
 
 def _grid_axes(grid: Any) -> list[tuple[str, list[Any]]]:
     """(key, values) per axis of a grid dict, every key as --grid resolves it and every value JSON-like."""
-    from latentcraft.sweeps.definition import absolute_path, resolve_key
+    from latentcraft.data.source import absolute_path
+    from latentcraft.sweeps.definition import resolve_key
 
     if grid is None:
         return []

@@ -43,6 +43,7 @@ from latentcraft.data.datasets import DATASETS
 from latentcraft.data.formats.labelled_images import MAX_CLASSES, MAX_SIDE, MIN_CLASSES, MIN_SIDE, side_problem
 from latentcraft.data.procedural import PROCEDURAL
 from latentcraft.data.shape import ImageShape
+from latentcraft.data.source import absolute_path
 from latentcraft.errors import ConfigError
 from latentcraft.evaluation.registry import registered
 from latentcraft.model.bodies import BODIES
@@ -224,6 +225,5 @@ def resolve_config(
         path, value = parse_override(text)
         apply_override(raw, path, value)
     config = Config.from_dict(raw)
-    if config.data.path:  # absolute, so a saved run, a sweep's trials and other machines name the same data
-        config.data.path = str(Path(config.data.path).expanduser().resolve())
+    config.data.path = absolute_path(config.data.path)
     return config

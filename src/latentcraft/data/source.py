@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -50,6 +50,12 @@ def load_config_data(config: RunSpec, split: str, data_dir: str | Path | None = 
     return images.subset(slice(0, limit)) if limit else images
 
 
+def absolute_path(value: Any) -> Any:
+    """A data.path value made absolute, so a saved run, a sweep's trials and other machines name the same data
+    (anything else, such as null, as it is: Config.from_dict judges it)."""
+    return str(Path(value).expanduser().resolve()) if isinstance(value, str) and value.strip() else value
+
+
 def mnist_format(config: RunSpec) -> bool:
     """Whether a run's data is an MNIST-format IDX dataset (28x28 grey, MNIST's drawing conventions, files on
     disk); your own data (data.path) and the generated sets are not, whatever their size."""
@@ -61,7 +67,7 @@ def relocate(config: RunSpec, path: str | os.PathLike[str]) -> RunSpec:
     checked at once: data unlike what the run recorded (a run from before own data recorded nothing: MNIST's
     28 × 28 grey digits) is refused before any work."""
     shape = image_shape(config)
-    config.data.path = str(Path(path).expanduser().resolve())
+    config.data.path = absolute_path(os.fspath(path))
     config.data.image_shape = [shape.height, shape.width, shape.channels]
     config.data.class_names = list(shape.class_names)
     load_config_data(config, "test", limit=1)

@@ -59,7 +59,6 @@ def class_colours(classes: int) -> list[Any]:
     return [tuple(c) for c in plt.get_cmap("turbo")(np.linspace(0.03, 0.97, classes))]
 
 
-CLASS_COLOURS: Any = class_colours(10)  # MNIST's ten (kept for callers that colour digits)
 
 
 @dataclass

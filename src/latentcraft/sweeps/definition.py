@@ -25,6 +25,7 @@ from typing import Any, get_type_hints
 from latentcraft.config.run_config import Config
 from latentcraft.config.sources import apply_override, differences, parse_value
 from latentcraft.config.strict import safe_name
+from latentcraft.data.source import absolute_path
 from latentcraft.errors import ConfigError
 from latentcraft.techniques.registry import TECHNIQUES
 from latentcraft.training import checkpoint as ckpt
@@ -133,11 +134,6 @@ def parse_grid(text: str) -> GridAxis:
             raise ConfigError(f"--grid {key}={raw}: {texts[i]} repeats {texts[values.index(value)]}; "
                               "list each value once")
     return GridAxis(full, values)
-
-
-def absolute_path(value: Any) -> Any:
-    """A data.path value made absolute (anything else, such as null, as it is: Config.from_dict judges it)."""
-    return str(Path(value).expanduser().resolve()) if isinstance(value, str) and value.strip() else value
 
 
 def format_setting(value: Any) -> str:

@@ -17,7 +17,7 @@ from PIL import Image
 from latentcraft.data.images import ImageSet
 from latentcraft.data.shape import MNIST_SHAPE, ImageShape
 from latentcraft.model.vae import LatentModel
-from latentcraft.reporting.plots import image_grid_figure
+from latentcraft.reporting.plots import decode_images, image_grid_figure
 from latentcraft.techniques.style.readouts import code_functions, digit_code_table, restyle, training_codes_slice
 
 GIF_SHIFT = 1.5  # units moved from coordinate i to i+1 (experiments.md §1)
@@ -62,10 +62,7 @@ def interpolation_gif(model: LatentModel, routes: list[list[int]], path: Path, s
                       steps: int = GIF_STEPS) -> Path:
     """The 0 -> 1 -> ... -> 9 morph along the routed coordinates (label -> coordinates), as a looping GIF."""
     codes, digits = interpolation_codes(routes, model.config.model.latent_dim, shift, steps)
-    with torch.no_grad():
-        model.eval()  # a conditional decoder is told each frame's nearest class
-        flat = torch.sigmoid(model.decode(model.latent_activation(codes), torch.tensor(digits)))  # (frames, C·H·W)
-    images = model.shape.images(flat).numpy()  # (frames, H, W) or (frames, H, W, 3)
+    images = decode_images(model, codes, torch.tensor(digits))  # (frames, H, W) or (frames, H, W, 3)
     frames = [gif_frame(image, model.shape) for image in images]
     path.parent.mkdir(parents=True, exist_ok=True)
     # Hold the first frame of each digit a little longer so the digits can be read.
