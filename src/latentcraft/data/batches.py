@@ -16,36 +16,51 @@ from latentcraft.data.strokes import dilate, erode
 
 
 def hide_labels(labels: torch.Tensor, labelled_fraction: float, seed: int, per_class: int = 0) -> torch.Tensor:
-    """Keep a seeded random `labelled_fraction` of the labels, or `per_class` of each class; the rest UNLABELLED."""
+    """Keep the labels of a seeded random `per_class` examples of each class, or else of round(labelled_fraction ×
+    its size), so every class keeps its share exactly; the rest become UNLABELLED."""
     if labelled_fraction >= 1.0 and not per_class:
         return labels
     generator = torch.Generator().manual_seed(seed + 7919)
-    if per_class:
-        order = torch.randperm(len(labels), generator=generator)
-        keep = torch.zeros(len(labels), dtype=torch.bool)
-        for k in labels.unique():
-            keep[order[labels[order] == k][:per_class]] = True
-    else:
-        keep = torch.rand(len(labels), generator=generator) < labelled_fraction
+    order = torch.randperm(len(labels), generator=generator)
+    keep = torch.zeros(len(labels), dtype=torch.bool)
+    for k in labels.unique():
+        members = order[labels[order] == k]
+        keep[members[:per_class or round(labelled_fraction * len(members))]] = True
     return torch.where(keep, labels, torch.full_like(labels, UNLABELLED))
 
 
 def mix_in_labelled(batches: list[torch.Tensor], labels: torch.Tensor, share: float,
                     generator: torch.Generator) -> list[torch.Tensor]:
-    """Each batch with its first `share` replaced by labelled examples drawn with replacement.
+    """Each batch with its first ceil(`share` × size) replaced by labelled examples, balanced over the classes.
 
     With few labels a plain shuffle shows a labelled example about once per epoch; semi-supervised
-    training instead keeps a fixed labelled share in every batch. Unchanged if nothing or everything is labelled.
+    training instead keeps a fixed labelled share in every batch. The draws take the classes in turn (each
+    round in a seeded order), so over an epoch every class is drawn equally often, to within one, and within a
+    class every example in turn before any repeats. Unchanged if nothing or everything is labelled.
     """
     labelled = (labels != UNLABELLED).nonzero().squeeze(1)
     if not share or len(labelled) in (0, len(labels)):
         return batches
-    mixed = []
-    for batch in batches:
-        count = math.ceil(share * len(batch))
-        drawn = labelled[torch.randint(len(labelled), (count,), generator=generator)]
-        mixed.append(torch.cat([drawn, batch[count:]]))
-    return mixed
+    counts = [math.ceil(share * len(batch)) for batch in batches]
+    drawn = _balanced_draws(labelled, labels[labelled], sum(counts), generator).split(counts)
+    return [torch.cat([draw, batch[count:]]) for draw, batch, count in zip(drawn, batches, counts)]
+
+
+def _balanced_draws(examples: torch.Tensor, classes: torch.Tensor, total: int,
+                    generator: torch.Generator) -> torch.Tensor:
+    """`total` of `examples`, the classes in turn, each class's examples in reshuffled cycles.  # (total,)"""
+    members = [examples[classes == k] for k in classes.unique()]
+    rounds = math.ceil(total / len(members))
+    turns = torch.cat([torch.randperm(len(members), generator=generator) for _ in range(rounds)])[:total]
+    picks: list[torch.Tensor] = []
+    for k, own in enumerate(members):
+        wanted = int((turns == k).sum())
+        cycles = math.ceil(wanted / len(own))
+        picks.append(torch.cat([own[torch.randperm(len(own), generator=generator)] for _ in range(cycles)])[:wanted])
+    drawn = torch.empty(total, dtype=examples.dtype)
+    for k, chosen in enumerate(picks):
+        drawn[turns == k] = chosen
+    return drawn
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator, passes: int = 1) -> list[torch.Tensor]:

@@ -34,6 +34,9 @@ class ModelOutput:
     z: torch.Tensor  # (B, D) the code the decoder saw
     logits: torch.Tensor  # (B, C·H·W) decoder logits (MNIST: 784)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # technique outputs, e.g. class logits
+    # (B, D) μ of the same images before augmentation, without gradient: what label-free choices (a routing mask,
+    # a consistency target) read, so an augmented view learns what its clean view says. None: no clean view.
+    guide: torch.Tensor | None = None
 
 
 class LatentModel(nn.Module):
@@ -135,18 +138,28 @@ class LatentModel(nn.Module):
         return torch.sigmoid(self.decode(self.latent_activation(mu), y))
 
     # ---- training forward -------------------------------------------------------
+    def reads_clean_view(self) -> bool:
+        """Whether a technique wants the un-augmented images beside an augmented batch (`forward(clean=...)`)."""
+        return any(t.reads_clean_view() for t in self.hooks())
+
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0, epoch: float | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0, epoch: float | None = None,
+        clean: torch.Tensor | None = None,
     ) -> ModelOutput:
-        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs."""
+        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs;
+        clean: the batch x before augmentation, encoded without gradient into ModelOutput.guide."""
         mu, logvar = self.encode(x)
+        guide = None
+        if clean is not None and self.training:
+            with torch.no_grad():
+                guide = self.encode(clean)[0]
         sample = self.reparameterize(mu, logvar) if self.training else mu
         z = sample
         for technique in self.hooks():
-            z = technique.route(z, sample, y, mu, epoch)
+            z = technique.route(z, sample, y, mu, epoch, guide)
         z = self.latent_activation(z)
         logits = self.decode(z, y)
-        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits)
+        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits, guide=guide)
 
         shifts = [t.kl_target(x, y) for t in self.hooks()]
         shifts = [s for s in shifts if s is not None]

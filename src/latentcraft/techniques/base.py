@@ -116,8 +116,13 @@ class Technique(nn.Module):
         return None
 
     def route(self, code: torch.Tensor, sample: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor,
-              epoch: float | None) -> torch.Tensor:
+              epoch: float | None, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """The code the decoder reads in training; guide: the clean view's μ (ModelOutput.guide) or None."""
         return code
+
+    def reads_clean_view(self) -> bool:
+        """Whether its training terms read ModelOutput.guide, the μ of the batch before augmentation."""
+        return False
 
     def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
         return code

@@ -41,8 +41,14 @@ class RoutingSettings(TechniqueSettings):
     free: list[int] = field(default_factory=list)  # coordinates no label owns; every labelled example trains them
     unlabelled: str = "all"  # what an unlabelled example routes: "all", "free" (only free coords), "none", or
     # "predicted": after routing.predicted_from epochs (before: "none"), the coordinates of the class its code reads
-    predicted_from: float = 1.0  # "predicted": epochs of labelled examples alone before self-training starts
-    predicted_margin: float = 0.0  # "predicted" routes only codes whose runner-up score is ≤ (1 − this) × the top one
+    predicted_from: float = 1.0  # epochs before self-training ("predicted") and the consistency term start
+    # A routed prediction is confident when its runner-up score is ≤ (1 − this) × the top one; only confident
+    # ones route an unlabelled example ("predicted") or set a consistency target
+    predicted_margin: float = 0.0
+    # > 0, with data.augment: weight of a label-free term, FixMatch-style (Sohn et al. 2020): the cross-entropy of
+    # the augmented view's routed scores against its clean view's confident routed argmax, on every example. With
+    # "predicted", the clean view's prediction also picks an unlabelled example's mask. No label is read.
+    consistency: float = 0.0
     detached_mean_epochs: float = 0.0  # for this many first epochs, detached coordinates carry μ instead of a sample
     label_weight: float = 0.0  # > 0 adds label_weight × cross-entropy of the routed scores (labels then enter a loss)
 
@@ -61,6 +67,12 @@ def routed_scores(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
 def routed_predictions(mu: torch.Tensor, routes: list[list[int]]) -> torch.Tensor:
     """The label whose routed coordinates hold the largest activation; one coordinate per class: argmax μ.  # (B,)"""
     return routed_scores(mu, routes).argmax(dim=1)
+
+
+def confident_predictions(scores: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax, confident) of class scores: confident where the runner-up is ≤ (1 − margin) × the top.  # (B,), (B,)"""
+    top = scores.topk(2, dim=1).values  # (B, 2)
+    return scores.argmax(1), top[:, 1] <= (1 - margin) * top[:, 0]
 
 
 def routing_selectivity(mu: torch.Tensor, labels: torch.Tensor, routes: list[list[int]]) -> list[float | None]:
@@ -129,7 +141,8 @@ class GradientRouting(Technique):
     def check_settings(cls, settings: RoutingSettings, config: RunSpec) -> None:
         check_choice("routing.unlabelled", settings.unlabelled, ("all", "free", "none", "predicted"))
         check_at_least({"routing.label_weight": settings.label_weight,
-                        "routing.predicted_from": settings.predicted_from}, 0)
+                        "routing.predicted_from": settings.predicted_from,
+                        "routing.consistency": settings.consistency}, 0)
         check_within("routing.predicted_margin", settings.predicted_margin, 0, 1)
         check_at_most({"routing.predicted_from": settings.predicted_from,
                        "routing.detached_mean_epochs": settings.detached_mean_epochs}, MAX_EPOCHS)
@@ -139,6 +152,9 @@ class GradientRouting(Technique):
         check_at_most(coordinates, MAX_LAYER_SIZE - 1)
         if not settings.enabled:
             return
+        if settings.consistency and not config.data.augment:
+            raise ConfigError(f"routing.consistency: {settings.consistency} compares each augmented image with its "
+                              f"clean view; set data.augment = true, or routing.consistency = 0")
         latent, classes = config.model.latent_dim, image_shape(config).classes
         routes = settings.route_map(classes)
         if len(routes) != classes and classes_known(config):  # else checked again when the data is read
@@ -178,20 +194,31 @@ class GradientRouting(Technique):
         return {"model.latent_dim": config.model.latent_dim + shift,
                 "routing.free": [c + shift for c in settings.free]}
 
+    def _self_training(self, epoch: float | None) -> bool:
+        return epoch is not None and epoch >= self.settings.predicted_from
+
+    def _confident(self, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(routed argmax, confident) of codes μ, read without gradient.  # (B,), (B,)"""
+        return confident_predictions(self.predict(F.relu(mu.detach().float())), self.settings.predicted_margin)
+
+    def reads_clean_view(self) -> bool:
+        return self.settings.unlabelled == "predicted" or self.settings.consistency > 0
+
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
-        """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says."""
+        """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says,
+        "predicted" reading the class from `mu` (the clean view's μ when training sees two)."""
         fallback = torch.full_like(y, len(self.routes))  # the unlabelled row
-        if self.settings.unlabelled == "predicted" and epoch is not None and epoch >= self.settings.predicted_from:
+        if self.settings.unlabelled == "predicted" and self._self_training(epoch):
             # Self-training: after some epochs on labelled examples, each unlabelled one trains the class it reads as.
-            scores = self.predict(F.relu(mu.detach().float()))
-            top = scores.topk(2, dim=1).values  # (B, 2)
-            sure = top[:, 1] <= (1 - self.settings.predicted_margin) * top[:, 0]  # the runner-up is this far behind
-            fallback = torch.where(sure, scores.argmax(1), fallback)
+            predicted, sure = self._confident(mu)
+            fallback = torch.where(sure, predicted, fallback)
         return self.masks[torch.where(y == UNLABELLED, fallback, y)]  # (B, D)
 
-    def routed_code(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
-        """The routed sample: z' = m * z + (1 - m) * stopgrad(z), with the example's mask m.  # (B, D)"""
-        m = self.mask(y, mu, epoch).to(z.dtype)
+    def routed_code(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None,
+                    guide: torch.Tensor | None = None) -> torch.Tensor:
+        """The routed sample: z' = m * z + (1 - m) * stopgrad(z), with the example's mask m, chosen from the
+        clean view's μ `guide` where there is one.  # (B, D)"""
+        m = self.mask(y, mu if guide is None else guide, epoch).to(z.dtype)
         # Early in training, detached coordinates carry their mean, not a sample.
         # Otherwise every coordinate is pure noise for the 90% of examples it is
         # not routed to, the decoder learns to ignore it, and a digit can settle
@@ -200,20 +227,32 @@ class GradientRouting(Technique):
         return m * z + (1 - m) * detached.detach()
 
     def route(self, code: torch.Tensor, sample: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor,
-              epoch: float | None) -> torch.Tensor:
+              epoch: float | None, guide: torch.Tensor | None = None) -> torch.Tensor:
         if y is None or not self.training:
             return code
-        return self.routed_code(code, y, mu, epoch)
+        return self.routed_code(code, y, mu, epoch, guide)
 
     def losses(self, model: LatentModel, x: torch.Tensor, out: ModelOutput, y: torch.Tensor | None,
                epoch: float | None) -> Losses:
+        losses = {}
+        if self.settings.consistency and out.guide is not None and self._self_training(epoch):
+            losses["consistency"] = self.settings.consistency * self.consistency(out.mu, out.guide)
         if not self.settings.label_weight or y is None:
-            return {}
+            return losses
         keep = labelled(y)
         scores = self.predict(out.mu)
         if not keep.any():
-            return {"routed_ce": scores.sum() * 0.0}  # keeps the graph; a batch with no labels adds nothing
-        return {"routed_ce": self.settings.label_weight * F.cross_entropy(scores[keep], y[keep])}
+            losses["routed_ce"] = scores.sum() * 0.0  # keeps the graph; a batch with no labels adds nothing
+        else:
+            losses["routed_ce"] = self.settings.label_weight * F.cross_entropy(scores[keep], y[keep])
+        return losses
+
+    def consistency(self, mu: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the routed scores of μ (the augmented view) against the confident routed argmax of
+        `guide` (the clean view), averaged over the batch; unconfident examples add 0. No label is read."""
+        target, sure = self._confident(guide)
+        per_example = F.cross_entropy(self.predict(mu.float()), target, reduction="none")  # (B,)
+        return (per_example * sure).mean()
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor:
         return routed_scores(mu, self.routes)  # (B, 10): each label's largest routed coordinate

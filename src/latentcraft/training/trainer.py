@@ -72,14 +72,16 @@ def train_one_epoch(
     sums: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
+    two_views = config.data.augment and model.reads_clean_view()
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
+        clean = x if two_views else None
         if config.data.augment:
             x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke,
                         train.shape)
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with autocast(device, config.train.precision):
-            out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches))
+            out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches), clean=clean)
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
             raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}).")

@@ -65,7 +65,8 @@ class ClassCode(Protocol):
 
     def predict(self, mu: torch.Tensor) -> torch.Tensor: ...
 
-    def routed_code(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor: ...
+    def routed_code(self, z: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, epoch: float | None,
+                    guide: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 def _needs_partner(s: StyleSettings) -> list[str]:
@@ -191,7 +192,7 @@ class StyleCodes(Technique):
         return [m for m in modules if m is not None]
 
     def route(self, code: torch.Tensor, sample: torch.Tensor, y: torch.Tensor | None, mu: torch.Tensor,
-              epoch: float | None) -> torch.Tensor:
+              epoch: float | None, guide: torch.Tensor | None = None) -> torch.Tensor:
         if y is None or not self.training:
             return code
         if self.in_first_phase(epoch):
@@ -235,7 +236,7 @@ class StyleCodes(Technique):
             return losses
         losses.update(self.identity_losses(out))
         if self.settings.joint and y is not None:
-            routed = self.partner.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch)
+            routed = self.partner.routed_code(model.reparameterize(out.mu, out.logvar), y, out.mu, epoch, out.guide)
             code = routed * self.content
             if self.relu_latent:
                 code = F.relu(code)
