@@ -21,23 +21,41 @@ from latentcraft.sweeps.summary import spread, stat_cells
 
 FROM_TRAINING = ("test_argmax_accuracy", "test_recon_sq", "test_recon_bce", "test_elbo")
 FROM_EVALUATE = ("test_elbo", "style_probe_accuracy", "style_transfer_accuracy", "style_transfer_own_digit_sq_error",
+                 "handwriting_accuracy", "handwriting_judge_accuracy",
                  *(f"argmax_accuracy_{key}" for key in TRANSFORMS))  # the robustness rows, one per transform
+# The transforms a drawing differs from a test digit by: the worst of them is one robustness number.
+HARD_TRANSFORMS = ("rotate_ccw", "rotate_cw", "thicker", "thinner")
+UNNAMED_LABELS = ("little effect", "mixed")  # style labels that give a slider no measured meaning
 
 
-def seed_records(sweep: Path) -> list[dict[str, float]]:
-    """One record per finished seed: training's final test metrics, then evaluate's (prefixed "eval ")."""
+def seed_records(sweep: Path, trial: str = "*") -> list[dict[str, float]]:
+    """One record per finished seed of the trials matching `trial`: training's final test metrics, then
+    evaluate's (prefixed "eval ")."""
     records = []
-    for run in sorted(sweep.glob("trials/*/seed-*")):
+    for run in sorted(sweep.glob(f"trials/{trial}/seed-*")):
         if not (run / "summary.json").is_file():
             continue
         summary = json.loads((run / "summary.json").read_text())
         record = {k: summary["final"][k] for k in FROM_TRAINING if k in summary["final"]}
         record["wall_time_s"] = summary["wall_time_s"]
         if (run / "eval.json").is_file():
-            metrics = json.loads((run / "eval.json").read_text())["metrics"]
-            record.update({f"eval {k}": metrics[k] for k in FROM_EVALUATE if k in metrics})
+            record.update(evaluated(json.loads((run / "eval.json").read_text())))
         records.append(record)
     return records
+
+
+def evaluated(report: dict) -> dict[str, float]:
+    """What `latentcraft evaluate` measured (prefixed "eval "), with two summaries: the worst accuracy over
+    HARD_TRANSFORMS and how many style sliders have a measured meaning."""
+    metrics = report["metrics"]
+    record = {f"eval {k}": metrics[k] for k in FROM_EVALUATE if k in metrics}
+    hard = [metrics.get(f"argmax_accuracy_{key}") for key in HARD_TRANSFORMS]
+    if all(value is not None for value in hard):
+        record["eval worst_transform_accuracy"] = min(hard)
+    labels = (report.get("style") or {}).get("labels")
+    if labels:
+        record["eval style_sliders_named"] = sum(not label["label"].startswith(UNNAMED_LABELS) for label in labels)
+    return record
 
 
 def table(records: list[dict[str, float]]) -> str:

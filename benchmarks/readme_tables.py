@@ -1,0 +1,197 @@
+"""Regenerate the README's results tables from sweep folders, so no number in them is typed by hand.
+
+    python benchmarks/readme_tables.py [--sweeps DIR] [--readme README.md] [--check]
+
+A generated table sits between `<!-- table: NAME -->` and `<!-- /table -->` lines in the
+README; the script rewrites what is between them and nothing else. Every number comes from
+the trials of a sweep folder under --sweeps: summary.json (training's final test metrics and
+wall time) and eval.json (`latentcraft evaluate`). A table whose sweeps are missing is left
+as it was, and the script names the commands that make them and exits 1. --check writes
+nothing and exits 1 if a table would change.
+
+Tables:
+  robust-axes  the recommended preset against the targets for routed axes that hold up
+  tries        one row per trial of every sweeps/tries-* folder: what was tried, and what it gave
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from style_results import seed_records
+
+Records = list[dict[str, float]]
+EVALUATE = "for s in 0 1 2 3 4; do latentcraft evaluate sweeps/{name}/trials/00_base/seed-$s; done"
+# Each sweep a table reads, and the commands that make it (run from the repository root).
+SWEEPS = {
+    "routed-style": ["latentcraft sweep --preset routed-style --seeds 5 --sequential --set train.threads=1 "
+                     "--out sweeps/routed-style", EVALUATE.format(name="routed-style")],
+    "plain-style": ["latentcraft sweep --preset plain-style --seeds 5 --sequential --set train.threads=1 "
+                    "--out sweeps/plain-style", EVALUATE.format(name="plain-style")],
+    "routed10": ["latentcraft sweep --preset routed10 --seeds 5 --sequential --set train.threads=1 "
+                 "--out sweeps/routed10"],
+    "routed-style-10-per-class": ["latentcraft sweep --preset routed-style --seeds 5 --sequential "
+                                  "--set train.threads=1 --set data.labels_per_class=10 "
+                                  "--out sweeps/routed-style-10-per-class"],
+    "routed-style-1pct": ["latentcraft sweep --preset routed-style --seeds 5 --sequential --set train.threads=1 "
+                          "--set data.labelled_fraction=0.01 --out sweeps/routed-style-1pct"],
+}
+
+
+class MissingSweep(Exception):
+    """A table needs a sweep folder that has no finished seed."""
+
+
+@dataclass
+class Row:
+    label: str
+    values: Callable[[Callable[[str], Records]], list[float]]  # sweep reader -> one value per seed
+    percent: bool  # shown × 100 with a %
+    target: str  # as the table states it
+    met: Callable[[list[float]], float]  # how far the values fall short of the target; 0 = met
+
+
+def metric(sweep: str, key: str) -> Callable[[Callable[[str], Records]], list[float]]:
+    return lambda read: [r[key] for r in read(sweep) if key in r]
+
+
+def at_least(bound: float, floor: float | None = None) -> Callable[[list[float]], float]:
+    """Short by: the mean below `bound` (and the worst seed below `floor`), whichever is more."""
+    return lambda v: max(bound - statistics.fmean(v), 0.0 if floor is None else floor - min(v), 0.0)
+
+
+def at_most(bound: float) -> Callable[[list[float]], float]:
+    return lambda v: max(statistics.fmean(v) - bound, 0.0)
+
+
+def elbo_gap(read: Callable[[str], Records]) -> list[float]:
+    """Per seed of routed-style: nats behind plain-style's mean one-sample ELBO."""
+    plain = statistics.fmean(metric("plain-style", "eval test_elbo")(read))
+    return [plain - value for value in metric("routed-style", "eval test_elbo")(read)]
+
+
+def time_ratio(read: Callable[[str], Records]) -> list[float]:
+    """Per seed of routed-style: its training wall time over routed10's median, same machine and settings."""
+    baseline = statistics.median(metric("routed10", "wall_time_s")(read))
+    return [value / baseline for value in metric("routed-style", "wall_time_s")(read)]
+
+
+ROBUST_AXES = [
+    Row("test argmax of the routed coordinates", metric("routed-style", "test_argmax_accuracy"), True,
+        "≥ 98.5%, min seed ≥ 98%", at_least(0.985, 0.98)),
+    Row("squared error / image", metric("routed-style", "test_recon_sq"), False, "≤ 11", at_most(11)),
+    Row("ELBO (1 sample), nats behind `plain-style`", elbo_gap, False, "≤ 3", at_most(3)),
+    Row("worst of rotations ±15°, thicker, thinner", metric("routed-style", "eval worst_transform_accuracy"), True,
+        "≥ 95%", at_least(0.95)),
+    Row("real handwriting it never saw (scikit-learn 8×8)", metric("routed-style", "eval handwriting_accuracy"), True,
+        "≥ 85%", at_least(0.85)),
+    Row("… the judge CNN on the same images", metric("routed-style", "eval handwriting_judge_accuracy"), True,
+        "(a reference)", lambda v: 0.0),
+    Row("10 labels per class", metric("routed-style-10-per-class", "test_argmax_accuracy"), True, "≥ 97%",
+        at_least(0.97)),
+    Row("1% of labels", metric("routed-style-1pct", "test_argmax_accuracy"), True, "≥ 98%", at_least(0.98)),
+    Row("style probe (standardised k-NN, k = 15)", metric("routed-style", "eval style_probe_accuracy"), True,
+        "≤ 20%", at_most(0.20)),
+    Row("style transfer read by the judge", metric("routed-style", "eval style_transfer_accuracy"), True, "≥ 97%",
+        at_least(0.97)),
+    Row("style sliders with a measured meaning (of 10)", metric("routed-style", "eval style_sliders_named"), False,
+        "all 10", at_least(10)),
+    Row("training time, × `routed10`'s whole run", time_ratio, False, "≤ 2.5×", at_most(2.5)),
+]
+
+
+def cell(values: list[float], percent: bool) -> str:
+    scale, unit = (100, "%") if percent else (1, "")
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.2f}{unit} (1 seed)"
+    spread = statistics.stdev(values) * scale
+    return f"{mean:.2f} ± {spread:.2f}{unit} ({min(values) * scale:.2f} to {max(values) * scale:.2f})"
+
+
+def robust_axes_table(read: Callable[[str], Records]) -> str:
+    lines = ["| | `routed-style` | target | |", "|---|---|---|---|"]
+    for row in ROBUST_AXES:
+        values = row.values(read)
+        if not values:
+            raise MissingSweep(row.label)
+        short = row.met(values)
+        scale, unit = (100, " points") if row.percent else (1, "")
+        verdict = "" if row.target.startswith("(") else "met" if short <= 0 else f"missed by {short * scale:.2f}{unit}"
+        lines.append(f"| {row.label} | {cell(values, row.percent)} | {row.target} | {verdict} |")
+    return "\n".join(lines)
+
+
+def tries_table(sweeps: Path) -> str:
+    """One row per trial of every sweeps/tries-* folder: its name (the setting) and what it gave."""
+    lines = ["| sweep | trial (the setting) | seeds | test argmax | squared error / image |", "|---|---|---|---|---|"]
+    for sweep in sorted(sweeps.glob("tries-*")):
+        for trial in sorted(p for p in (sweep / "trials").glob("*") if p.is_dir()):
+            records = seed_records(sweep, trial.name)
+            if not records:
+                continue
+            argmax = [r["test_argmax_accuracy"] for r in records if "test_argmax_accuracy" in r]
+            squared = [r["test_recon_sq"] for r in records if "test_recon_sq" in r]
+            lines.append(f"| {sweep.name} | {trial.name} | {len(records)} | "
+                         f"{cell(argmax, True) if argmax else '–'} | {cell(squared, False) if squared else '–'} |")
+    if len(lines) == 2:
+        raise MissingSweep("tries-*")
+    return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "robust-axes": lambda sweeps: robust_axes_table(lambda name: seed_records(sweeps / name)),
+    "tries": tries_table,
+}
+BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+def regenerate(readme: str, sweeps: Path) -> tuple[str, list[str]]:
+    """The README with every table block rewritten, and the names of the tables left as they were."""
+    missing: list[str] = []
+
+    def rewrite(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise SystemExit(f"README: unknown table {name!r}; known: {', '.join(TABLES)}")
+        try:
+            body = TABLES[name](sweeps)
+        except MissingSweep as missing_part:
+            missing.append(f"{name} (no finished seed for: {missing_part})")
+            return match[0]
+        return f"{match[1]}{body}\n{match[4]}"
+
+    return BLOCK.sub(rewrite, readme), missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweeps", type=Path, default=Path("sweeps"), help="folder of the sweep folders")
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a table would change")
+    args = parser.parse_args(argv)
+    before = args.readme.read_text(encoding="utf-8")
+    after, missing = regenerate(before, args.sweeps)
+    for line in missing:
+        print(f"left as it was: {line}", file=sys.stderr)
+    if missing:
+        print("the sweeps, from the repository root:\n  " + "\n  ".join(c for cs in SWEEPS.values() for c in cs),
+              file=sys.stderr)
+    if args.check:
+        if after != before:
+            print(f"{args.readme}: tables are out of date; run python benchmarks/readme_tables.py", file=sys.stderr)
+            return 1
+        return 1 if missing else 0
+    if after != before:
+        args.readme.write_text(after, encoding="utf-8")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
