@@ -33,8 +33,12 @@ def _views() -> tuple[torch.Tensor, torch.Tensor]:
 def _consistency_gradients(model: LatentModel, y: torch.Tensor) -> list[torch.Tensor]:
     clean, augmented = _views()
     out = model(augmented, y, epoch=1.0, clean=clean)
+    return _gradients(model, out.parts["consistency"])
+
+
+def _gradients(model: LatentModel, loss: torch.Tensor) -> list[torch.Tensor]:
     params = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(out.parts["consistency"], params, allow_unused=True)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
@@ -105,3 +109,27 @@ def test_training_with_two_views_logs_the_consistency_term(mnist_dir, tmp_path):
     assert '"train_consistency"' not in history[0]  # epoch 1: before routing.predicted_from
     assert '"train_consistency"' in history[1]
     assert summary["final"]["test_argmax_accuracy"] >= 0
+
+
+def test_reconstructing_the_clean_batch_the_augmented_view_trains_only_through_the_consistency_term():
+    model = _tiny()
+    clean, augmented = _views()
+    y = torch.full((6,), UNLABELLED)
+    torch.manual_seed(1)
+    out = model(clean, y, epoch=1.0, augmented=augmented)
+    torch.testing.assert_close(out.guide, out.mu.detach())  # the reconstructed clean view is the guide
+    torch.testing.assert_close(out.view_mu, model.encode(augmented)[0])
+    without_term = out.loss - out.parts["consistency"]
+    # The ELBO of the clean batch does not see the augmented images: the same with another augmented view.
+    torch.manual_seed(1)  # the same posterior samples
+    other = model(clean, y, epoch=1.0, augmented=torch.zeros_like(augmented))
+    torch.testing.assert_close(without_term, other.loss - other.parts["consistency"])
+    assert any(g.abs().sum() > 0 for g in _gradients(model, out.parts["consistency"]))
+
+
+def test_a_clean_reconstruction_with_nothing_to_compare_views_is_refused():
+    raw = {**RAW, "routing": {"enabled": True, "free": FREE}, "data": {"augment": True,
+                                                                     "reconstruct_augmented": False}}
+    with pytest.raises(ConfigError, match="data.reconstruct_augmented: false"):
+        Config.from_dict(raw)
+    Config.from_dict({**RAW, "data": {"augment": True, "reconstruct_augmented": False}})  # consistency reads it

@@ -42,6 +42,9 @@ class DataConfig:
     augment_shift: float = 2.0  # max shift, pixels
     augment_rotate: float = 10.0  # max rotation, degrees
     augment_stroke: float = 0.0  # share of augmented images drawn one pixel thicker or thinner (half each)
+    # True: the model reconstructs the augmented batch. False: it reconstructs the clean batch, and the augmented
+    # view enters only label-free terms that compare views (routing.consistency), so the ELBO fits the data as is
+    reconstruct_augmented: bool = True
 
 
 @dataclass

@@ -34,9 +34,11 @@ class ModelOutput:
     z: torch.Tensor  # (B, D) the code the decoder saw
     logits: torch.Tensor  # (B, C·H·W) decoder logits (MNIST: 784)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # technique outputs, e.g. class logits
-    # (B, D) μ of the same images before augmentation, without gradient: what label-free choices (a routing mask,
-    # a consistency target) read, so an augmented view learns what its clean view says. None: no clean view.
+    # Two views of a batch in training (else None): `guide`, the (B, D) μ of the clean images without gradient,
+    # which label-free choices read (a routing mask, a consistency target); `view_mu`, the μ of the augmented
+    # images with gradient, which learns what its clean view says. One of them is `mu`, the reconstructed view's.
     guide: torch.Tensor | None = None
+    view_mu: torch.Tensor | None = None
 
 
 class LatentModel(nn.Module):
@@ -139,27 +141,41 @@ class LatentModel(nn.Module):
 
     # ---- training forward -------------------------------------------------------
     def reads_clean_view(self) -> bool:
-        """Whether a technique wants the un-augmented images beside an augmented batch (`forward(clean=...)`)."""
-        return any(t.reads_clean_view() for t in self.hooks())
+        """Whether a technique compares an augmented batch with its clean view (`forward(clean=...)` or
+        `forward(augmented=...)`)."""
+        hooks = self.named_hooks().items()
+        return any(technique.compares_views(self.config.section(name)) for name, technique in hooks)
+
+    def _views(self, mu: torch.Tensor, clean: torch.Tensor | None,
+               augmented: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(guide, view_mu) of ModelOutput: x is the augmented view beside `clean`, or the clean one beside
+        `augmented`; (None, None) with one view or outside training."""
+        if not self.training:
+            return None, None
+        if clean is not None:
+            with torch.no_grad():
+                return self.encode(clean)[0], mu
+        if augmented is not None:
+            return mu.detach(), self.encode(augmented)[0]
+        return None, None
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0, epoch: float | None = None,
-        clean: torch.Tensor | None = None,
+        clean: torch.Tensor | None = None, augmented: torch.Tensor | None = None,
     ) -> ModelOutput:
-        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs;
-        clean: the batch x before augmentation, encoded without gradient into ModelOutput.guide."""
+        """kl_scale multiplies the KL term (β and its warm-up); epoch is the training progress in epochs.
+        A second view of the batch, for label-free terms: `clean`, x before augmentation, or `augmented`, x
+        augmented (x is then reconstructed as it is); see ModelOutput.guide and view_mu."""
         mu, logvar = self.encode(x)
-        guide = None
-        if clean is not None and self.training:
-            with torch.no_grad():
-                guide = self.encode(clean)[0]
+        guide, view_mu = self._views(mu, clean, augmented)
         sample = self.reparameterize(mu, logvar) if self.training else mu
         z = sample
         for technique in self.hooks():
             z = technique.route(z, sample, y, mu, epoch, guide)
         z = self.latent_activation(z)
         logits = self.decode(z, y)
-        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits, guide=guide)
+        out = ModelOutput(loss=torch.zeros(()), parts={}, mu=mu, logvar=logvar, z=z, logits=logits, guide=guide,
+                          view_mu=view_mu)
 
         shifts = [t.kl_target(x, y) for t in self.hooks()]
         shifts = [s for s in shifts if s is not None]

@@ -120,8 +120,10 @@ class Technique(nn.Module):
         """The code the decoder reads in training; guide: the clean view's μ (ModelOutput.guide) or None."""
         return code
 
-    def reads_clean_view(self) -> bool:
-        """Whether its training terms read ModelOutput.guide, the μ of the batch before augmentation."""
+    @classmethod
+    def compares_views(cls, settings: Any) -> bool:
+        """Whether, enabled with these settings, it compares an augmented batch with its clean view in training
+        (reading ModelOutput.guide and view_mu)."""
         return False
 
     def decoder_view(self, code: torch.Tensor) -> torch.Tensor:

@@ -201,8 +201,9 @@ class GradientRouting(Technique):
         """(routed argmax, confident) of codes μ, read without gradient.  # (B,), (B,)"""
         return confident_predictions(self.predict(F.relu(mu.detach().float())), self.settings.predicted_margin)
 
-    def reads_clean_view(self) -> bool:
-        return self.settings.unlabelled == "predicted" or self.settings.consistency > 0
+    @classmethod
+    def compares_views(cls, settings: RoutingSettings) -> bool:
+        return settings.enabled and (settings.unlabelled == "predicted" or settings.consistency > 0)
 
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says,
@@ -235,8 +236,9 @@ class GradientRouting(Technique):
     def losses(self, model: LatentModel, x: torch.Tensor, out: ModelOutput, y: torch.Tensor | None,
                epoch: float | None) -> Losses:
         losses = {}
-        if self.settings.consistency and out.guide is not None and self._self_training(epoch):
-            losses["consistency"] = self.settings.consistency * self.consistency(out.mu, out.guide)
+        if self.settings.consistency and out.guide is not None and out.view_mu is not None \
+                and self._self_training(epoch):
+            losses["consistency"] = self.settings.consistency * self.consistency(out.view_mu, out.guide)
         if not self.settings.label_weight or y is None:
             return losses
         keep = labelled(y)

@@ -72,16 +72,21 @@ def train_one_epoch(
     sums: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
-    two_views = config.data.augment and model.reads_clean_view()
+    data = config.data
+    two_views = data.augment and model.reads_clean_view()
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
-        clean = x if two_views else None
-        if config.data.augment:
-            x = augment(x, generator, config.data.augment_shift, config.data.augment_rotate, config.data.augment_stroke,
-                        train.shape)
+        views: dict[str, torch.Tensor] = {}
+        if data.augment:
+            augmented = augment(x, generator, data.augment_shift, data.augment_rotate, data.augment_stroke, train.shape)
+            if not data.reconstruct_augmented:  # the config check ensures a technique reads the augmented view
+                views["augmented"] = augmented  # x stays the clean batch, the one reconstructed
+            else:
+                views = {"clean": x} if two_views else {}
+                x = augmented
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with autocast(device, config.train.precision):
-            out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches), clean=clean)
+            out = model(x, y, kl_scale=scale, epoch=epoch + step / len(batches), **views)
         if not torch.isfinite(out.loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.parts.items())
             raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {epoch + 1}, step {step} ({parts}).")
