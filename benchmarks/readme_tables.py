@@ -17,6 +17,7 @@ Tables:
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import sys
@@ -25,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from style_results import seed_records
+
+from latentcraft.config.run_config import resolve_config
+from latentcraft.config.sources import differences
 
 Records = list[dict[str, float]]
 EVALUATE = "for s in 0 1 2 3 4; do latentcraft evaluate sweeps/{name}/trials/00_base/seed-$s; done"
@@ -128,18 +132,36 @@ def robust_axes_table(read: Callable[[str], Records]) -> str:
     return "\n".join(lines)
 
 
+# Fields that say where or how fast a run trained, or what it recorded of its data: not what was tried.
+NOT_A_CHOICE = {"name", "description", "train.seed", "train.threads", "data.data_dir", "data.image_shape",
+                "data.class_names", "objective.reconstruction"}
+TRIED = {"test argmax": ("test_argmax_accuracy", True), "squared error / image": ("test_recon_sq", False),
+         "worst of rotations, thicker, thinner": ("eval worst_transform_accuracy", True),
+         "handwriting": ("eval handwriting_accuracy", True), "style probe": ("eval style_probe_accuracy", True)}
+
+
+def setting(run: Path) -> str:
+    """The preset a run started from and every field it changed, e.g. `routed10` data.augment=True."""
+    config = json.loads((run / "config.json").read_text())
+    preset = resolve_config(config["name"]).to_dict()
+    changes = [f"{key}={new}" for key, _, new in differences(preset, config) if key not in NOT_A_CHOICE]
+    return " ".join([f"`{config['name']}`", *changes])
+
+
 def tries_table(sweeps: Path) -> str:
-    """One row per trial of every sweeps/tries-* folder: its name (the setting) and what it gave."""
-    lines = ["| sweep | trial (the setting) | seeds | test argmax | squared error / image |", "|---|---|---|---|---|"]
+    """One row per trial of every sweeps/tries-* folder: the preset and what it changed, and what it gave."""
+    lines = [f"| sweep | setting | seeds | {' | '.join(TRIED)} |", "|---|---|---" + "|---" * len(TRIED) + "|"]
     for sweep in sorted(sweeps.glob("tries-*")):
         for trial in sorted(p for p in (sweep / "trials").glob("*") if p.is_dir()):
             records = seed_records(sweep, trial.name)
             if not records:
                 continue
-            argmax = [r["test_argmax_accuracy"] for r in records if "test_argmax_accuracy" in r]
-            squared = [r["test_recon_sq"] for r in records if "test_recon_sq" in r]
-            lines.append(f"| {sweep.name} | {trial.name} | {len(records)} | "
-                         f"{cell(argmax, True) if argmax else '–'} | {cell(squared, False) if squared else '–'} |")
+            cells = []
+            for key, percent in TRIED.values():
+                values = [r[key] for r in records if key in r]
+                cells.append(cell(values, percent) if values else "–")
+            run = min(trial.glob("seed-*"))
+            lines.append(f"| {sweep.name} | {setting(run)} | {len(records)} | {' | '.join(cells)} |")
     if len(lines) == 2:
         raise MissingSweep("tries-*")
     return "\n".join(lines)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from latentcraft.config.run_config import resolve_config
+
 from conftest import load_script
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -18,9 +20,12 @@ def script(monkeypatch):
     return load_script(BENCHMARKS / "readme_tables.py")
 
 
-def _seed(sweep: Path, seed: int, final: dict, wall: float, metrics: dict | None = None, trial: str = "00_base"):
+def _seed(sweep: Path, seed: int, final: dict, wall: float, metrics: dict | None = None, trial: str = "00_base",
+          overrides: tuple[str, ...] = ()):
     run = sweep / "trials" / trial / f"seed-{seed}"
     run.mkdir(parents=True)
+    resolve_config("routed10", overrides=[*overrides, f"train.seed={seed}", "train.threads=1"]).save(
+        run / "config.json")
     (run / "summary.json").write_text(json.dumps({"final": final, "wall_time_s": wall}))
     if metrics is not None:
         report = {"metrics": metrics, "style": {"labels": [{"label": label} for label in LABELS]}}
@@ -39,8 +44,9 @@ def _sweeps(root: Path) -> None:
         _seed(root / "routed-style-10-per-class", seed, {"test_argmax_accuracy": 0.9}, 200.0)
         _seed(root / "routed-style-1pct", seed, {"test_argmax_accuracy": 0.95}, 200.0)
     for trial, argmax in (("00_routing.consistency=0", 0.7), ("01_routing.consistency=1", 0.8)):
+        weight = trial.split("=")[1]
         _seed(root / "tries-few-labels", 0, {"test_argmax_accuracy": argmax, "test_recon_sq": 30.0}, 60.0,
-              trial=trial)
+              trial=trial, overrides=("data.augment=true", f"routing.consistency={weight}"))
 
 
 def test_the_targets_table_is_computed_from_the_sweeps_and_says_what_is_missed(script, tmp_path):
@@ -71,7 +77,8 @@ def test_the_readme_blocks_are_rewritten_and_nothing_else(script, tmp_path):
     assert script.main(args) == 0
     after = readme.read_text()
     assert after.startswith("# Title\nhand-written prose\n<!-- table: tries -->\n| sweep |")
-    assert "| tries-few-labels | 01_routing.consistency=1 | 1 | 80.00% (1 seed) | 30.00 (1 seed) |" in after
+    assert ("| tries-few-labels | `routed10` data.augment=True routing.consistency=1.0 | 1 | 80.00% (1 seed) | "
+            "30.00 (1 seed) | – | – | – |") in after
     assert "\nmore prose\n<!-- table: robust-axes -->\n| | `routed-style` |" in after
     assert script.main([*args, "--check"]) == 0
 
