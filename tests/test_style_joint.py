@@ -88,3 +88,23 @@ def test_joint_needs_the_one_hot_code_and_the_style_encoder_coordinates():
         Config.from_dict({**JOINT, "routing": {**JOINT["routing"], "free": [11]}})
     with pytest.raises(ConfigError, match=r"style.joint: reads the routed code's predictions; set routing.enabled"):
         Config.from_dict({**JOINT, "routing": {"enabled": False}})
+
+
+def test_straight_through_lets_the_style_path_train_the_routed_scores_without_reading_a_label():
+    grad = _mu_grad(_model(relu=False, straight_through=True), "recon")
+    assert torch.all(grad[:, STYLE] != 0)
+    assert (grad[:, :10] != 0).sum(1).min() >= 2  # every routed coordinate's score, not only the label's
+    x, _ = _batch()
+    for labels in (torch.tensor([1, 1, 1, 1]), torch.tensor([9, 8, 7, 6])):  # the style path reads no label
+        model = _model(relu=False, straight_through=True)
+        torch.manual_seed(1)
+        out = model(x, labels, epoch=0.5)
+        out.mu.retain_grad()
+        out.parts["recon"].backward()
+        torch.testing.assert_close(out.mu.grad, grad, rtol=0, atol=0)
+    torch.manual_seed(1)
+    model = _model(relu=False, straight_through=True).eval()
+    torch.testing.assert_close(model(x).logits, _model(relu=False).eval()(x).logits)  # the forward is the one-hot's
+    with pytest.raises(ConfigError, match="style.straight_through"):
+        Config.from_dict({**JOINT, "style": {**JOINT["style"], "joint": False, "start_epoch": 1,
+                                             "straight_through": True}})

@@ -52,6 +52,9 @@ class StyleSettings(TechniqueSettings):
     joint: bool = False  # from start_epoch on, the routed path (style at 0) keeps training beside the style path
     frozen_mean: bool = False  # two phases: from start_epoch on, the frozen routed coordinates feed μ, not a sample
     onehot_code: bool = False  # from start_epoch on, the decoder reads the routed code as the one-hot of its argmax
+    # joint: the style path's one-hot passes the gradient of a softmax of the routed scores back to the routed
+    # coordinates (straight-through), so decoding any image, labelled or not, trains which class its code names
+    straight_through: bool = False
     independence: float = 0.0  # weight of a penalty on style μ statistics that differ between predicted classes
     mmd: float = 0.0  # weight of a kernel MMD between each predicted class's style μ and the batch's
     adversary: float = 0.0  # > 0: a probe learns the routed argmax from style μ; the style encoder learns to defeat it
@@ -151,6 +154,8 @@ class StyleCodes(Technique):
         routing = config.section("routing")
         if used and not routing.enabled:
             raise ConfigError(f"style.{used[0]}: reads the routed code's predictions; set routing.enabled = true")
+        if s.straight_through and not s.joint:
+            raise ConfigError("style.straight_through: acts on the joint schedule's style path; set style.joint = true")
         if s.joint and not s.onehot_code:
             raise ConfigError("style.joint: its style path decodes the routed argmax; set style.onehot_code = true")
         if s.onehot_code and not (s.start_epoch > 0 or s.joint):
@@ -200,7 +205,8 @@ class StyleCodes(Technique):
         if self.settings.joint:
             # The style path: the decoder reads the class the routed code names and the style sample.
             self._track_digit_height(mu)
-            return self.content * mu.detach() + (1 - self.content) * sample
+            routed = mu if self.settings.straight_through else mu.detach()
+            return self.content * routed + (1 - self.content) * sample
         if self.settings.onehot_code and self.digit_height <= 0:
             self.digit_height.fill_(self._winning_height(mu))
         if self.settings.frozen_mean and self.settings.start_epoch > 0:
@@ -212,7 +218,11 @@ class StyleCodes(Technique):
         if not self.settings.onehot_code or self.digit_height <= 0:
             return code
         partner = self._partner()
-        winner = F.one_hot(partner.predict(code).argmax(1), len(partner.routes)).to(code.dtype)  # (B, C)
+        scores = partner.predict(code)
+        winner = F.one_hot(scores.argmax(1), len(partner.routes)).to(code.dtype)  # (B, C)
+        if self.training and self.settings.straight_through:
+            soft = scores.float().softmax(1).to(code.dtype)
+            winner = winner + soft - soft.detach()  # the one-hot forward, the softmax's gradient backward
         routed = self.owners.sum(0).clamp(max=1).to(code.dtype)  # (D,)
         return code * (1 - routed) + self.digit_height.to(code.dtype) * (winner @ self.owners.to(code.dtype))
 
