@@ -10,6 +10,7 @@ as it was, and the script names the commands that make them and exits 1. --check
 nothing and exits 1 if a table would change.
 
 Tables:
+  presets      routed10, routed-style and plain-style over their seeds
   robust-axes  the recommended preset against the targets for routed axes that hold up
   tries        one row per trial of every sweeps/tries-* folder: what was tried, and what it gave
 """
@@ -188,7 +189,29 @@ def tries_table(sweeps: Path) -> str:
     return "\n".join(lines)
 
 
+# The presets table: its rows (preset, sweep) and columns (heading, record key, shown as a percentage).
+PRESET_ROWS = [("`routed10`", "routed10"), ("`routed-style`", "routed-style"), ("`plain-style`", "plain-style")]
+PRESET_COLUMNS = [("test argmax accuracy", "test_argmax_accuracy", True),
+                  ("squared error / image", "test_recon_sq", False), ("BCE / image", "test_recon_bce", False),
+                  ("test ELBO (μ)", "test_elbo", False)]
+
+
+def presets_table(read: Reader) -> str:
+    """Each preset's final test metrics over its seeds, and the median wall time of a run."""
+    lines = ["| preset | " + " | ".join(h for h, _, _ in PRESET_COLUMNS) + " | time per run (median) |",
+             "|---|" + "---|" * (len(PRESET_COLUMNS) + 1)]
+    for label, sweep in PRESET_ROWS:
+        records = read(sweep)
+        if not records:
+            raise MissingSweep(sweep)
+        cells = [cell([r[key] for r in records if key in r], percent) for _, key, percent in PRESET_COLUMNS]
+        wall = statistics.median(r["wall_time_s"] for r in records)
+        lines.append(f"| {label} | {' | '.join(cells)} | {wall:.0f} s |")
+    return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "presets": lambda sweeps: presets_table(lambda name: seed_records(sweeps / name)),
     "robust-axes": lambda sweeps: robust_axes_table(lambda name: seed_records(sweeps / name)),
     "tries": tries_table,
 }

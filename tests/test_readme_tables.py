@@ -70,6 +70,13 @@ def test_the_targets_table_is_computed_from_the_sweeps_and_says_what_is_missed(s
         "training time, × `routed10`'s whole run"]  # 200 s against routed10's median of 50 and 100 s
 
 
+def test_the_presets_table_lists_each_presets_seeds_and_median_time(script, tmp_path):
+    _sweeps(tmp_path)
+    lines = script.TABLES["presets"](tmp_path).splitlines()
+    assert lines[2] == "| `routed10` | 97.00 ± 0.00% (97.00 to 97.00) | – | – | – | 75 s |"
+    assert lines[3].startswith("| `routed-style` | 98.80 ± 0.28% (98.60 to 99.00) | 10.50 ± 0.71 (10.00 to 11.00) |")
+
+
 def test_the_readme_blocks_are_rewritten_and_nothing_else(script, tmp_path):
     _sweeps(tmp_path / "sweeps")
     readme = tmp_path / "README.md"
