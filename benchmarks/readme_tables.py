@@ -161,13 +161,15 @@ TRIED = {"test argmax": ("test_argmax_accuracy", True), "squared error / image":
          "handwriting": ("eval handwriting_accuracy", True), "style probe": ("eval style_probe_accuracy", True)}
 
 
-def setting(run: Path) -> str:
-    """The preset a run started from and every field it changed, e.g. `routed10` data.augment=True."""
+def setting(sweep: Path, run: Path) -> str:
+    """The preset a sweep's run started from and every field it changed, e.g. `routed10` data.augment=True."""
+    name = json.loads((sweep / "sweep.json").read_text())["base"]["name"]  # a trial's own name adds its setting
     config = json.loads((run / "config.json").read_text())
-    preset = resolve_config(config["name"]).to_dict()
+    preset = resolve_config(name).to_dict()
     ignored = NOT_A_CHOICE | (set() if config["data"]["augment"] else UNUSED_WITHOUT_AUGMENTATION)
-    changes = [f"{key}={new}" for key, _, new in differences(preset, config) if key not in ignored]
-    return " ".join([f"`{config['name']}`", *changes])
+    # A field the run predates (None) took its default then, the preset's value of that time.
+    changes = [f"{key}={new}" for key, _, new in differences(preset, config) if key not in ignored and new is not None]
+    return " ".join([f"`{name}`", *changes])
 
 
 def tries_table(sweeps: Path) -> str:
@@ -183,7 +185,7 @@ def tries_table(sweeps: Path) -> str:
                 values = [r[key] for r in records if key in r]
                 cells.append(cell(values, percent) if values else "–")
             run = min(trial.glob("seed-*"))
-            lines.append(f"| {sweep.name} | {setting(run)} | {len(records)} | {' | '.join(cells)} |")
+            lines.append(f"| {sweep.name} | {setting(sweep, run)} | {len(records)} | {' | '.join(cells)} |")
     if len(lines) == 2:
         raise MissingSweep("tries-*")
     return "\n".join(lines)

@@ -24,8 +24,10 @@ def _seed(sweep: Path, seed: int, final: dict, wall: float, metrics: dict | None
           overrides: tuple[str, ...] = ()):
     run = sweep / "trials" / trial / f"seed-{seed}"
     run.mkdir(parents=True)
-    resolve_config("routed10", overrides=[*overrides, f"train.seed={seed}", "train.threads=1"]).save(
-        run / "config.json")
+    config = resolve_config("routed10", overrides=[*overrides, f"train.seed={seed}", "train.threads=1"])
+    (sweep / "sweep.json").write_text(json.dumps({"base": {"name": config.name}}))
+    config.name = f"{config.name} {trial}"  # as a sweep names its trials' runs
+    config.save(run / "config.json")
     (run / "summary.json").write_text(json.dumps({"final": final, "wall_time_s": wall}))
     if metrics is not None:
         report = {"metrics": metrics, "style": {"labels": [{"label": label} for label in LABELS]}}
