@@ -57,6 +57,8 @@ def _old_config(new: dict) -> dict:
     style = old.pop("style")
     assert style.pop("enabled") is True
     for key, value in style.items():
+        if key not in OLD_KEYS:
+            continue  # a setting added since: a folder of before has none, and gets its default
         section, name = OLD_KEYS[key]
         old[section][name] = value
     return old
