@@ -88,8 +88,8 @@ def test_the_model_encodes_the_clean_view_without_gradient_only_in_training():
     assert out.guide is not None and not out.guide.requires_grad
     torch.testing.assert_close(out.guide, model.encode(clean)[0].detach())
     assert model.eval()(augmented, clean=clean).guide is None
-    assert model.reads_clean_view()
-    assert not _tiny({**RAW, "routing": {"enabled": True, "free": FREE}}).reads_clean_view()
+    assert model.compares_views()
+    assert not _tiny({**RAW, "routing": {"enabled": True, "free": FREE}}).compares_views()
 
 
 def test_consistency_without_augmentation_is_refused():

@@ -140,7 +140,7 @@ class LatentModel(nn.Module):
         return torch.sigmoid(self.decode(self.latent_activation(mu), y))
 
     # ---- training forward -------------------------------------------------------
-    def reads_clean_view(self) -> bool:
+    def compares_views(self) -> bool:
         """Whether a technique compares an augmented batch with its clean view (`forward(clean=...)` or
         `forward(augmented=...)`)."""
         hooks = self.named_hooks().items()

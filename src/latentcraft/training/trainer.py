@@ -73,7 +73,7 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
     data = config.data
-    two_views = data.augment and model.reads_clean_view()
+    two_views = data.augment and model.compares_views()
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
         views: dict[str, torch.Tensor] = {}
