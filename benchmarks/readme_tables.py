@@ -125,7 +125,8 @@ def cell(values: list[float], percent: bool) -> str:
     if len(values) == 1:
         return f"{mean:.2f}{unit} (1 seed)"
     spread = statistics.stdev(values) * scale
-    return f"{mean:.2f} ± {spread:.2f}{unit} ({min(values) * scale:.2f} to {max(values) * scale:.2f})"
+    low, high = min(values) * scale, max(values) * scale
+    return f"{mean:.2f} ± {spread:.2f}{unit} ({low:.2f} to {high:.2f}, {len(values)} seeds)"
 
 
 def verdict(row: Row, values: list[float]) -> str:

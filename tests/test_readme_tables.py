@@ -57,26 +57,27 @@ def test_the_targets_table_is_computed_from_the_sweeps_and_says_what_is_missed(s
     _sweeps(tmp_path)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in script.TABLES["robust-axes"](tmp_path).splitlines()}
     assert rows["test argmax of the routed coordinates"] == (
-        "| test argmax of the routed coordinates | 97.00 ± 0.00% (97.00 to 97.00) | 98.80 ± 0.28% (98.60 to 99.00) "
-        "| ≥ 98.5%, min seed ≥ 98% | met |")  # the verdict judges the last column
+        "| test argmax of the routed coordinates | 97.00 ± 0.00% (97.00 to 97.00, 2 seeds) "
+        "| 98.80 ± 0.28% (98.60 to 99.00, 2 seeds) | ≥ 98.5%, min seed ≥ 98% | met |")  # the verdict judges the last column
     assert rows["squared error / image"].endswith("| ≤ 11 | met |")  # 10.5 on average
-    assert "| 2.50 ± 0.71 (2.00 to 3.00) | ≤ 3 | met |" in rows["ELBO (1 sample), nats behind `plain-style`"]
-    assert "| 94.50 ± 0.71% (94.00 to 95.00) | ≥ 95% | missed by 0.50 points |" in rows[
+    assert "| 2.50 ± 0.71 (2.00 to 3.00, 2 seeds) | ≤ 3 | met |" in rows["ELBO (1 sample), nats behind `plain-style`"]
+    assert "| 94.50 ± 0.71% (94.00 to 95.00, 2 seeds) | ≥ 95% | missed by 0.50 points |" in rows[
         "worst of rotations ±15°, thicker, thinner"]
     assert rows["10 labels per class"].endswith(
-        "| – | 90.00 ± 0.00% (90.00 to 90.00) | ≥ 97% | missed by 7.00 points |")
-    assert "| 6.00 ± 0.00 (6.00 to 6.00) | 2.50 ± 0.71" in rows["ELBO (1 sample), nats behind `plain-style`"]
-    assert "| 8.00 ± 0.00 (8.00 to 8.00) | all 10 | missed by 2.00 |" in rows[
+        "| – | 90.00 ± 0.00% (90.00 to 90.00, 2 seeds) | ≥ 97% | missed by 7.00 points |")
+    assert "| 6.00 ± 0.00 (6.00 to 6.00, 2 seeds) | 2.50 ± 0.71" in rows["ELBO (1 sample), nats behind `plain-style`"]
+    assert "| 8.00 ± 0.00 (8.00 to 8.00, 2 seeds) | all 10 | missed by 2.00 |" in rows[
         "style sliders with a measured meaning (of 10)"]
-    assert "| 2.67 ± 0.00 (2.67 to 2.67) | ≤ 2.5× | missed by 0.17 |" in rows[
+    assert "| 2.67 ± 0.00 (2.67 to 2.67, 2 seeds) | ≤ 2.5× | missed by 0.17 |" in rows[
         "training time, × `routed10`'s whole run"]  # 200 s against routed10's median of 50 and 100 s
 
 
 def test_the_presets_table_lists_each_presets_seeds_and_median_time(script, tmp_path):
     _sweeps(tmp_path)
     lines = script.TABLES["presets"](tmp_path).splitlines()
-    assert lines[2] == "| `routed10` | 97.00 ± 0.00% (97.00 to 97.00) | – | – | – | 75 s |"
-    assert lines[3].startswith("| `routed-style` | 98.80 ± 0.28% (98.60 to 99.00) | 10.50 ± 0.71 (10.00 to 11.00) |")
+    assert lines[2] == "| `routed10` | 97.00 ± 0.00% (97.00 to 97.00, 2 seeds) | – | – | – | 75 s |"
+    assert lines[3].startswith(
+        "| `routed-style` | 98.80 ± 0.28% (98.60 to 99.00, 2 seeds) | 10.50 ± 0.71 (10.00 to 11.00, 2 seeds) |")
 
 
 def test_the_readme_blocks_are_rewritten_and_nothing_else(script, tmp_path):
