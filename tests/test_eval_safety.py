@@ -129,9 +129,12 @@ def test_old_folders_without_the_record_still_load(evaluated, tmp_path):
     save_file(load_file(str(path)), str(path))  # as saved before weights recorded their config
     _edit(run, "model.relu_latent", False)  # nothing to compare it against: loads as it always did
     ckpt.load_model(run)
-    with safe_open(str(pretrained_run() / ckpt.WEIGHTS_FILE), framework="pt") as f:  # the shipped model is one
-        assert ckpt.BOUND_CONFIG_KEY not in (f.metadata() or {})
-    ckpt.load_model(pretrained_run())
+
+
+def test_the_shipped_model_records_the_config_its_weights_were_trained_with():
+    with safe_open(str(pretrained_run() / ckpt.WEIGHTS_FILE), framework="pt") as f:
+        assert ckpt.BOUND_CONFIG_KEY in (f.metadata() or {})
+    ckpt.load_model(pretrained_run())  # the record matches its config.json
 
 
 def test_a_damaged_record_names_the_weights_file(evaluated, tmp_path):
