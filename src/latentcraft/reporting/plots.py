@@ -59,8 +59,6 @@ def class_colours(classes: int) -> list[Any]:
     return [tuple(c) for c in plt.get_cmap("turbo")(np.linspace(0.03, 0.97, classes))]
 
 
-
-
 @dataclass
 class PlotOptions:
     images: tuple[int, int] = (0, 1)  # test images for the traversal grids (the first also for the row)
