@@ -88,8 +88,10 @@ def test_the_model_encodes_the_clean_view_without_gradient_only_in_training():
     assert out.guide is not None and not out.guide.requires_grad
     torch.testing.assert_close(out.guide, model.encode(clean)[0].detach())
     assert model.eval()(augmented, clean=clean).guide is None
-    assert model.compares_views()
-    assert not _tiny({**RAW, "routing": {"enabled": True, "free": FREE}}).compares_views()
+    assert model.views_read() == {"guide", "view_mu"}
+    predicted = {"enabled": True, "free": FREE, "unlabelled": "predicted"}
+    assert _tiny({**RAW, "routing": predicted}).views_read() == {"guide"}  # a mask from the clean view only
+    assert not _tiny({**RAW, "routing": {"enabled": True, "free": FREE}}).views_read()
 
 
 def test_consistency_without_augmentation_is_refused():
@@ -132,4 +134,7 @@ def test_a_clean_reconstruction_with_nothing_to_compare_views_is_refused():
                                                                      "reconstruct_augmented": False}}
     with pytest.raises(ConfigError, match="data.reconstruct_augmented: false"):
         Config.from_dict(raw)
+    # Self-training alone reads only the clean view, which a clean reconstruction already is.
+    with pytest.raises(ConfigError, match="data.reconstruct_augmented: false"):
+        Config.from_dict({**raw, "routing": {"enabled": True, "free": FREE, "unlabelled": "predicted"}})
     Config.from_dict({**RAW, "data": {"augment": True, "reconstruct_augmented": False}})  # consistency reads it

@@ -173,7 +173,7 @@ def validate(config: Config) -> None:
     for name, technique in TECHNIQUES.items():
         technique.check_settings(config.sections[name], config)
     if config.data.augment and not config.data.reconstruct_augmented and not any(
-            technique.compares_views(config.sections[name]) for name, technique in TECHNIQUES.items()):
+            "view_mu" in technique.views_read(config.sections[name]) for name, technique in TECHNIQUES.items()):
         raise ConfigError("data.reconstruct_augmented: false leaves the augmented view only to terms that compare "
                           "views, and none is on (routing.consistency); set it true, or turn such a term on")
     check_int_sizes(config.to_dict())  # last: each field's own bound gives the better message

@@ -140,11 +140,12 @@ class LatentModel(nn.Module):
         return torch.sigmoid(self.decode(self.latent_activation(mu), y))
 
     # ---- training forward -------------------------------------------------------
-    def compares_views(self) -> bool:
-        """Whether a technique compares an augmented batch with its clean view (`forward(clean=...)` or
-        `forward(augmented=...)`)."""
+    def views_read(self) -> frozenset[str]:
+        """Which views of an augmented batch its techniques read in training (Technique.views_read): "guide"
+        asks for `forward(clean=...)` beside an augmented x, "view_mu" for `forward(augmented=...)` beside a clean
+        one."""
         hooks = self.named_hooks().items()
-        return any(technique.compares_views(self.config.section(name)) for name, technique in hooks)
+        return frozenset().union(*(technique.views_read(self.config.section(name)) for name, technique in hooks))
 
     def _views(self, mu: torch.Tensor, clean: torch.Tensor | None,
                augmented: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -121,10 +121,10 @@ class Technique(nn.Module):
         return code
 
     @classmethod
-    def compares_views(cls, settings: Any) -> bool:
-        """Whether, enabled with these settings, it compares an augmented batch with its clean view in training
-        (reading ModelOutput.guide and view_mu)."""
-        return False
+    def views_read(cls, settings: Any) -> frozenset[str]:
+        """Which of ModelOutput's two views ("guide": the clean batch's μ, "view_mu": the augmented batch's)
+        its training reads, enabled with these settings; the trainer encodes only the views read."""
+        return frozenset()
 
     def decoder_view(self, code: torch.Tensor) -> torch.Tensor:
         return code

@@ -202,8 +202,11 @@ class GradientRouting(Technique):
         return confident_predictions(self.predict(F.relu(mu.detach().float())), self.settings.predicted_margin)
 
     @classmethod
-    def compares_views(cls, settings: RoutingSettings) -> bool:
-        return settings.enabled and (settings.unlabelled == "predicted" or settings.consistency > 0)
+    def views_read(cls, settings: RoutingSettings) -> frozenset[str]:
+        if not settings.enabled:
+            return frozenset()
+        guide = {"guide"} if settings.unlabelled == "predicted" else set()  # the mask an unlabelled example gets
+        return frozenset(guide | ({"guide", "view_mu"} if settings.consistency > 0 else set()))
 
     def mask(self, y: torch.Tensor, mu: torch.Tensor, epoch: float | None) -> torch.Tensor:
         """Each example's routing mask: its label's row; an unlabelled example's as routing.unlabelled says,

@@ -73,7 +73,7 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False, disable=not progress,
                dynamic_ncols=True)
     data = config.data
-    two_views = data.augment and model.compares_views()
+    reads_clean_view = data.augment and "guide" in model.views_read()
     for step, index in enumerate(bar):
         x, y = train.batch(index, device)
         views: dict[str, torch.Tensor] = {}
@@ -82,7 +82,7 @@ def train_one_epoch(
             if not data.reconstruct_augmented:  # the config check ensures a technique reads the augmented view
                 views["augmented"] = augmented  # x stays the clean batch, the one reconstructed
             else:
-                views = {"clean": x} if two_views else {}
+                views = {"clean": x} if reads_clean_view else {}
                 x = augmented
         scale = kl_weight(config.objective, epoch + step / len(batches))
         with autocast(device, config.train.precision):
