@@ -105,6 +105,14 @@ def test_straight_through_lets_the_style_path_train_the_routed_scores_without_re
     torch.manual_seed(1)
     model = _model(relu=False, straight_through=True).eval()
     torch.testing.assert_close(model(x).logits, _model(relu=False).eval()(x).logits)  # the forward is the one-hot's
+    # ... in training too, where the style path decodes the one-hot of the routed argmax (digit height set).
+    trained = []
+    for straight in (True, False):
+        model = _model(relu=False, straight_through=straight)
+        torch.manual_seed(1)
+        trained.append(model(x, labels, epoch=0.5).logits)
+        assert model.techniques["style"].digit_height > 0
+    torch.testing.assert_close(trained[0], trained[1], rtol=0, atol=0)
     with pytest.raises(ConfigError, match="style.straight_through"):
         Config.from_dict({**JOINT, "style": {**JOINT["style"], "joint": False, "start_epoch": 1,
                                              "straight_through": True}})
