@@ -212,9 +212,14 @@ def presets_table(read: Reader) -> str:
     return "\n".join(lines)
 
 
+def reader(sweeps: Path) -> Reader:
+    """The records of the sweep folders under `sweeps`, by name."""
+    return lambda name: seed_records(sweeps / name)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
-    "presets": lambda sweeps: presets_table(lambda name: seed_records(sweeps / name)),
-    "robust-axes": lambda sweeps: robust_axes_table(lambda name: seed_records(sweeps / name)),
+    "presets": lambda sweeps: presets_table(reader(sweeps)),
+    "robust-axes": lambda sweeps: robust_axes_table(reader(sweeps)),
     "tries": tries_table,
 }
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
